@@ -1,0 +1,65 @@
+"""Trajectory-weighted sampling of "Harnessing Mixed Offline RL Datasets via Trajectory
+Weighting" (Hong et al., ICLR 2023): return-weighted (RW), advantage-weighted (AW) and top-K%.
+
+Each function returns per-transition sampling probabilities [N] (summing to 1), jittable with a
+traced temperature, ready for ``jaxrl_suite.data.sampling.weighted_table``. Definitions follow
+the authors' code (Improbable-AI/harness-offline-rl, ``implicit_q_learning/dataset_utils.py``
+``RW``/``AW``/``TopK``): weights are given per transition and normalised over *all transitions*,
+so a trajectory's total mass is proportional to its length times exp(weight / temperature).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl_suite.data.dataset import Dataset
+
+RW_TEMPERATURE = 0.1  # Hong et al.: alpha = 0.1 in the IQL and TD3+BC scripts (0.2 for CQL)
+AW_TEMPERATURE = 0.1
+
+
+def _min_max(x: jax.Array) -> jax.Array:
+    """Returns x scaled to [0, 1]; all zeros when x is constant (the authors' code divides 0/0)."""
+    span = jnp.max(x) - jnp.min(x)
+    return jnp.where(span > 0, (x - jnp.min(x)) / jnp.where(span > 0, span, 1.0), 0.0)
+
+
+def _softmax_over_transitions(dataset: Dataset, episode_scores: jax.Array,
+                              temperature: jax.Array) -> jax.Array:
+    logits = dataset.episode_of(episode_scores) / temperature
+    return jax.nn.softmax(logits)
+
+
+def return_weighted_probs(dataset: Dataset,
+                          temperature: jax.Array | float = RW_TEMPERATURE) -> jax.Array:
+    """Returns RW probabilities [N]: p_t ∝ exp(Ĝ_i / α), Ĝ = min-max normalised return (Eq. 4)."""
+    return _softmax_over_transitions(dataset, _min_max(dataset.episode_returns()), temperature)
+
+
+def initial_state_value_fit(dataset: Dataset) -> jax.Array:
+    """Returns V̂(s_0) per episode [E]: least squares (with intercept) of G_i on s_{i,0}.
+
+    As the authors' AW: ``LinearRegression().fit(s0s, ep_rets).predict(s0s)``.
+    """
+    s0 = dataset.observations[dataset.episode_starts].reshape(dataset.num_episodes, -1)
+    design = jnp.concatenate([s0, jnp.ones((dataset.num_episodes, 1), s0.dtype)], axis=1)
+    coef, *_ = jnp.linalg.lstsq(design, dataset.episode_returns())
+    return design @ coef
+
+
+def advantage_weighted_probs(dataset: Dataset,
+                             temperature: jax.Array | float = AW_TEMPERATURE) -> jax.Array:
+    """Returns AW probabilities [N]: p_t ∝ exp(Â_i / α), A_i = G_i - V̂(s_{i,0}) min-max scaled."""
+    advantages = dataset.episode_returns() - initial_state_value_fit(dataset)
+    return _softmax_over_transitions(dataset, _min_max(advantages), temperature)
+
+
+def top_fraction_probs(dataset: Dataset, fraction: float = 0.1) -> jax.Array:
+    """Returns probabilities [N] uniform over the transitions of the top ``fraction`` of
+    trajectories by return (the paper's "top-10%" baseline; ``fraction`` is static)."""
+    num_top = max(1, int(dataset.num_episodes * fraction))
+    returns = dataset.episode_returns()
+    top = jnp.zeros(dataset.num_episodes, bool).at[jnp.argsort(-returns)[:num_top]].set(True)
+    w = dataset.episode_of(top).astype(jnp.float32)
+    return w / jnp.sum(w)
