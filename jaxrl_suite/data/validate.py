@@ -33,7 +33,7 @@ def _as_array(source: str | None, field: str, value: Any) -> np.ndarray:
     return arr
 
 
-def _flags(source: str | None, field: str, x: np.ndarray, n: int) -> np.ndarray:
+def flags(source: str | None, field: str, x: np.ndarray, n: int) -> np.ndarray:
     if x.ndim != 1 or x.shape[0] != n:
         fail(source, field, f"shape ({n},) (one flag per transition)", _describe(x))
     if x.dtype == np.bool_:
@@ -97,8 +97,8 @@ def validate_arrays(arrays: dict[str, Any], meta: "DatasetMeta") -> dict[str, np
     out["rewards"] = _finite_float(src, "rewards", rewards)
 
     out["actions"] = _validate_actions(src, out["actions"], meta)
-    out["terminals"] = _flags(src, "terminals", out["terminals"], n)
-    out["timeouts"] = _flags(src, "timeouts", out["timeouts"], n)
+    out["terminals"] = flags(src, "terminals", out["terminals"], n)
+    out["timeouts"] = flags(src, "timeouts", out["timeouts"], n)
 
     if not (out["terminals"][-1] or out["timeouts"][-1]):
         fail(src, "terminals/timeouts",
