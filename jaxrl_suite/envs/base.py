@@ -48,3 +48,29 @@ class JaxEnv(NamedTuple):
     spec: EnvSpec
     reset: Callable[..., Any]  # (key) -> (obs, state)
     step: Callable[..., Any]  # (state, action, key) -> (obs, state, reward, terminated, truncated)
+
+
+@dataclasses.dataclass
+class HostEnv:
+    """A host-side env: static spec plus a gymnasium vector env of ``num_envs`` copies.
+
+    Not jittable; evaluate it with ``jaxrl_suite.envs.evaluate_host``, which batches the policy
+    over the copies. ``vector_env`` is a ``gymnasium.vector.VectorEnv`` whose autoreset mode is
+    ``NextStep`` or ``SameStep``.
+    """
+
+    spec: EnvSpec
+    vector_env: Any
+
+    @property
+    def num_envs(self) -> int:
+        return int(self.vector_env.num_envs)
+
+    def close(self) -> None:
+        self.vector_env.close()
+
+    def __enter__(self) -> "HostEnv":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()

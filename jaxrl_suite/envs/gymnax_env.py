@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gymnax
-import jax
 import jax.numpy as jnp
 import numpy as np
 

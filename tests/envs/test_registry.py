@@ -1,0 +1,83 @@
+"""Env names resolve to the right backend, specs agree with built envs, reference returns attach."""
+
+import pytest
+
+from jaxrl_suite.envs import REFERENCE_RETURNS, HostEnv, JaxEnv, env_spec, list_envs, make_env
+from jaxrl_suite.envs import registry
+from jaxrl_suite.errors import EnvError
+
+GYMNAX = ["Pendulum-v1", "MountainCarContinuous-v0", "CartPole-v1", "Acrobot-v1", "MountainCar-v0"]
+BRAX = ["hopper", "halfcheetah", "walker2d", "ant"]
+
+
+def test_list_envs_names_every_gymnax_and_brax_env():
+    assert sorted(list_envs()) == sorted(GYMNAX + BRAX)
+
+
+def test_every_listed_env_has_a_reference_returns_entry():
+    assert set(list_envs()) <= set(REFERENCE_RETURNS)
+
+
+def test_unknown_name_raises_env_error_listing_the_known_names():
+    with pytest.raises(EnvError) as info:
+        make_env("HalfCheetah-v5")
+    message = str(info.value)
+    assert "unknown env 'HalfCheetah-v5'" in message
+    for name in GYMNAX + BRAX:
+        assert name in message
+    assert "gymnasium/" in message
+    with pytest.raises(EnvError, match="known names"):
+        env_spec("nope")
+
+
+def test_backend_must_agree_with_the_name():
+    with pytest.raises(EnvError, match="unknown env 'hopper' for backend 'gymnax'"):
+        make_env("hopper", backend="gymnax")
+    with pytest.raises(EnvError, match="gymnasium env"):
+        make_env("gymnasium/CartPole-v1", backend="brax")
+    with pytest.raises(EnvError, match="unknown env backend"):
+        make_env("CartPole-v1", backend="jax")
+
+
+@pytest.mark.parametrize("name", GYMNAX)
+def test_gymnax_env_spec_equals_the_built_env_spec(name):
+    env = make_env(name)
+    assert isinstance(env, JaxEnv)
+    assert env.spec == env_spec(name)
+    assert env.spec.backend == "gymnax" and env.spec.name == name
+
+
+@pytest.mark.parametrize("name", BRAX)
+def test_brax_size_table_matches_the_built_env(name):
+    built = make_env(name, episode_length=10)
+    assert built.spec == env_spec(name, episode_length=10)
+
+
+def test_a_bare_gymnax_id_is_jax_native_and_the_prefix_selects_gymnasium():
+    import gymnasium  # noqa: F401
+    assert env_spec("CartPole-v1").backend == "gymnax"
+    prefixed = env_spec("gymnasium/CartPole-v1")
+    assert prefixed == env_spec("CartPole-v1", backend="gymnasium")
+    assert prefixed.backend == "gymnasium" and prefixed.name == "gymnasium/CartPole-v1"
+    with make_env("gymnasium/CartPole-v1", num_envs=2) as env:
+        assert isinstance(env, HostEnv) and env.num_envs == 2
+        assert env.spec == prefixed
+    with pytest.raises(EnvError, match="cannot build gymnasium env"):
+        make_env("gymnasium/NoSuchEnv-v0")
+
+
+def test_make_env_attaches_reference_returns_at_the_default_time_limit(monkeypatch):
+    monkeypatch.setitem(REFERENCE_RETURNS, "Pendulum-v1", (-1200.0, -150.0))
+    monkeypatch.setitem(REFERENCE_RETURNS, "hopper", (10.0, 3000.0))
+    spec = make_env("Pendulum-v1").spec
+    assert (spec.ref_min_score, spec.ref_max_score) == (-1200.0, -150.0)
+    assert env_spec("Pendulum-v1").ref_min_score == -1200.0
+    assert env_spec("hopper").ref_max_score == 3000.0
+    # Reference returns hold for the default limit only: a shortened episode gets none.
+    assert env_spec("hopper", episode_length=20).ref_max_score is None
+    assert registry.REFERENCE_RETURNS is REFERENCE_RETURNS
+
+
+def test_reference_returns_are_unmeasured_until_filled():
+    assert make_env("CartPole-v1").spec.ref_min_score is None
+    assert env_spec("ant").ref_max_score is None
