@@ -1,0 +1,5 @@
+"""``python -m jaxrl_suite``: see jaxrl_suite/cli.py."""
+
+from jaxrl_suite.cli import run
+
+run()

@@ -1,0 +1,228 @@
+"""Named dataset suites built from JAX envs into a local Minari root, cached.
+
+``build_suite("default", root)`` trains one online expert per env, measures the reference
+returns (uniform random policy: ``ref_min_score``; the expert: ``ref_max_score``), generates
+the five Dataset Perspective recipes and, for one continuous env, Hong et al.'s mixed-quality
+datasets, and saves each as a Minari dataset ``jaxrl_suite/<suite>/<env>/<name>-v0``. A
+manifest beside them records the build (budgets, reference returns, timings); an env whose
+datasets are all present and were built with the same settings is not built again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+import shutil
+import time
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from jaxrl_suite.data import io
+from jaxrl_suite.data.dataset import Dataset
+from jaxrl_suite.envs.registry import make_env
+from jaxrl_suite.errors import SuiteError
+from jaxrl_suite.generate import recipes as recipe_lib
+from jaxrl_suite.generate.experts import ExpertConfig, random_return, train_online_expert
+
+NAMESPACE = "jaxrl_suite"
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvBudget:
+    """One env of a suite: its online run and the size of each recipe dataset (the online
+    run's step count when None, as in the paper)."""
+
+    env: str
+    online: ExpertConfig
+    num_transitions: int | None = None
+    random_episodes: int = 1_000  # episodes averaged for the random reference return
+
+    @property
+    def size(self) -> int:
+        return self.num_transitions or self.online.total_steps
+
+
+@dataclasses.dataclass(frozen=True)
+class SuiteSpec:
+    """A named set of datasets: envs x recipes, plus mixed-quality sets for some envs."""
+
+    name: str
+    envs: tuple[EnvBudget, ...]
+    recipes: tuple[str, ...] = recipe_lib.RECIPES
+    mixed_quality_envs: tuple[str, ...] = ()
+    sigmas: tuple[float, ...] = recipe_lib.MIXED_SIGMAS
+    seed: int = 0
+
+    def fingerprint(self, budget: EnvBudget) -> str:
+        """Returns a short hash of everything that determines one env's datasets."""
+        facts = dict(budget=dataclasses.asdict(budget), recipes=self.recipes, seed=self.seed,
+                     sigmas=self.sigmas if budget.env in self.mixed_quality_envs else None)
+        return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_DQN_NET = (256, 256, 256)  # Schweighofer et al.: three 256-unit SELU layers
+_SAC_NET = (256, 256)
+
+SUITES: dict[str, SuiteSpec] = {
+    # CPU-sized: the paper's recipes at half its 100k online steps for the discrete envs.
+    "default": SuiteSpec(
+        name="default",
+        envs=(
+            EnvBudget("CartPole-v1", ExpertConfig(50_000, 2_500, _DQN_NET)),
+            EnvBudget("Acrobot-v1", ExpertConfig(50_000, 2_500, _DQN_NET)),
+            EnvBudget("Pendulum-v1", ExpertConfig(20_000, 1_000, _SAC_NET)),
+            EnvBudget("MountainCarContinuous-v0", ExpertConfig(20_000, 2_000, _SAC_NET)),
+        ),
+        mixed_quality_envs=("Pendulum-v1",),
+    ),
+    # For tests: tiny budgets, the same code path.
+    "tiny": SuiteSpec(
+        name="tiny",
+        envs=(
+            EnvBudget("CartPole-v1", ExpertConfig(3_000, 1_000, (32, 32), eval_episodes=4,
+                                                  final_eval_episodes=8), random_episodes=32),
+            EnvBudget("Pendulum-v1", ExpertConfig(1_500, 500, (32, 32), eval_episodes=2,
+                                                  final_eval_episodes=4, learning_starts=500),
+                      random_episodes=16),
+        ),
+        mixed_quality_envs=("Pendulum-v1",),
+    ),
+}
+
+
+def env_slug(env_name: str) -> str:
+    """Returns the lower-case env name without version, e.g. "CartPole-v1" -> "cartpole"."""
+    base = env_name.split("/")[-1].rsplit("-v", 1)[0]
+    return base.lower().replace("-", "_")
+
+
+def dataset_id(suite: str, env_name: str, name: str) -> str:
+    """Returns the Minari id of one suite dataset, e.g. jaxrl_suite/default/cartpole/replay-v0."""
+    return f"{NAMESPACE}/{suite}/{env_slug(env_name)}/{name}-v0"
+
+
+def mixed_quality_name(sigma: float) -> str:
+    """Returns the dataset name for a high-return share sigma, e.g. 0.05 -> "mixed-sigma5pct"."""
+    pct = 100 * sigma
+    return f"mixed-sigma{pct:g}pct".replace(".", "p")
+
+
+def suite_dataset_ids(spec: SuiteSpec) -> dict[str, list[str]]:
+    """Returns the Minari ids a suite builds, per env."""
+    out = {}
+    for budget in spec.envs:
+        names = list(spec.recipes)
+        if budget.env in spec.mixed_quality_envs:
+            names += [mixed_quality_name(s) for s in spec.sigmas]
+        out[budget.env] = [dataset_id(spec.name, budget.env, n) for n in names]
+    return out
+
+
+def get_suite(name: str) -> SuiteSpec:
+    if name not in SUITES:
+        raise SuiteError(f"generate: flag '--suite': expected one of {sorted(SUITES)}, "
+                         f"found '{name}'")
+    return SUITES[name]
+
+
+def _manifest_path(root: pathlib.Path, suite: str) -> pathlib.Path:
+    return root / NAMESPACE / suite / "manifest.json"
+
+
+def read_manifest(root: Any, suite: str) -> dict[str, Any]:
+    """Returns the suite's manifest (per-env build facts), or {} if none was written."""
+    path = _manifest_path(io.minari_root(root), suite)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _is_cached(spec: SuiteSpec, budget: EnvBudget, root: pathlib.Path, manifest: dict) -> bool:
+    entry = manifest.get(budget.env)
+    if not entry or entry.get("fingerprint") != spec.fingerprint(budget):
+        return False
+    return all((root / i).is_dir() for i in suite_dataset_ids(spec)[budget.env])
+
+
+def build_env_datasets(spec: SuiteSpec, budget: EnvBudget, key: jax.Array,
+                       log: Callable[[str], None] = print) -> tuple[dict[str, Dataset], dict]:
+    """Returns ({name: Dataset}, build facts) for one env of a suite (nothing is saved)."""
+    env = make_env(budget.env)
+    ref_key, online_key, data_key = jax.random.split(key, 3)
+    start = time.perf_counter()
+    ref_min = random_return(env, ref_key, budget.random_episodes)
+    log(f"[{budget.env}] random policy mean return {ref_min:.2f} "
+        f"({budget.random_episodes} episodes)")
+    run = train_online_expert(env, online_key, budget.online,
+                              progress=lambda s, r: log(f"[{budget.env}] step {s:>7,}: "
+                                                        f"eval return {r:9.2f}"))
+    log(f"[{budget.env}] expert: return {run.expert_return:.2f} on "
+        f"{budget.online.final_eval_episodes} fresh episodes (best evaluation "
+        f"{run.best_eval_return:.2f}); online training {run.train_seconds:.1f} s")
+    n = budget.size
+    keys = dict(zip(("random", "expert", "noisy", "mixed"), jax.random.split(data_key, 4)))
+    makers = {
+        "random": lambda: recipe_lib.random_dataset(env, keys["random"], n, run=run,
+                                                 ref_min=ref_min),
+        "expert": lambda: recipe_lib.expert_dataset(env, run, keys["expert"], n, ref_min=ref_min),
+        "noisy": lambda: recipe_lib.noisy_dataset(env, run, keys["noisy"], n, ref_min=ref_min),
+        "mixed": lambda: recipe_lib.mixed_dataset(env, run, keys["mixed"], n, ref_min=ref_min),
+        "replay": lambda: recipe_lib.replay_dataset(run, ref_min=ref_min),
+    }
+    datasets = {name: makers[name]() for name in spec.recipes}
+    if budget.env in spec.mixed_quality_envs:
+        high = datasets.get("expert") or makers["expert"]()
+        low = datasets.get("random") or makers["random"]()
+        for sigma in spec.sigmas:
+            datasets[mixed_quality_name(sigma)] = recipe_lib.mixed_quality_dataset(
+                high, low, sigma, n)
+    facts = dict(
+        fingerprint=spec.fingerprint(budget),
+        ref_min_score=ref_min,
+        ref_max_score=run.expert_return,
+        best_eval_return=run.best_eval_return,
+        eval_curve=run.eval_curve.tolist(),
+        online_train_seconds=run.train_seconds,
+        build_seconds=time.perf_counter() - start,
+    )
+    fp = facts["fingerprint"]
+    datasets = {k: d.replace(meta=d.meta.with_info(suite=spec.name, suite_fingerprint=fp))
+                for k, d in datasets.items()}
+    return datasets, facts
+
+
+def build_suite(name: str, root: Any = None, *, force: bool = False,
+                log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Returns the manifest after building (or finding cached) every dataset of suite ``name``
+    in the Minari root (``root``, else $MINARI_DATASETS_PATH, else Minari's default)."""
+    spec = get_suite(name)
+    root = io.minari_root(root)
+    manifest = read_manifest(root, name)
+    key = jax.random.PRNGKey(spec.seed)
+    for i, budget in enumerate(spec.envs):
+        env_key = jax.random.fold_in(key, i)
+        if not force and _is_cached(spec, budget, root, manifest):
+            log(f"[{budget.env}] cached in {root / NAMESPACE / name}")
+            continue
+        datasets, facts = build_env_datasets(spec, budget, env_key, log)
+        save_start = time.perf_counter()
+        for ds_name, ds in datasets.items():
+            ds_id = dataset_id(name, budget.env, ds_name)
+            if (root / ds_id).exists():
+                shutil.rmtree(root / ds_id)
+            io.save_minari(ds, ds_id, root=root)
+        facts["save_seconds"] = time.perf_counter() - save_start
+        facts["datasets"] = {k: dict(id=dataset_id(name, budget.env, k),
+                                     transitions=d.num_transitions, episodes=d.num_episodes,
+                                     return_mean=float(np.mean(d.episode_returns())))
+                             for k, d in datasets.items()}
+        manifest[budget.env] = facts
+        path = _manifest_path(root, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1))
+        tmp.replace(path)
+        log(f"[{budget.env}] {len(datasets)} datasets saved in {facts['save_seconds']:.1f} s")
+    return manifest

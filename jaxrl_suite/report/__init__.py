@@ -1,0 +1,1 @@
+"""Reports: tables (Markdown/CSV) of dataset quality and, later, learner results."""
