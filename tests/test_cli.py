@@ -1,0 +1,66 @@
+"""The CLI: one clear line and exit 2 on bad input, no traceback; info's JSON contract."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jaxrl_suite.data import DatasetMeta, from_arrays, save_npz
+
+
+def run_cli(*args, cwd=None):
+    proc = subprocess.run([sys.executable, "-m", "jaxrl_suite", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def npz_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(0)
+    n = 40
+    terminals = np.zeros(n, bool)
+    terminals[[9, 19, 29, 39]] = True
+    arrays = dict(observations=rng.normal(size=(n, 3)).astype(np.float32),
+                  actions=rng.integers(0, 2, n), rewards=np.ones(n, np.float32),
+                  terminals=terminals, timeouts=np.zeros(n, bool))
+    good = root / "good.npz"
+    save_npz(from_arrays(**arrays, meta=DatasetMeta(env_id="CartPole-v1", ref_min_score=0.0,
+                                                    ref_max_score=20.0)), good)
+    bad = root / "bad.npz"
+    np.savez(bad, **{**arrays, "rewards": np.ones(n + 1, np.float32)})
+    return good, bad
+
+
+def test_info_json_has_the_documented_keys(npz_files):
+    good, _ = npz_files
+    rc, out, err = run_cli("info", f"--dataset={good}", f"--reference={good}", "--json")
+    assert rc == 0, err
+    facts = json.loads(out)
+    assert {"episodes", "transitions", "return_mean", "return_std", "tq", "saco"} <= set(facts)
+    assert facts["episodes"] == 4 and facts["transitions"] == 40
+    assert facts["tq"] == pytest.approx(0.5) and facts["saco"] == 1.0
+
+
+def test_bad_file_prints_one_line_without_traceback(npz_files):
+    _, bad = npz_files
+    rc, out, err = run_cli("info", f"--dataset={bad}")
+    assert rc == 2
+    lines = [l for l in err.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and "Traceback" not in err
+    assert str(bad) in lines[0] and "rewards" in lines[0]
+
+
+def test_debug_flag_shows_traceback(npz_files):
+    _, bad = npz_files
+    rc, _, err = run_cli("info", f"--dataset={bad}", "--debug")
+    assert rc != 0 and "Traceback" in err and "DatasetError" in err
+
+
+def test_unknown_command_and_missing_dataset_are_one_line_errors(tmp_path):
+    rc, _, err = run_cli("frobnicate")
+    assert rc == 2 and "expected one of" in err and "Traceback" not in err
+    rc, _, err = run_cli("info", f"--dataset={tmp_path / 'missing.npz'}")
+    assert rc == 2 and "missing.npz" in err and "Traceback" not in err
