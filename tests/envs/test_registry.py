@@ -78,6 +78,8 @@ def test_make_env_attaches_reference_returns_at_the_default_time_limit(monkeypat
     assert registry.REFERENCE_RETURNS is REFERENCE_RETURNS
 
 
-def test_reference_returns_are_unmeasured_until_filled():
-    assert make_env("CartPole-v1").spec.ref_min_score is None
-    assert env_spec("ant").ref_max_score is None
+def test_reference_returns_come_from_the_table_or_are_none():
+    lo, hi = REFERENCE_RETURNS["CartPole-v1"]
+    assert lo < hi  # measured: the random policy scores below the expert
+    assert make_env("CartPole-v1").spec.ref_min_score == lo
+    assert env_spec("ant").ref_max_score is None  # not measured yet
