@@ -29,6 +29,7 @@ from flax import struct
 from jaxrl_suite.envs.base import EnvSpec, JaxEnv
 from jaxrl_suite.envs.evaluate import PolicyFn
 from jaxrl_suite.nets.networks import QNetwork, check_activation
+from jaxrl_suite.online.loop import scan_env_steps, warmup_then_learn
 from jaxrl_suite.online.replay import ReplayBuffer, replay_add, replay_init, replay_sample
 from jaxrl_suite.envs.rollout import (
     EpisodeStats,
@@ -244,26 +245,12 @@ def make_dqn(env: JaxEnv, config: DQNConfig = DQNConfig()) -> DQN:
         steps, each followed by an update if ``learn``. For chunked training with evaluation
         between chunks; ``train`` is init, a warm-up chunk and one learning chunk."""
         hparams = default_hparams if hparams is None else hparams
-        state, (metrics, transitions) = jax.lax.scan(
-            lambda s, k: env_step(s, k, hparams, learn),
-            state,
-            jax.random.split(key, num_steps),
-        )
-        return state, metrics, transitions
+        return scan_env_steps(env_step, state, key, num_steps, hparams, learn)
 
     def train(key, hparams=None):
         hparams = default_hparams if hparams is None else hparams
-        init_key, warmup_key, learn_key = jax.random.split(key, 3)
-        state = init(init_key, hparams)
-        state, *warmup = train_steps(
-            state, warmup_key, config.learning_starts, hparams, learn=False
-        )
-        state, *learning = train_steps(
-            state, learn_key, config.total_steps - config.learning_starts, hparams
-        )
-        metrics, transitions = jax.tree.map(
-            lambda a, b: jnp.concatenate([a, b]), tuple(warmup), tuple(learning)
-        )
+        state, metrics, transitions = warmup_then_learn(
+            init, env_step, key, hparams, config.learning_starts, config.total_steps)
         return DQNOutput(state=state, metrics=metrics, transitions=transitions)
 
     return DQN(
