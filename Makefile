@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/python -m jaxrl_suite demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --durations=15 tests
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 tests
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

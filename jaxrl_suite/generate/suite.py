@@ -40,6 +40,10 @@ class EnvBudget:
     online: ExpertConfig
     num_transitions: int | None = None
     random_episodes: int = 1_000  # episodes averaged for the random reference return
+    # brax envs: the episode limit, and the brax agent's ``train`` keywords for the expert
+    # (``generate.brax_experts.train_brax_expert``); ``online`` then sizes the replay SAC run.
+    episode_length: int | None = None
+    brax_expert: tuple[tuple[str, Any], ...] | None = None
 
     @property
     def size(self) -> int:
@@ -78,6 +82,29 @@ SUITES: dict[str, SuiteSpec] = {
             EnvBudget("MountainCarContinuous-v0", ExpertConfig(20_000, 2_000, _SAC_NET)),
         ),
         mixed_quality_envs=("Pendulum-v1",),
+    ),
+    # GPU-sized: brax's published agents for the experts (PPO halfcheetah, SAC hopper/walker2d,
+    # at brax's budgets), our SAC for 1M steps for the replay stream; 1M-transition datasets.
+    "locomotion": SuiteSpec(
+        name="locomotion",
+        envs=tuple(
+            EnvBudget(env, ExpertConfig(1_000_000, 10_000, _SAC_NET, eval_episodes=10),
+                      random_episodes=100, episode_length=1000, brax_expert=())
+            for env in ("hopper", "halfcheetah", "walker2d")),
+        mixed_quality_envs=("halfcheetah",),
+    ),
+    # The locomotion code path at toy size (brax MJX compiles slowly on a CPU).
+    "locomotion-tiny": SuiteSpec(
+        name="locomotion-tiny",
+        envs=(EnvBudget(
+            "hopper", ExpertConfig(300, 100, (16,), eval_episodes=2, final_eval_episodes=2,
+                                   learning_starts=100),
+            random_episodes=4, episode_length=20,
+            brax_expert=(("algorithm", "ppo"), ("num_timesteps", 800), ("num_envs", 8),
+                         ("batch_size", 8), ("num_minibatches", 2), ("unroll_length", 5),
+                         ("num_updates_per_batch", 1), ("num_evals", 1),
+                         ("num_eval_envs", 8))),),
+        recipes=("random", "expert", "replay"),
     ),
     # For tests: tiny budgets, the same code path.
     "tiny": SuiteSpec(
@@ -149,15 +176,17 @@ def _is_cached(spec: SuiteSpec, budget: EnvBudget, root: pathlib.Path, manifest:
 def build_env_datasets(spec: SuiteSpec, budget: EnvBudget, key: jax.Array,
                        log: Callable[[str], None] = print) -> tuple[dict[str, Dataset], dict]:
     """Returns ({name: Dataset}, build facts) for one env of a suite (nothing is saved)."""
-    env = make_env(budget.env)
+    env_kwargs = {} if budget.episode_length is None else dict(episode_length=budget.episode_length)
+    env = make_env(budget.env, **env_kwargs)
     ref_key, online_key, data_key = jax.random.split(key, 3)
     start = time.perf_counter()
     ref_min = random_return(env, ref_key, budget.random_episodes)
     log(f"[{budget.env}] random policy mean return {ref_min:.2f} "
         f"({budget.random_episodes} episodes)")
-    run = train_online_expert(env, online_key, budget.online,
-                              progress=lambda s, r: log(f"[{budget.env}] step {s:>7,}: "
-                                                        f"eval return {r:9.2f}"))
+    progress = lambda s, r: log(f"[{budget.env}] step {s:>9,}: eval return {r:9.2f}")
+    run = train_online_expert(env, online_key, budget.online, progress=progress)
+    if budget.brax_expert is not None:
+        run = _with_brax_expert(env, budget, run, jax.random.fold_in(online_key, 1), progress)
     log(f"[{budget.env}] expert: return {run.expert_return:.2f} on "
         f"{budget.online.final_eval_episodes} fresh episodes (best evaluation "
         f"{run.best_eval_return:.2f}); online training {run.train_seconds:.1f} s")
@@ -191,6 +220,25 @@ def build_env_datasets(spec: SuiteSpec, budget: EnvBudget, key: jax.Array,
     datasets = {k: d.replace(meta=d.meta.with_info(suite=spec.name, suite_fingerprint=fp))
                 for k, d in datasets.items()}
     return datasets, facts
+
+
+def _with_brax_expert(env, budget: EnvBudget, run, key: jax.Array, progress):
+    """Returns ``run`` (our SAC: the replay stream) with its expert replaced by the one a brax
+    agent trains, whose return is measured with our evaluator on fresh episodes."""
+    from jaxrl_suite.envs.evaluate import evaluate
+    from jaxrl_suite.generate.brax_experts import train_brax_expert
+
+    kwargs = {k: v for k, v in dict(budget.brax_expert).items() if v is not None}
+    expert = train_brax_expert(budget.env, episode_length=env.spec.max_episode_steps,
+                               seed=int(jax.random.randint(key, (), 0, 2**30)),
+                               progress=progress, **kwargs)
+    returns = jax.jit(lambda p, k: evaluate(expert.policy_fn, p, env, k,
+                                            budget.online.final_eval_episodes).returns)(
+        expert.params, key)
+    return run._replace(expert_policy=expert.policy_fn, expert_params=expert.params,
+                        expert_return=float(returns.mean()),
+                        best_eval_return=float(expert.best_return),
+                        train_seconds=run.train_seconds + expert.train_seconds)
 
 
 def build_suite(name: str, root: Any = None, *, force: bool = False,
