@@ -1,0 +1,31 @@
+"""Vectorised data transforms: dataset quality (TQ, SACo), trajectory reweighting (RW/AW),
+proxy action labels (inverse dynamics) and observation histories."""
+
+from jaxrl_suite.transforms.history import stack_observation_history
+from jaxrl_suite.transforms.labels import labelled_split, proxy_label_actions
+from jaxrl_suite.transforms.quality import (
+    state_action_coverage,
+    trajectory_quality,
+    unique_state_actions,
+)
+from jaxrl_suite.transforms.reweight import (
+    SAMPLING_SCHEMES,
+    advantage_weighted_probs,
+    return_weighted_probs,
+    sampling_probs,
+    top_fraction_probs,
+)
+
+__all__ = [
+    "SAMPLING_SCHEMES",
+    "advantage_weighted_probs",
+    "labelled_split",
+    "proxy_label_actions",
+    "return_weighted_probs",
+    "sampling_probs",
+    "stack_observation_history",
+    "state_action_coverage",
+    "top_fraction_probs",
+    "trajectory_quality",
+    "unique_state_actions",
+]

@@ -38,13 +38,13 @@ def stack_history(observations: jax.Array, indices: jax.Array, valid: jax.Array)
     return jnp.where(mask, stacked, jnp.zeros((), observations.dtype))
 
 
-def observation_history(dataset: Dataset, k: int) -> Dataset:
+def stack_observation_history(dataset: Dataset, k: int) -> Dataset:
     """Returns the dataset with observations [N, k, *obs_shape] (oldest first, current last).
 
     ``next_observations[t]`` becomes the history ending at ``s_{t+1}``: the last ``k - 1``
     entries of ``observations[t]``'s history, then ``next_observations[t]`` (zero-padded the
     same way). ``meta.observation_shape`` becomes ``(k, *obs_shape)`` and ``meta.info`` records
-    ``history=k``. ``k`` is static; the dataset may be traced (``jax.jit(observation_history,
+    ``history=k``. ``k`` is static; the dataset may be traced (``jax.jit(stack_observation_history,
     static_argnums=1)``).
     """
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:

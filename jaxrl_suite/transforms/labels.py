@@ -15,7 +15,7 @@ Choices, following the authors' code (``data.py``, ``inverse_model_seq.py``, ``m
   (+1e-6) of every observation in both parts (states are known for all trajectories). At an
   episode's first step s_{t-1} is a zero *raw* state, padded before standardising, as ssorl
   does (``get_transition``, ``num_past_transitions=1``); here it comes from
-  ``observation_history(dataset, 2)``. s_{t+1} is ``next_observations[t]``; ssorl instead reads
+  ``stack_observation_history(dataset, 2)``. s_{t+1} is ``next_observations[t]``; ssorl instead reads
   ``observations[t+1]`` and, at an episode's last step, slides the window back to
   (0, s_{t-1}, s_t); here every step sees the aligned window.
 * IDM (``DiagGaussianDistribution``): two MLPs of the same shape (mean, log-std), ReLU, one
@@ -53,7 +53,7 @@ from flax import struct
 from jaxrl_suite.data.dataset import Dataset, DatasetMeta, concatenate
 from jaxrl_suite.data.validate import fail
 from jaxrl_suite.nets.networks import MLP
-from jaxrl_suite.transforms.history import observation_history
+from jaxrl_suite.transforms.history import stack_observation_history
 
 WHICH = ("lowest_return", "random")
 LABELLED_SHARE = 0.1  # ssorl config.yaml: data.action_available_perc
@@ -117,7 +117,7 @@ def labelled_split(
     Zheng et al. (2023): the paper's default keeps the actions of 10% of trajectories
     drawn from the lowest-return 50%. Both parts still hold the file's actions (so the proxy
     labels can be scored); ``meta.info`` records the split's settings and ``action_labels``
-    ("true" or "absent"), which tells ``proxy_label`` nothing it needs but tells a reader which
+    ("true" or "absent"), which tells ``proxy_label_actions`` nothing it needs but tells a reader which
     part is which.
     """
     chosen = labelled_episode_indices(dataset, labelled_share, which=which,
@@ -256,7 +256,7 @@ def idm_inputs(dataset: Dataset, state_mean: jax.Array, state_std: jax.Array) ->
     flattened observation size.
     """
     n = dataset.num_transitions
-    past_and_now = observation_history(dataset, 2).observations.reshape(n, 2, -1)
+    past_and_now = stack_observation_history(dataset, 2).observations.reshape(n, 2, -1)
     window = jnp.concatenate(
         [past_and_now, dataset.next_observations.reshape(n, 1, -1)], axis=1)  # [N, 3, D]
     return ((window - state_mean) / state_std).reshape(n, -1)
@@ -411,7 +411,7 @@ def _check_parts(labelled: Dataset, unlabelled: Dataset, config: InverseDynamics
              "tanh-squashed IDM predicts in them; or set tanh_squash=False)", "none")
 
 
-def proxy_label(
+def proxy_label_actions(
     dataset_labelled: Dataset,
     dataset_unlabelled: Dataset,
     key: jax.Array,

@@ -14,15 +14,21 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl_suite.data.dataset import Dataset
+from jaxrl_suite.errors import SuiteError
 
 RW_TEMPERATURE = 0.1  # Hong et al.: alpha = 0.1 in the IQL and TD3+BC scripts (0.2 for CQL)
 AW_TEMPERATURE = 0.1
 
 
-def _min_max(x: jax.Array) -> jax.Array:
-    """Returns x scaled to [0, 1]; all zeros when x is constant (the authors' code divides 0/0)."""
+def _min_max(x: jax.Array, scale: jax.Array) -> jax.Array:
+    """Returns x scaled to [0, 1]; all zeros when x is constant (the authors' code divides 0/0).
+
+    "Constant" means a spread below float32 round-off of ``scale`` (the returns' magnitude):
+    a least-squares residual of tied returns is rounding noise, not an advantage to amplify.
+    """
     span = jnp.max(x) - jnp.min(x)
-    return jnp.where(span > 0, (x - jnp.min(x)) / jnp.where(span > 0, span, 1.0), 0.0)
+    varies = span > 1e-5 * (scale + 1e-30)
+    return jnp.where(varies, (x - jnp.min(x)) / jnp.where(varies, span, 1.0), 0.0)
 
 
 def _softmax_over_transitions(dataset: Dataset, episode_scores: jax.Array,
@@ -34,7 +40,9 @@ def _softmax_over_transitions(dataset: Dataset, episode_scores: jax.Array,
 def return_weighted_probs(dataset: Dataset,
                           temperature: jax.Array | float = RW_TEMPERATURE) -> jax.Array:
     """Returns RW probabilities [N]: p_t ∝ exp(Ĝ_i / α), Ĝ = min-max normalised return (Eq. 4)."""
-    return _softmax_over_transitions(dataset, _min_max(dataset.episode_returns()), temperature)
+    returns = dataset.episode_returns()
+    return _softmax_over_transitions(dataset, _min_max(returns, jnp.max(jnp.abs(returns))),
+                                     temperature)
 
 
 def initial_state_value_fit(dataset: Dataset) -> jax.Array:
@@ -51,8 +59,10 @@ def initial_state_value_fit(dataset: Dataset) -> jax.Array:
 def advantage_weighted_probs(dataset: Dataset,
                              temperature: jax.Array | float = AW_TEMPERATURE) -> jax.Array:
     """Returns AW probabilities [N]: p_t ∝ exp(Â_i / α), A_i = G_i - V̂(s_{i,0}) min-max scaled."""
-    advantages = dataset.episode_returns() - initial_state_value_fit(dataset)
-    return _softmax_over_transitions(dataset, _min_max(advantages), temperature)
+    returns = dataset.episode_returns()
+    advantages = returns - initial_state_value_fit(dataset)
+    return _softmax_over_transitions(
+        dataset, _min_max(advantages, jnp.max(jnp.abs(returns))), temperature)
 
 
 def top_fraction_probs(dataset: Dataset, fraction: float = 0.1) -> jax.Array:
@@ -63,3 +73,26 @@ def top_fraction_probs(dataset: Dataset, fraction: float = 0.1) -> jax.Array:
     top = jnp.zeros(dataset.num_episodes, bool).at[jnp.argsort(-returns)[:num_top]].set(True)
     w = dataset.episode_of(top).astype(jnp.float32)
     return w / jnp.sum(w)
+
+
+SAMPLING_SCHEMES = ("uniform", "rw", "aw")
+
+
+def sampling_probs(dataset: Dataset, scheme: str,
+                   temperature: jax.Array | float | None = None) -> jax.Array:
+    """Returns per-transition sampling probabilities [N] for ``--sampling=uniform|rw|aw``.
+
+    The scheme is static (it picks code); the temperature may be traced (a swept
+    hyperparameter), defaulting to the paper's 0.1. Feed the result to
+    ``jaxrl_suite.data.sampling.weighted_table`` so that any learner samples with it.
+    """
+    if scheme not in SAMPLING_SCHEMES:
+        raise SuiteError(f"flag '--sampling': expected one of {SAMPLING_SCHEMES}, "
+                         f"found '{scheme}'")
+    if scheme == "uniform":
+        return jnp.full((dataset.num_transitions,), 1.0 / dataset.num_transitions)
+    if scheme == "rw":
+        return return_weighted_probs(dataset, RW_TEMPERATURE if temperature is None
+                                     else temperature)
+    return advantage_weighted_probs(dataset, AW_TEMPERATURE if temperature is None
+                                    else temperature)

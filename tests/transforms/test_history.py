@@ -6,7 +6,7 @@ import pytest
 
 from jaxrl_suite.data import from_arrays
 from jaxrl_suite.errors import DatasetError
-from jaxrl_suite.transforms.history import observation_history
+from jaxrl_suite.transforms.history import stack_observation_history
 
 
 def random_dataset(seed, obs_shape=(3,)):
@@ -55,7 +55,7 @@ def reference_history(ds, k):
 def test_history_matches_reference(k, seed):
     ds, lengths = random_dataset(seed)
     assert (lengths == 1).any() and (lengths < 4).any()  # length-1 episodes, k > length
-    out = observation_history(ds, k)
+    out = stack_observation_history(ds, k)
     want_obs, want_next = reference_history(ds, k)
     np.testing.assert_array_equal(np.asarray(out.observations), want_obs)
     np.testing.assert_array_equal(np.asarray(out.next_observations), want_next)
@@ -70,7 +70,7 @@ def test_history_matches_reference(k, seed):
 
 def test_history_of_one_is_the_observations_with_a_unit_axis():
     ds, _ = random_dataset(2)
-    out = observation_history(ds, 1)
+    out = stack_observation_history(ds, 1)
     np.testing.assert_array_equal(np.asarray(out.observations),
                                   np.asarray(ds.observations)[:, None])
     np.testing.assert_array_equal(np.asarray(out.next_observations),
@@ -79,7 +79,7 @@ def test_history_of_one_is_the_observations_with_a_unit_axis():
 
 def test_history_of_image_like_observations_matches_reference():
     ds, _ = random_dataset(3, obs_shape=(2, 2))
-    out = observation_history(ds, 3)
+    out = stack_observation_history(ds, 3)
     want_obs, want_next = reference_history(ds, 3)
     assert out.observations.shape == (ds.num_transitions, 3, 2, 2)
     np.testing.assert_array_equal(np.asarray(out.observations), want_obs)
@@ -92,10 +92,10 @@ def test_history_under_jit_matches_eager_and_does_not_retrace():
 
     def fn(d):
         traces.append(1)
-        return observation_history(d, 4)
+        return stack_observation_history(d, 4)
 
     jitted = jax.jit(fn)
-    eager = observation_history(ds, 4)
+    eager = stack_observation_history(ds, 4)
     out = jitted(ds)
     out = jitted(ds)
     assert len(traces) == 1
@@ -109,4 +109,4 @@ def test_history_under_jit_matches_eager_and_does_not_retrace():
 def test_bad_history_length_is_refused(k):
     ds, _ = random_dataset(5)
     with pytest.raises(DatasetError, match="'k'"):
-        observation_history(ds, k)
+        stack_observation_history(ds, k)

@@ -13,7 +13,7 @@ from jaxrl_suite.data import DatasetMeta, from_arrays
 from jaxrl_suite.errors import DatasetError
 from jaxrl_suite.transforms.labels import (
     InverseDynamicsConfig, idm_inputs, label_error, labelled_episode_indices, labelled_split,
-    proxy_label, squashed_gaussian_nll)
+    proxy_label_actions, squashed_gaussian_nll)
 
 # Small and short: the whole file stays within a few tens of seconds on a shared CPU.
 # Across 15 (dataset, key) pairs these settings gave errors 4-11% of the constant baseline's.
@@ -71,7 +71,7 @@ def linear():
     ds = linear_dataset(0)
     labelled, unlabelled = labelled_split(ds, 0.25, which="lowest_return",
                                           return_threshold=0.5, key=jax.random.key(0))
-    result = proxy_label(labelled, unlabelled, jax.random.key(1), SMALL)
+    result = proxy_label_actions(labelled, unlabelled, jax.random.key(1), SMALL)
     return ds, labelled, unlabelled, result
 
 
@@ -223,12 +223,12 @@ def test_best_validation_checkpoint_is_kept(linear):
 
 def test_idm_training_is_seed_deterministic(linear):
     _, labelled, unlabelled, result = linear
-    again = proxy_label(labelled, unlabelled, jax.random.key(1), SMALL)
+    again = proxy_label_actions(labelled, unlabelled, jax.random.key(1), SMALL)
     np.testing.assert_array_equal(np.asarray(again.proxy_actions),
                                   np.asarray(result.proxy_actions))
     np.testing.assert_array_equal(np.asarray(again.metrics.validation_nll),
                                   np.asarray(result.metrics.validation_nll))
-    other = proxy_label(labelled, unlabelled, jax.random.key(2), SMALL)
+    other = proxy_label_actions(labelled, unlabelled, jax.random.key(2), SMALL)
     assert not np.array_equal(np.asarray(other.proxy_actions), np.asarray(result.proxy_actions))
 
 
@@ -236,7 +236,7 @@ def test_categorical_idm_recovers_discrete_actions():
     ds = displacement_dataset(0)
     labelled, unlabelled = labelled_split(ds, 0.2, key=jax.random.key(0))
     config = dataclasses.replace(SMALL, num_steps=300, eval_every=30)
-    result = proxy_label(labelled, unlabelled, jax.random.key(1), config)
+    result = proxy_label_actions(labelled, unlabelled, jax.random.key(1), config)
     assert result.dataset.actions.dtype == jnp.int32
     accuracy = 1.0 - float(label_error(unlabelled.actions, result.proxy_actions))
     assert accuracy > 0.8, accuracy  # chance: 0.25
@@ -245,5 +245,5 @@ def test_categorical_idm_recovers_discrete_actions():
 def test_proxy_label_refuses_a_single_labelled_trajectory():
     ds = linear_dataset(2, num_episodes=5, length=3)
     with pytest.raises(DatasetError, match="at least 2 labelled"):
-        proxy_label(ds.select_episodes([0]), ds.select_episodes([1, 2, 3, 4]),
+        proxy_label_actions(ds.select_episodes([0]), ds.select_episodes([1, 2, 3, 4]),
                     jax.random.key(0), SMALL)

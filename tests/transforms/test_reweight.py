@@ -92,3 +92,74 @@ def test_constant_returns_give_uniform_probabilities():
     ds = from_arrays(np.zeros((n, 1)), np.zeros((n, 1)), np.ones(n),
                      np.array([0, 0, 0, 0, 1] * 2, bool), np.zeros(n, bool), np.zeros((n, 1)))
     np.testing.assert_allclose(return_weighted_probs(ds), np.full(n, 0.1), rtol=1e-6)
+
+
+def _episodes_dataset(lengths, returns_per_step, obs=None, seed=0):
+    rng = np.random.default_rng(seed)
+    n = int(np.sum(lengths))
+    ends = np.cumsum(lengths) - 1
+    timeouts = np.zeros(n, bool)
+    timeouts[ends] = True
+    rewards = np.repeat(np.asarray(returns_per_step, np.float32), lengths)
+    obs = rng.normal(size=(n, 2)) if obs is None else obs
+    return from_arrays(obs, rng.uniform(-1, 1, (n, 1)), rewards, np.zeros(n, bool), timeouts,
+                       obs)
+
+
+@pytest.mark.parametrize("lengths, per_step", [
+    ([1, 1, 1, 4], [1.0, 2.0, 2.0, 0.5]),   # length-1 episodes and tied returns
+    ([7], [1.0]),                            # a single episode
+    ([3, 3, 3], [1.0, 1.0, 1.0]),            # all returns tied
+])
+def test_edge_cases_match_reference_and_jit(lengths, per_step):
+    ds = _episodes_dataset(lengths, per_step)
+    for fn, ref in ((return_weighted_probs, reference_rw), (advantage_weighted_probs, None)):
+        eager = np.asarray(fn(ds, 0.1))
+        np.testing.assert_allclose(np.asarray(jax.jit(fn)(ds, 0.1)), eager, rtol=1e-5,
+                                   atol=1e-7)
+        assert np.isfinite(eager).all() and abs(eager.sum() - 1) < 1e-5
+        returns = np.asarray(ds.episode_returns())
+        if ref is not None and returns.max() > returns.min():
+            np.testing.assert_allclose(eager, ref(ds, 0.1), rtol=2e-4, atol=1e-7)
+        if returns.max() == returns.min():  # no signal: uniform, not 0/0
+            np.testing.assert_allclose(eager, 1.0 / ds.num_transitions, rtol=1e-5)
+
+
+def test_duplicate_initial_states_fit_the_mean_return():
+    # Every episode starts in the same state: V̂(s0) is the mean return (AW = RW then).
+    lengths, per_step = [2, 3, 4], [1.0, 0.0, 3.0]
+    obs = np.zeros((9, 2))
+    ds = _episodes_dataset(lengths, per_step, obs=obs)
+    np.testing.assert_allclose(advantage_weighted_probs(ds, 0.2), return_weighted_probs(ds, 0.2),
+                               rtol=1e-4)
+
+
+def test_weighted_sampling_raises_expert_share_as_the_formula_predicts():
+    from jaxrl_suite.data.sampling import sample_indices_weighted, weighted_table
+
+    # A sigma = 10% mixed dataset: 2 high-return episodes of 50 steps, 18 low-return ones.
+    lengths = [50] * 20
+    per_step = [1.0] * 2 + list(np.random.default_rng(0).uniform(0, 0.3, 18))
+    ds = _episodes_dataset(lengths, per_step)
+    is_expert = np.repeat(np.arange(20) < 2, 50)
+    for fn in (return_weighted_probs, advantage_weighted_probs):
+        probs = fn(ds, 0.1)
+        predicted = float(np.asarray(probs)[is_expert].sum())
+        idx = np.asarray(jax.jit(lambda t, k: sample_indices_weighted(t, k, 100_000))(
+            weighted_table(probs), jax.random.PRNGKey(0)))
+        share = is_expert[idx].mean()
+        assert abs(share - predicted) < 4 * np.sqrt(predicted * (1 - predicted) / 100_000)
+        assert share > 0.5 > is_expert.mean()  # up from the uniform 10%
+
+
+def test_sampling_probs_dispatch(dataset):
+    from jaxrl_suite.errors import SuiteError
+    from jaxrl_suite.transforms import sampling_probs
+
+    np.testing.assert_allclose(sampling_probs(dataset, "uniform"),
+                               np.full(dataset.num_transitions, 1 / dataset.num_transitions))
+    np.testing.assert_allclose(sampling_probs(dataset, "rw"), return_weighted_probs(dataset))
+    np.testing.assert_allclose(sampling_probs(dataset, "aw", 0.5),
+                               advantage_weighted_probs(dataset, 0.5))
+    with pytest.raises(SuiteError, match="--sampling"):
+        sampling_probs(dataset, "topk")
