@@ -98,7 +98,8 @@ def stream_to_dataset(
 def _run(env, policy_fn, params, key, num_envs, num_steps):
     reset_key, run_key = jax.random.split(key)
     state = init_rollout(env, reset_key, num_envs)
-    _, transitions, _ = rollout(env, policy_fn, params, state, run_key, num_steps)
+    _, transitions, _ = rollout(env, policy_fn, params, state, run_key, num_steps,
+                               with_stats=False)
     return transitions
 
 
