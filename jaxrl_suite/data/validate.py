@@ -29,7 +29,7 @@ def _as_array(source: str | None, field: str, value: Any) -> np.ndarray:
     except Exception as exc:  # ragged lists, objects that are not arrays
         fail(source, field, "an array", f"a value NumPy cannot read as one ({exc})")
     if arr.dtype == object:
-        fail(source, field, "a numeric array", f"dtype object (ragged or mixed values)")
+        fail(source, field, "a numeric array", "dtype object (ragged or mixed values)")
     return arr
 
 

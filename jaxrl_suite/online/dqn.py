@@ -28,8 +28,8 @@ from flax import struct
 
 from jaxrl_suite.envs.base import EnvSpec, JaxEnv
 from jaxrl_suite.envs.evaluate import PolicyFn
-from jaxrl_suite.nets.networks import QNetwork, check_activation
-from jaxrl_suite.online.loop import scan_env_steps, warmup_then_learn
+from jaxrl_suite.nets.networks import QNetwork
+from jaxrl_suite.online.loop import check_loop_config, scan_env_steps, warmup_then_learn
 from jaxrl_suite.online.replay import ReplayBuffer, replay_add, replay_init, replay_sample
 from jaxrl_suite.envs.rollout import (
     EpisodeStats,
@@ -268,14 +268,4 @@ def make_dqn(env: JaxEnv, config: DQNConfig = DQNConfig()) -> DQN:
 
 
 def _check_config(config: DQNConfig) -> None:
-    check_activation(config.activation)
-    if not config.hidden_sizes or min(config.hidden_sizes) < 1:
-        raise ValueError(f"hidden_sizes: expected positive widths, found {config.hidden_sizes}")
-    for name in ("batch_size", "buffer_size", "learning_starts"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name}: expected >= 1, found {getattr(config, name)}")
-    if config.total_steps <= config.learning_starts:
-        raise ValueError(
-            f"total_steps: expected more than learning_starts ({config.learning_starts}), "
-            f"found {config.total_steps}"
-        )
+    check_loop_config(config, ("batch_size", "buffer_size", "learning_starts"))

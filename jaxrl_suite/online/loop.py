@@ -7,6 +7,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from jaxrl_suite.nets.networks import check_activation
+
 # env_step(state, key, hparams, learn) -> (state, (metrics, transition))
 EnvStep = Callable[[Any, jax.Array, Any, bool], tuple[Any, tuple[Any, Any]]]
 
@@ -33,3 +35,18 @@ def warmup_then_learn(init: Callable[[jax.Array, Any], Any], env_step: EnvStep,
     metrics, transitions = jax.tree.map(
         lambda a, b: jnp.concatenate([a, b]), tuple(warmup), tuple(learning))
     return state, metrics, transitions
+
+
+def check_loop_config(config: Any, positive: tuple[str, ...]) -> None:
+    """Raises ValueError on an unusable online-learner config (checked before tracing)."""
+    check_activation(config.activation)
+    if not config.hidden_sizes or min(config.hidden_sizes) < 1:
+        raise ValueError(f"hidden_sizes: expected positive widths, found {config.hidden_sizes}")
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name}: expected >= 1, found {getattr(config, name)}")
+    if config.total_steps <= config.learning_starts:
+        raise ValueError(
+            f"total_steps: expected more than learning_starts ({config.learning_starts}), "
+            f"found {config.total_steps}"
+        )

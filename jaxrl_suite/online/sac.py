@@ -27,10 +27,9 @@ from jaxrl_suite.envs.evaluate import PolicyFn, random_policy
 from jaxrl_suite.nets.networks import (
     TanhGaussianActor,
     TwinCritic,
-    check_activation,
     sample_tanh_gaussian,
 )
-from jaxrl_suite.online.loop import scan_env_steps, warmup_then_learn
+from jaxrl_suite.online.loop import check_loop_config, scan_env_steps, warmup_then_learn
 from jaxrl_suite.online.replay import ReplayBuffer, replay_add, replay_init, replay_sample
 from jaxrl_suite.envs.rollout import (
     EpisodeStats,
@@ -323,16 +322,6 @@ def make_sac(env: JaxEnv, config: SACConfig = SACConfig()) -> SAC:
 
 
 def _check_config(config: SACConfig) -> None:
-    check_activation(config.activation)
-    if not config.hidden_sizes or min(config.hidden_sizes) < 1:
-        raise ValueError(f"hidden_sizes: expected positive widths, found {config.hidden_sizes}")
-    for name in ("batch_size", "learning_starts"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name}: expected >= 1, found {getattr(config, name)}")
+    check_loop_config(config, ("batch_size", "learning_starts"))
     if config.buffer_size is not None and config.buffer_size < 1:
         raise ValueError(f"buffer_size: expected >= 1 or None, found {config.buffer_size}")
-    if config.total_steps <= config.learning_starts:
-        raise ValueError(
-            f"total_steps: expected more than learning_starts ({config.learning_starts}), "
-            f"found {config.total_steps}"
-        )

@@ -30,7 +30,7 @@ def test_episode_structure_matches_python_loop():
     lengths = rng.integers(1, 20, size=50).tolist()
     arrays = _random_episodes(rng, lengths)
     ids, starts, lens = episode_structure(arrays["terminals"], arrays["timeouts"])
-    expect_ids, s = [], 0
+    expect_ids = []
     for i, n in enumerate(lengths):
         expect_ids += [i] * n
     np.testing.assert_array_equal(ids, expect_ids)

@@ -1,9 +1,6 @@
 """Recipes produce the structure they promise; suites save, load back through Minari and cache."""
 
-import dataclasses
-
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
