@@ -1,7 +1,5 @@
-"""Flax modules for the online learners: MLP torso, Q-network, twin critic, tanh-Gaussian actor.
-
-Kept here until the suite's ``nets/`` package exists; then these move there unchanged.
-"""
+"""Flax modules shared by the learners: MLP torso, Q-network, critic ensembles (a leading
+member axis), tanh-Gaussian and deterministic actors."""
 
 from __future__ import annotations
 
@@ -60,10 +58,12 @@ class _StateActionValue(nn.Module):
         return nn.Dense(1)(MLP(self.hidden_sizes, self.activation)(x))[..., 0]
 
 
-class TwinCritic(nn.Module):
-    """Returns Q-values [2, ...] of two independently initialised critics (a leading axis)."""
+class CriticEnsemble(nn.Module):
+    """Returns Q-values [num_critics, ...] of independently initialised critics (one network
+    call for all members: the parameters carry a leading member axis)."""
 
     hidden_sizes: Sequence[int]
+    num_critics: int = 2
     activation: str = "relu"
 
     @nn.compact
@@ -74,9 +74,43 @@ class TwinCritic(nn.Module):
             split_rngs={"params": True},
             in_axes=None,
             out_axes=0,
-            axis_size=2,
+            axis_size=self.num_critics,
         )
         return ensemble(self.hidden_sizes, self.activation)(obs, action)
+
+
+class TwinCritic(nn.Module):
+    """Returns Q-values [2, ...] of two independently initialised critics (TD3, SAC)."""
+
+    hidden_sizes: Sequence[int]
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs, action):
+        return CriticEnsemble(self.hidden_sizes, 2, self.activation, name="ensemble")(obs, action)
+
+
+class StateValue(nn.Module):
+    """Returns V(s) [...] for observations [..., obs_dim]."""
+
+    hidden_sizes: Sequence[int]
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs):
+        return nn.Dense(1)(MLP(self.hidden_sizes, self.activation)(obs))[..., 0]
+
+
+class DeterministicActor(nn.Module):
+    """Returns actions in [-1, 1]: tanh of a linear head on an MLP (TD3, BC)."""
+
+    hidden_sizes: Sequence[int]
+    action_dim: int
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs):
+        return jnp.tanh(nn.Dense(self.action_dim)(MLP(self.hidden_sizes, self.activation)(obs)))
 
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0

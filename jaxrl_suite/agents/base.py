@@ -1,0 +1,99 @@
+"""The learner contract: a small immutable object of static config and three pure functions.
+
+    init(key, spec, hparams) -> state          # state: a flax.struct pytree
+    update(state, batch, key, hparams) -> (state, metrics: dict[str, scalar])
+    act(state, obs [B, *obs_shape], key, deterministic: bool) -> actions [B, A] (env units)
+
+``hparams`` is a flax.struct of scalars, traced through the loop, so ``jax.vmap`` over it turns
+one compile into a grid of settings; static choices (network widths, ensemble sizes) live in
+the learner's config. Continuous learners work in [-1, 1] action units: ``DataSpec`` holds the
+bounds (and observation statistics) that ``to_unit`` / ``to_env`` convert with.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxrl_suite.data.dataset import Dataset
+from jaxrl_suite.data.validate import fail
+
+
+@struct.dataclass
+class DataSpec:
+    """What a learner needs to know of its data: sizes, action bounds, observation statistics.
+
+    obs_mean, obs_std: [*obs_shape] (observation normalisation, used when a learner asks for
+    it, e.g. TD3+BC); action_low/high: [A] env-unit bounds (continuous).
+    """
+
+    obs_mean: jax.Array
+    obs_std: jax.Array
+    action_low: jax.Array
+    action_high: jax.Array
+    observation_shape: tuple[int, ...] = struct.field(pytree_node=False)
+    action_dim: int = struct.field(pytree_node=False)
+    discrete: bool = struct.field(pytree_node=False, default=False)
+    num_actions: int | None = struct.field(pytree_node=False, default=None)
+
+    def to_unit(self, action: jax.Array) -> jax.Array:
+        """Returns env-unit actions rescaled to [-1, 1]."""
+        return 2.0 * (action - self.action_low) / (self.action_high - self.action_low) - 1.0
+
+    def to_env(self, unit_action: jax.Array) -> jax.Array:
+        """Returns [-1, 1] actions rescaled to the env's bounds."""
+        return self.action_low + (unit_action + 1.0) * 0.5 * (self.action_high - self.action_low)
+
+    def normalize(self, obs: jax.Array) -> jax.Array:
+        return (obs - self.obs_mean) / self.obs_std
+
+
+def data_spec(dataset: Dataset) -> DataSpec:
+    """Returns the DataSpec of a dataset (host-side; continuous datasets need action bounds,
+    else the actions' observed min/max are used)."""
+    meta = dataset.meta
+    obs = np.asarray(dataset.observations, np.float64)
+    mean, std = obs.mean(axis=0), obs.std(axis=0) + 1e-3  # TD3+BC's normalisation epsilon
+    if meta.discrete:
+        dim, low, high = 1, np.zeros(1), np.ones(1)
+    else:
+        act = np.asarray(dataset.actions)
+        dim = act.shape[1]
+        low = np.asarray(meta.action_low if meta.action_low is not None else act.min(0))
+        high = np.asarray(meta.action_high if meta.action_high is not None else act.max(0))
+        if not np.all(high > low):
+            fail(meta.source, "action_low/action_high", "low < high in every dimension",
+                 f"low {low.tolist()}, high {high.tolist()}")
+    return DataSpec(
+        obs_mean=jnp.asarray(mean, jnp.float32), obs_std=jnp.asarray(std, jnp.float32),
+        action_low=jnp.asarray(low, jnp.float32), action_high=jnp.asarray(high, jnp.float32),
+        observation_shape=tuple(meta.observation_shape), action_dim=int(dim),
+        discrete=bool(meta.discrete), num_actions=meta.num_actions)
+
+
+class Learner(NamedTuple):
+    """A learner: static config plus its pure functions (see the module docstring)."""
+
+    name: str
+    config: Any
+    default_hparams: Any
+    init: Callable[..., Any]
+    update: Callable[..., tuple[Any, dict[str, jax.Array]]]
+    act: Callable[..., jax.Array]
+    discrete: bool = False
+
+
+def polyak(target: Any, online: Any, tau: jax.Array) -> Any:
+    """Returns the soft target update tau * online + (1 - tau) * target, leaf by leaf."""
+    return jax.tree.map(lambda t, o: tau * o + (1.0 - tau) * t, target, online)
+
+
+def adam_with_lr(learning_rate: jax.Array):
+    """Returns Adam whose learning rate is a (traced) hyperparameter held in the opt state."""
+    import optax
+
+    return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate)

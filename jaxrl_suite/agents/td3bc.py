@@ -1,0 +1,124 @@
+"""TD3+BC (Fujimoto & Gu, "A Minimalist Approach to Offline Reinforcement Learning", 2021).
+
+Actor loss -lambda * Q(s, pi(s)) + (pi(s) - a)^2 with lambda = alpha / mean|Q| (Eq. 3); TD3's
+clipped double-Q target with target-policy smoothing; delayed actor and target updates.
+Defaults from the paper / the authors' code (sfujim/TD3_BC): alpha 2.5, lr 3e-4, batch 256,
+gamma 0.99, tau 0.005, policy noise 0.2, noise clip 0.5, policy delay 2, normalised states.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak
+from jaxrl_suite.nets.networks import DeterministicActor, TwinCritic
+
+
+@dataclasses.dataclass(frozen=True)
+class TD3BCConfig:
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    policy_delay: int = 2  # static: it picks when the actor updates
+
+
+@struct.dataclass
+class TD3BCHParams:
+    alpha: float = 2.5
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    policy_noise: float = 0.2
+    noise_clip: float = 0.5
+
+
+@struct.dataclass
+class TD3BCState:
+    actor_params: dict
+    critic_params: dict
+    target_actor_params: dict
+    target_critic_params: dict
+    actor_opt_state: optax.OptState
+    critic_opt_state: optax.OptState
+    spec: DataSpec
+    step: jax.Array
+
+
+def make_td3bc(config: TD3BCConfig = TD3BCConfig()) -> Learner:
+    """Returns the TD3+BC learner."""
+    critic = TwinCritic(config.hidden_sizes)
+
+    def actor(spec: DataSpec):
+        return DeterministicActor(config.hidden_sizes, spec.action_dim)
+
+    def init(key, spec: DataSpec, hparams: TD3BCHParams) -> TD3BCState:
+        actor_key, critic_key = jax.random.split(key)
+        obs = jnp.zeros((1,) + spec.observation_shape)
+        actor_params = actor(spec).init(actor_key, obs)
+        critic_params = critic.init(critic_key, obs, jnp.zeros((1, spec.action_dim)))
+        return TD3BCState(
+            actor_params, critic_params, actor_params, critic_params,
+            adam_with_lr(hparams.actor_lr).init(actor_params),
+            adam_with_lr(hparams.critic_lr).init(critic_params), spec, jnp.int32(0))
+
+    def update(state: TD3BCState, batch, key, hparams: TD3BCHParams):
+        spec = state.spec
+        obs, next_obs = spec.normalize(batch.observations), spec.normalize(batch.next_observations)
+        action = spec.to_unit(batch.actions)
+        pi = actor(spec)
+
+        # Critic: clipped double-Q target with target-policy smoothing (TD3).
+        noise = jnp.clip(hparams.policy_noise * jax.random.normal(key, action.shape),
+                         -hparams.noise_clip, hparams.noise_clip)
+        next_action = jnp.clip(pi.apply(state.target_actor_params, next_obs) + noise, -1.0, 1.0)
+        next_q = jnp.min(critic.apply(state.target_critic_params, next_obs, next_action), axis=0)
+        target = batch.rewards + hparams.gamma * (1.0 - batch.terminals) * next_q
+
+        def critic_loss_fn(params):
+            q = critic.apply(params, obs, action)  # [2, B]
+            return jnp.mean(jnp.square(q - jax.lax.stop_gradient(target)[None])), q
+
+        (critic_loss, q), grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
+            state.critic_params)
+        updates, critic_opt_state = adam_with_lr(hparams.critic_lr).update(
+            grads, state.critic_opt_state)
+        critic_params = optax.apply_updates(state.critic_params, updates)
+
+        # Actor: lambda * Q + BC, every policy_delay updates, then the soft target updates.
+        def actor_loss_fn(params):
+            pi_action = pi.apply(params, obs)
+            q_pi = critic.apply(critic_params, obs, pi_action)[0]
+            lam = hparams.alpha / jax.lax.stop_gradient(jnp.mean(jnp.abs(q_pi)))
+            return -lam * jnp.mean(q_pi) + jnp.mean(jnp.square(pi_action - action))
+
+        actor_loss, grads = jax.value_and_grad(actor_loss_fn)(state.actor_params)
+        updates, actor_opt_state = adam_with_lr(hparams.actor_lr).update(
+            grads, state.actor_opt_state)
+        new_actor = optax.apply_updates(state.actor_params, updates)
+        do_actor = (state.step % config.policy_delay) == 0
+        pick = lambda new, old: jax.tree.map(lambda n, o: jnp.where(do_actor, n, o), new, old)
+        actor_params = pick(new_actor, state.actor_params)
+        state = state.replace(
+            critic_params=critic_params,
+            critic_opt_state=critic_opt_state,
+            actor_params=actor_params,
+            actor_opt_state=pick(actor_opt_state, state.actor_opt_state),
+            target_actor_params=pick(polyak(state.target_actor_params, actor_params,
+                                            hparams.tau), state.target_actor_params),
+            target_critic_params=pick(polyak(state.target_critic_params, critic_params,
+                                             hparams.tau), state.target_critic_params),
+            step=state.step + 1,
+        )
+        return state, {"critic_loss": critic_loss, "actor_loss": actor_loss,
+                       "q_mean": jnp.mean(q)}
+
+    def act(state: TD3BCState, obs, key, deterministic: bool = True):
+        del key, deterministic
+        spec = state.spec
+        return spec.to_env(actor(spec).apply(state.actor_params, spec.normalize(obs)))
+
+    return Learner("td3bc", config, TD3BCHParams(), init, update, act)

@@ -1,0 +1,65 @@
+"""Orbax checkpoints of a whole vmapped training run: state [S] and metrics so far, per chunk.
+
+A run saved after chunk c and restarted resumes from chunk c with the same keys, optimiser
+states and parameters, so it ends in exactly the state an uninterrupted run reaches.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+def _manager(directory: str | pathlib.Path) -> ocp.CheckpointManager:
+    path = pathlib.Path(directory).absolute()
+    return ocp.CheckpointManager(path, options=ocp.CheckpointManagerOptions(max_to_keep=2))
+
+
+def _history_arrays(history: list[Any]) -> dict:
+    from jaxrl_suite.train import ChunkMetrics  # noqa: F401  (the type of history's items)
+
+    stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=0), *history)
+    return {"update": dict(stacked.update), "eval_returns": stacked.eval_returns,
+            "diverged": stacked.diverged}
+
+
+def save(directory: str | pathlib.Path, chunk: int, state: Any, history: list[Any]) -> None:
+    """Saves the run after ``chunk`` chunks (blocking; keeps the two newest)."""
+    with _manager(directory) as manager:
+        manager.save(chunk, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state),
+            history=ocp.args.StandardSave(_history_arrays(history)),
+            progress=ocp.args.JsonSave({"chunks_done": int(chunk)})))
+        manager.wait_until_finished()
+
+
+def restore_latest(directory: str | pathlib.Path, like_state: Any):
+    """Returns (state, history, chunks_done) of the newest checkpoint, or None if there is none.
+
+    ``like_state`` gives the structure, shapes and dtypes to restore into (a freshly
+    initialised state of the same run).
+    """
+    from jaxrl_suite.train import ChunkMetrics
+
+    path = pathlib.Path(directory).absolute()
+    if not path.exists():
+        return None
+    with _manager(path) as manager:
+        step = manager.latest_step()
+        if step is None:
+            return None
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like_state)
+        restored = manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract),
+            history=ocp.args.StandardRestore(),
+            progress=ocp.args.JsonRestore()))
+    h = restored.history
+    chunks = int(restored.progress["chunks_done"])
+    history = [ChunkMetrics({k: np.asarray(v[i]) for k, v in h["update"].items()},
+                            np.asarray(h["eval_returns"][i]), np.asarray(h["diverged"][i]))
+               for i in range(chunks)]
+    return restored.state, history, chunks

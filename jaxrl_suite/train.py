@@ -1,0 +1,225 @@
+"""The compiled training loop: scan over updates, vmap over seeds x hyperparameters, jit once.
+
+``make_train(learner, env, config)`` returns a ``Trainer`` whose ``run_chunk`` is ONE jitted
+function: for every cell of the seed x hyperparameter axis it runs ``eval_every`` updates in a
+``lax.scan`` (minibatches drawn inside, from the dataset passed as an argument) and then
+evaluates the policy in the JAX env, all cells vmapped. ``train`` calls it once per chunk; only
+logging, the progress bar and checkpoints happen on the host between chunks.
+
+A cell whose parameters or losses go non-finite is flagged (``diverged``, with the update at
+which it happened) and frozen: its later updates are masked, so the other cells, which never
+share values with it, are untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxrl_suite.agents.base import DataSpec, Learner, data_spec
+from jaxrl_suite.data.dataset import Dataset
+from jaxrl_suite.data.sampling import WeightedTable, gather, sample_indices_weighted, weighted_table
+from jaxrl_suite.envs.base import JaxEnv
+from jaxrl_suite.envs.evaluate import evaluate
+from jaxrl_suite.errors import SuiteError
+from jaxrl_suite.transforms.reweight import SAMPLING_SCHEMES, sampling_probs
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Static settings of a run (shapes and counts are fixed at trace time)."""
+
+    num_updates: int = 100_000
+    batch_size: int = 256
+    eval_every: int = 5_000  # updates per chunk; evaluation and checkpoint after each
+    eval_episodes: int = 10
+    sampling: str = "uniform"  # uniform | rw | aw (Hong et al., 2023)
+    sampling_temperature: float | None = None  # None: the paper's default (0.1)
+
+    def __post_init__(self):
+        if self.sampling not in SAMPLING_SCHEMES:
+            raise SuiteError(f"flag '--sampling': expected one of {SAMPLING_SCHEMES}, "
+                             f"found '{self.sampling}'")
+        for name in ("num_updates", "batch_size", "eval_every", "eval_episodes"):
+            if getattr(self, name) < 1:
+                raise SuiteError(f"train: '{name}': expected >= 1, found {getattr(self, name)}")
+        if self.num_updates % self.eval_every:
+            raise SuiteError(f"train: 'num_updates' ({self.num_updates}) must be a multiple of "
+                             f"'eval_every' ({self.eval_every})")
+
+    @property
+    def num_chunks(self) -> int:
+        return self.num_updates // self.eval_every
+
+
+@struct.dataclass
+class TrainState:
+    """One cell of the seed x hyperparameter axis (a leading [S] axis when vmapped).
+
+    learner: the learner's state; key: the cell's PRNG key, threaded through every update;
+    diverged: [] bool, a non-finite value appeared; diverged_at: [] int32 update index (-1).
+    """
+
+    learner: Any
+    key: jax.Array
+    diverged: jax.Array
+    diverged_at: jax.Array
+    num_updates: jax.Array
+
+
+@struct.dataclass
+class ChunkMetrics:
+    """Per cell and chunk: the mean of each update metric over the chunk, and the evaluation
+    returns [eval_episodes] of the deterministic policy after the chunk."""
+
+    update: dict
+    eval_returns: jax.Array
+    diverged: jax.Array
+
+
+class Trainer(NamedTuple):
+    learner: Learner
+    env: JaxEnv
+    config: TrainConfig
+    init: Callable[..., TrainState]  # (keys [S], spec, hparams [S]) -> TrainState [S]
+    run_chunk: Callable[..., tuple[TrainState, ChunkMetrics]]  # jitted
+
+
+def _all_finite(tree: Any) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+              if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+def make_train(learner: Learner, env: JaxEnv, config: TrainConfig) -> Trainer:
+    """Returns the Trainer of ``learner`` evaluated in ``env`` under ``config``."""
+
+    def init_cell(key, spec: DataSpec, hparams) -> TrainState:
+        init_key, run_key = jax.random.split(key)
+        return TrainState(learner.init(init_key, spec, hparams), run_key, jnp.bool_(False),
+                          jnp.int32(-1), jnp.int32(0))
+
+    def update_cell(state: TrainState, dataset: Dataset, table: WeightedTable | None, hparams):
+        key, sample_key, update_key = jax.random.split(state.key, 3)
+        if table is None:
+            idx = jax.random.randint(sample_key, (config.batch_size,), 0,
+                                     dataset.num_transitions)
+        else:
+            idx = sample_indices_weighted(table, sample_key, config.batch_size)
+        new, metrics = learner.update(state.learner, gather(dataset, idx), update_key, hparams)
+        ok = _all_finite(new) & _all_finite(metrics) & ~state.diverged
+        learner_state = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, state.learner)
+        newly = ~ok & ~state.diverged
+        return TrainState(
+            learner=learner_state,
+            key=key,
+            diverged=state.diverged | newly,
+            diverged_at=jnp.where(newly, state.num_updates, state.diverged_at),
+            num_updates=state.num_updates + 1,
+        ), metrics
+
+    def policy_fn(learner_state, obs, key):
+        return learner.act(learner_state, obs, key, True)
+
+    def chunk_cell(state: TrainState, dataset: Dataset, table, hparams):
+        state, metrics = jax.lax.scan(
+            lambda s, _: update_cell(s, dataset, table, hparams), state, None,
+            length=config.eval_every)
+        key, eval_key = jax.random.split(state.key)
+        returns = evaluate(policy_fn, state.learner, env, eval_key, config.eval_episodes).returns
+        mean_metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+        return state.replace(key=key), ChunkMetrics(mean_metrics, returns, state.diverged)
+
+    def init(keys: jax.Array, spec: DataSpec, hparams) -> TrainState:
+        return jax.jit(jax.vmap(init_cell, in_axes=(0, None, 0)))(keys, spec, hparams)
+
+    # Dataset and sampling table are shared by every cell (in_axes None), never closed over.
+    run_chunk = jax.jit(jax.vmap(chunk_cell, in_axes=(0, None, None, 0)))
+    return Trainer(learner, env, config, init, run_chunk)
+
+
+class TrainResult(NamedTuple):
+    """state: final TrainState [S]; eval_returns: [S, chunks, eval_episodes];
+    update_metrics: {name: [S, chunks]}; eval_steps: [chunks] updates at each evaluation;
+    diverged: [S] bool; diverged_at: [S] int (-1 if never); seconds: wall time of the loop."""
+
+    state: TrainState
+    eval_returns: np.ndarray
+    update_metrics: dict
+    eval_steps: np.ndarray
+    diverged: np.ndarray
+    diverged_at: np.ndarray
+    seconds: float
+
+
+def stack_hparams(cells: list[Any]) -> Any:
+    """Returns a list of hyperparameter structs stacked into one with a leading [S] axis."""
+    return jax.tree.map(lambda *xs: jnp.asarray(np.stack(xs), jnp.float32), *cells)
+
+
+def sampling_table(dataset: Dataset, config: TrainConfig) -> WeightedTable | None:
+    """Returns the weighted-sampling table for ``config.sampling`` (None for uniform)."""
+    if config.sampling == "uniform":
+        return None
+    return weighted_table(sampling_probs(dataset, config.sampling, config.sampling_temperature))
+
+
+def train(
+    trainer: Trainer,
+    dataset: Dataset,
+    keys: jax.Array,
+    hparams: Any,
+    *,
+    progress_fn: Callable[[int, ChunkMetrics], None] | None = None,
+    checkpoint_dir: str | pathlib.Path | None = None,
+    stop_after_chunks: int | None = None,
+) -> TrainResult:
+    """Returns the result of training every cell (keys [S], hparams [S]) on ``dataset``.
+
+    With ``checkpoint_dir``, the whole vmapped state and the metrics so far are saved after
+    every chunk (orbax), and a run finding a checkpoint there resumes from it exactly.
+    ``progress_fn(chunk, metrics)`` is called on the host after each chunk;
+    ``stop_after_chunks`` ends the run early (as a kill would; used to test resumption).
+    """
+    from jaxrl_suite import checkpoint
+
+    config = trainer.config
+    spec = data_spec(dataset)
+    table = sampling_table(dataset, config)
+    state = trainer.init(keys, spec, hparams)
+    history: list[ChunkMetrics] = []
+    start_chunk = 0
+    if checkpoint_dir is not None:
+        restored = checkpoint.restore_latest(checkpoint_dir, state)
+        if restored is not None:
+            state, history, start_chunk = restored
+    start = time.perf_counter()
+    for chunk in range(start_chunk, config.num_chunks):
+        if stop_after_chunks is not None and chunk >= stop_after_chunks:
+            break
+        state, metrics = trainer.run_chunk(state, dataset, table, hparams)
+        metrics = jax.device_get(metrics)
+        history.append(metrics)
+        if checkpoint_dir is not None:
+            checkpoint.save(checkpoint_dir, chunk + 1, state, history)
+        if progress_fn is not None:
+            progress_fn(chunk, metrics)
+    jax.block_until_ready(state)
+    seconds = time.perf_counter() - start
+    stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=1), *history) if history else None
+    return TrainResult(
+        state=state,
+        eval_returns=stacked.eval_returns if stacked else np.zeros((len(keys), 0, 0)),
+        update_metrics=stacked.update if stacked else {},
+        eval_steps=config.eval_every * np.arange(1, len(history) + 1),
+        diverged=np.asarray(state.diverged),
+        diverged_at=np.asarray(state.diverged_at),
+        seconds=seconds,
+    )
