@@ -1,0 +1,55 @@
+"""Shared data for the learner tests: a Pendulum expert dataset and a random one, generated
+once per test session (a SAC expert trained in JAX, ~20 s) and cached on disk for the other
+pytest-xdist worker."""
+
+import os
+import pathlib
+import time
+
+import jax
+import pytest
+
+from jaxrl_suite.data import io
+from jaxrl_suite.envs.registry import make_env
+from jaxrl_suite.generate import recipes
+from jaxrl_suite.generate.experts import ExpertConfig, random_return, train_online_expert
+
+NUM_TRANSITIONS = 10_000
+
+
+def _build(directory: pathlib.Path) -> None:
+    env = make_env("Pendulum-v1")
+    key = jax.random.PRNGKey(0)
+    ref_min = random_return(env, key, 200)
+    run = train_online_expert(env, key, ExpertConfig(
+        total_steps=12_000, chunk_steps=2_000, hidden_sizes=(64, 64), eval_episodes=5,
+        final_eval_episodes=20, learning_starts=1_000))
+    expert = recipes.expert_dataset(env, run, jax.random.PRNGKey(1), NUM_TRANSITIONS,
+                                    ref_min=ref_min)
+    random = recipes.random_dataset(env, jax.random.PRNGKey(2), NUM_TRANSITIONS, run=run,
+                                    ref_min=ref_min)
+    io.save_npz(expert, directory / "expert.npz")
+    io.save_npz(random, directory / "random.npz")
+
+
+@pytest.fixture(scope="session")
+def pendulum_data(tmp_path_factory):
+    """Returns (env, expert Dataset, random Dataset) for Pendulum-v1; both datasets carry the
+    random (ref_min) and expert (ref_max) returns, so normalised scores are 0 and 100 there."""
+    shared = tmp_path_factory.getbasetemp().parent / "pendulum_data"
+    shared.mkdir(exist_ok=True)
+    lock = shared / "lock"
+    done = shared / "random.npz"
+    while not done.exists():
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            time.sleep(1.0)  # the other worker is building it
+            continue
+        os.close(fd)
+        try:
+            if not done.exists():
+                _build(shared)
+        finally:
+            lock.unlink()
+    return make_env("Pendulum-v1"), io.load(shared / "expert.npz"), io.load(shared / "random.npz")
