@@ -8,7 +8,7 @@ logging, the progress bar and checkpoints happen on the host between chunks.
 
 A cell whose parameters or losses go non-finite is flagged (``diverged``, with the update at
 which it happened) and frozen: its later updates are masked, so the other cells, which never
-share values with it, are untouched.
+share values with it, are untouched; its evaluation returns are reported as NaN.
 """
 
 from __future__ import annotations
@@ -134,6 +134,8 @@ def make_train(learner: Learner, env: JaxEnv, config: TrainConfig) -> Trainer:
             length=config.eval_every)
         key, eval_key = jax.random.split(state.key)
         returns = evaluate(policy_fn, state.learner, env, eval_key, config.eval_episodes).returns
+        # A frozen cell's last finite parameters may still be absurd: report no score for it.
+        returns = jnp.where(state.diverged, jnp.nan, returns)
         mean_metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
         return state.replace(key=key), ChunkMetrics(mean_metrics, returns, state.diverged)
 
