@@ -38,6 +38,19 @@ flags.DEFINE_integer("saco_bins", 100, "info/demo: digitise each state-action di
                      "pairs, as the authors' evaluator does (100); 0 counts exact values (every "
                      "continuous state is then unique, so SACo degenerates to a size ratio).")
 
+flags.DEFINE_string("algo", None, "train: learner id (bc, td3bc, ...).")
+flags.DEFINE_string("env", None, "train: evaluation env (default: the dataset's env id).")
+flags.DEFINE_integer("num_seeds", 4, "train: seeds per hyperparameter cell (vmapped).")
+flags.DEFINE_integer("steps", 100_000, "train: gradient updates per cell.")
+flags.DEFINE_integer("eval_every", 5_000, "train: updates between evaluations/checkpoints.")
+flags.DEFINE_integer("eval_episodes", 10, "train: episodes per evaluation.")
+flags.DEFINE_integer("batch_size", 256, "train: minibatch size.")
+flags.DEFINE_enum("sampling", "uniform", ["uniform", "rw", "aw"],
+                  "train: minibatch sampling (Hong et al. RW/AW trajectory weighting).")
+flags.DEFINE_float("sampling_temperature", None, "train: RW/AW temperature (default 0.1).")
+flags.DEFINE_multi_string("hp", [], "train: hyperparameter grid axis name=v1,v2 or "
+                          "name=lo:hi:n (also written --hp.name=v1,v2); axes multiply.")
+
 COMMANDS: dict[str, Callable[[], int]] = {}
 
 
@@ -100,6 +113,25 @@ def generate_command() -> int:
     return 0
 
 
+@command("train")
+def train_command() -> int:
+    """Trains a learner for seeds x hyperparameter cells in one compiled program."""
+    from jaxrl_suite.data import io
+    from jaxrl_suite.run import run_training
+
+    for name in ("algo", "dataset", "out"):
+        if not getattr(FLAGS, name):
+            raise SuiteError(f"train: flag '--{name}': expected a value, found none")
+    dataset = io.load(FLAGS.dataset, root=FLAGS.minari_root)
+    run_training(
+        algo=FLAGS.algo, dataset=dataset, dataset_name=FLAGS.dataset, env_name=FLAGS.env,
+        out=FLAGS.out, num_seeds=FLAGS.num_seeds, num_updates=FLAGS.steps,
+        eval_every=FLAGS.eval_every, eval_episodes=FLAGS.eval_episodes,
+        batch_size=FLAGS.batch_size, sampling=FLAGS.sampling,
+        sampling_temperature=FLAGS.sampling_temperature, hp_specs=FLAGS.hp, seed=FLAGS.seed)
+    return 0
+
+
 @command("demo")
 def demo_command() -> int:
     """Runs the suite's main job on its self-generated default datasets, printing a table."""
@@ -131,5 +163,10 @@ def main(argv: list[str]) -> int:
         return 2
 
 
+def _hp_dot_flags(argv: list[str]) -> list[str]:
+    """Returns argv with ``--hp.name=values`` rewritten as ``--hp=name=values`` for absl."""
+    return [f"--hp={a[len('--hp.'):]}" if a.startswith("--hp.") else a for a in argv]
+
+
 def run() -> None:
-    app.run(main)
+    app.run(main, argv=_hp_dot_flags(sys.argv))

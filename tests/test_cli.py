@@ -64,3 +64,31 @@ def test_unknown_command_and_missing_dataset_are_one_line_errors(tmp_path):
     assert rc == 2 and "expected one of" in err and "Traceback" not in err
     rc, _, err = run_cli("info", f"--dataset={tmp_path / 'missing.npz'}")
     assert rc == 2 and "missing.npz" in err and "Traceback" not in err
+
+
+def test_train_writes_metrics_and_a_final_table_over_a_grid(tmp_path):
+    import csv
+
+    rng = np.random.default_rng(0)
+    n = 400
+    timeouts = np.zeros(n, bool)
+    timeouts[199::200] = True
+    data = tmp_path / "pendulum.npz"
+    save_npz(from_arrays(rng.normal(size=(n, 3)), rng.uniform(-2, 2, (n, 1)), rng.normal(size=n),
+                         np.zeros(n, bool), timeouts, rng.normal(size=(n, 3)),
+                         meta=DatasetMeta(env_id="Pendulum-v1", action_low=(-2.0,),
+                                          action_high=(2.0,), ref_min_score=-1200.0,
+                                          ref_max_score=-150.0)), data)
+    out = tmp_path / "run"
+    rc, stdout, err = run_cli("train", "--algo=bc", f"--dataset={data}", "--num_seeds=2",
+                              "--steps=40", "--eval_every=20", "--eval_episodes=1",
+                              "--batch_size=16", "--hp.learning_rate=1e-3,1e-4", f"--out={out}")
+    assert rc == 0, err
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert len(rows) == 2 * 2 * 2  # cells x seeds x evaluations
+    assert {r["learning_rate"] for r in rows} == {"0.001", "0.0001"}
+    assert all(r["normalized_return"] != "nan" for r in rows)
+    assert (out / "final.md").read_text().count("\n") == 4 and (out / "checkpoints").is_dir()
+    rc, _, err = run_cli("train", "--algo=bc", f"--dataset={data}", "--hp.nope=1",
+                         f"--out={out}")
+    assert rc == 2 and "--hp.nope" in err and "Traceback" not in err

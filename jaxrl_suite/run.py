@@ -1,0 +1,107 @@
+"""A training run as the CLI does it: grid expansion, the compiled loop, and its outputs.
+
+Writes to ``out``: ``config.json`` (every setting), ``metrics.csv`` (one row per seed x cell x
+evaluation: return mean/std, normalised return, diverged flag, mean update metrics),
+``final.md`` / ``final.csv`` (per cell: final normalised return, mean and std over seeds) and
+``checkpoints/`` (orbax; a rerun with the same ``out`` resumes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxrl_suite.agents import learner_parts
+from jaxrl_suite.data.dataset import Dataset
+from jaxrl_suite.envs.base import JaxEnv
+from jaxrl_suite.envs.registry import make_env
+from jaxrl_suite.errors import SuiteError
+from jaxrl_suite.report import tables
+from jaxrl_suite.sweep.grid import expand_grid
+from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train
+
+
+def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: str | None,
+                 out: str, num_seeds: int, num_updates: int, eval_every: int,
+                 eval_episodes: int, batch_size: int, sampling: str,
+                 sampling_temperature: float | None, hp_specs: list[str], seed: int = 0,
+                 log=print) -> dict[str, Any]:
+    """Returns the final per-cell table after training and writing the run directory."""
+    factory, config_cls, hparams_cls = learner_parts(algo)
+    learner = factory(config_cls())
+    if learner.discrete != dataset.meta.discrete:
+        raise SuiteError(f"train: flag '--algo': '{algo}' is for "
+                         f"{'discrete' if learner.discrete else 'continuous'} actions, but "
+                         f"{dataset_name} has {'discrete' if dataset.meta.discrete else 'continuous'} ones")
+    env_name = env_name or dataset.meta.env_id
+    if not env_name:
+        raise SuiteError(f"train: flag '--env': {dataset_name} names no env; expected --env")
+    env = make_env(env_name)
+    if not isinstance(env, JaxEnv):
+        raise SuiteError(f"train: flag '--env': expected a JAX-native env for in-loop "
+                         f"evaluation, found '{env_name}' (host-side gymnasium)")
+    cells, overrides = expand_grid(hparams_cls(), hp_specs)
+    config = TrainConfig(num_updates=num_updates, batch_size=batch_size, eval_every=eval_every,
+                         eval_episodes=eval_episodes, sampling=sampling,
+                         sampling_temperature=sampling_temperature)
+    # Cell-major layout: cell c, seed s is row c * num_seeds + s; seed s uses the same key in
+    # every cell (common random numbers across the grid).
+    keys = jax.vmap(jax.random.PRNGKey)(np.tile(seed + np.arange(num_seeds), len(cells)))
+    hparams = stack_hparams([c for c in cells for _ in range(num_seeds)])
+    out_dir = pathlib.Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = dict(algo=algo, dataset=dataset_name, env=env_name, num_seeds=num_seeds,
+                    num_updates=num_updates, eval_every=eval_every,
+                    eval_episodes=eval_episodes, batch_size=batch_size, sampling=sampling,
+                    sampling_temperature=sampling_temperature, seed=seed,
+                    grid=overrides, defaults=dataclasses.asdict(hparams_cls()))
+    tables.write_text(out_dir / "config.json", json.dumps(settings, indent=1, default=str))
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=config.num_chunks, desc=f"{algo} x {len(keys)} cells", unit="chunk")
+    result = train(make_train(learner, env, config), dataset, keys, hparams,
+                   progress_fn=lambda c, m: bar.update(1), checkpoint_dir=out_dir / "checkpoints")
+    bar.close()
+
+    lo, hi = dataset.meta.ref_min_score, dataset.meta.ref_max_score
+    normalise = (lambda r: 100.0 * (r - lo) / (hi - lo)) if lo is not None and hi is not None \
+        else (lambda r: float("nan"))
+    rows = []
+    for i in range(len(keys)):
+        cell, s = divmod(i, num_seeds)
+        for j, step in enumerate(result.eval_steps):
+            returns = result.eval_returns[i, j]
+            rows.append(dict(cell=cell, seed=seed + s, **overrides[cell], step=int(step),
+                             return_mean=float(np.mean(returns)),
+                             return_std=float(np.std(returns)),
+                             normalized_return=float(normalise(np.mean(returns))),
+                             diverged=bool(result.diverged[i]),
+                             **{k: float(v[i, j]) for k, v in result.update_metrics.items()}))
+    columns = list(rows[0]) if rows else []
+    tables.write_text(out_dir / "metrics.csv", tables.csv_text(rows, columns))
+
+    final = []
+    last = result.eval_returns[:, -1].mean(axis=-1).reshape(len(cells), num_seeds)
+    diverged = result.diverged.reshape(len(cells), num_seeds)
+    for c, override in enumerate(overrides):
+        scores = np.array([normalise(r) for r in last[c]])
+        ok = ~diverged[c]
+        final.append(dict(cell=c, **override, seeds=num_seeds, diverged=int(diverged[c].sum()),
+                          return_mean=float(np.mean(last[c][ok])) if ok.any() else float("nan"),
+                          normalized_mean=float(np.mean(scores[ok])) if ok.any() else float("nan"),
+                          normalized_std=float(np.std(scores[ok])) if ok.any() else float("nan")))
+    final_columns = list(final[0])
+    tables.write_text(out_dir / "final.md", tables.markdown_table(final, final_columns) + "\n")
+    tables.write_text(out_dir / "final.csv", tables.csv_text(final, final_columns))
+    log(f"\n{algo} on {dataset_name}: {len(cells)} cells x {num_seeds} seeds, "
+        f"{num_updates} updates each, {result.seconds:.1f} s "
+        f"({len(keys) * num_updates / result.seconds:,.0f} cell-updates/s incl. evaluation)\n")
+    log(tables.markdown_table(final, final_columns))
+    log(f"\nwritten to {out_dir}")
+    return dict(final=final, seconds=result.seconds)

@@ -1,0 +1,1 @@
+"""Sweeps: grid expansion of hyperparameters into the vmapped cell axis."""
