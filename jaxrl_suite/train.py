@@ -173,6 +173,18 @@ def sampling_table(dataset: Dataset, config: TrainConfig) -> WeightedTable | Non
     return weighted_table(sampling_probs(dataset, config.sampling, config.sampling_temperature))
 
 
+def cell_sharding(num_cells: int, devices: list | None = None):
+    """Returns (sharding of the cell axis, replicated sharding) over ``devices`` (default: all
+    local devices), or (None, None) when there is one device or the cells do not divide evenly."""
+    devices = list(jax.devices() if devices is None else devices)
+    if len(devices) < 2 or num_cells % len(devices):
+        return None, None
+    mesh = jax.sharding.Mesh(np.asarray(devices), ("cells",))
+    spec = jax.sharding.PartitionSpec
+    return (jax.sharding.NamedSharding(mesh, spec("cells")),
+            jax.sharding.NamedSharding(mesh, spec()))
+
+
 def train(
     trainer: Trainer,
     dataset: Dataset,
@@ -182,6 +194,7 @@ def train(
     progress_fn: Callable[[int, ChunkMetrics], None] | None = None,
     checkpoint_dir: str | pathlib.Path | None = None,
     stop_after_chunks: int | None = None,
+    shard: bool = True,
 ) -> TrainResult:
     """Returns the result of training every cell (keys [S], hparams [S]) on ``dataset``.
 
@@ -189,6 +202,8 @@ def train(
     every chunk (orbax), and a run finding a checkpoint there resumes from it exactly.
     ``progress_fn(chunk, metrics)`` is called on the host after each chunk;
     ``stop_after_chunks`` ends the run early (as a kill would; used to test resumption).
+    With ``shard`` and several devices, the cell axis is split across them (``jax.sharding``;
+    the dataset is replicated) and the same compiled program runs SPMD.
     """
     from jaxrl_suite import checkpoint
 
@@ -196,12 +211,18 @@ def train(
     spec = data_spec(dataset)
     table = sampling_table(dataset, config)
     state = trainer.init(keys, spec, hparams)
+    cells, replicated = cell_sharding(len(keys)) if shard else (None, None)
+    if cells is not None:
+        state, hparams = jax.device_put((state, hparams), cells)
+        dataset, table = jax.device_put((dataset, table), replicated)
     history: list[ChunkMetrics] = []
     start_chunk = 0
     if checkpoint_dir is not None:
         restored = checkpoint.restore_latest(checkpoint_dir, state)
         if restored is not None:
             state, history, start_chunk = restored
+            if cells is not None:
+                state = jax.device_put(state, cells)
     start = time.perf_counter()
     for chunk in range(start_chunk, config.num_chunks):
         if stop_after_chunks is not None and chunk >= stop_after_chunks:
