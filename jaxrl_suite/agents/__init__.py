@@ -23,6 +23,10 @@ class LearnerEntry(NamedTuple):
 LEARNERS: dict[str, LearnerEntry] = {
     "bc": LearnerEntry("bc", "make_bc", "BCConfig", "BCHParams"),
     "td3bc": LearnerEntry("td3bc", "make_td3bc", "TD3BCConfig", "TD3BCHParams"),
+    "iql": LearnerEntry("iql", "make_iql", "IQLConfig", "IQLHParams"),
+    "awac": LearnerEntry("awac", "make_awac", "AWACConfig", "AWACHParams"),
+    "xql": LearnerEntry("xql", "make_xql", "XQLConfig", "XQLHParams"),
+    "fdvl": LearnerEntry("fdvl", "make_fdvl", "FDVLConfig", "FDVLHParams"),
 }
 
 
