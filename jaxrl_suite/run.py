@@ -32,7 +32,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                  sampling_temperature: float | None, hp_specs: list[str], seed: int = 0,
                  log=print) -> dict[str, Any]:
     """Returns the final per-cell table after training and writing the run directory."""
-    factory, config_cls, hparams_cls = learner_parts(algo)
+    factory, config_cls, _ = learner_parts(algo)
     learner = factory(config_cls())
     if learner.discrete != dataset.meta.discrete:
         raise SuiteError(f"train: flag '--algo': '{algo}' is for "
@@ -45,7 +45,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
     if not isinstance(env, JaxEnv):
         raise SuiteError(f"train: flag '--env': expected a JAX-native env for in-loop "
                          f"evaluation, found '{env_name}' (host-side gymnasium)")
-    cells, overrides = expand_grid(hparams_cls(), hp_specs)
+    cells, overrides = expand_grid(learner.default_hparams, hp_specs)
     config = TrainConfig(num_updates=num_updates, batch_size=batch_size, eval_every=eval_every,
                          eval_episodes=eval_episodes, sampling=sampling,
                          sampling_temperature=sampling_temperature)
@@ -59,7 +59,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                     num_updates=num_updates, eval_every=eval_every,
                     eval_episodes=eval_episodes, batch_size=batch_size, sampling=sampling,
                     sampling_temperature=sampling_temperature, seed=seed,
-                    grid=overrides, defaults=dataclasses.asdict(hparams_cls()))
+                    grid=overrides, defaults=dataclasses.asdict(learner.default_hparams))
     tables.write_text(out_dir / "config.json", json.dumps(settings, indent=1, default=str))
 
     from tqdm import tqdm
