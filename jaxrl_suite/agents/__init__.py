@@ -27,6 +27,9 @@ LEARNERS: dict[str, LearnerEntry] = {
     "awac": LearnerEntry("awac", "make_awac", "AWACConfig", "AWACHParams"),
     "xql": LearnerEntry("xql", "make_xql", "XQLConfig", "XQLHParams"),
     "fdvl": LearnerEntry("fdvl", "make_fdvl", "FDVLConfig", "FDVLHParams"),
+    "cql": LearnerEntry("cql", "make_cql", "CQLConfig", "CQLHParams"),
+    "edac": LearnerEntry("edac", "make_edac", "EDACConfig", "EDACHParams"),
+    "rebrac": LearnerEntry("rebrac", "make_rebrac", "ReBRACConfig", "ReBRACHParams"),
 }
 
 

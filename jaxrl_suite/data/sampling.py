@@ -26,7 +26,10 @@ class Batch:
 
     observations: [B, *obs_shape]; actions: [B, action_dim] or [B]; rewards: [B];
     next_observations: [B, *obs_shape]; terminals: [B] float32 (1.0 = do not bootstrap);
-    indices: [B] int32, positions in the dataset (for per-transition side arrays).
+    indices: [B] int32, positions in the dataset (for per-transition side arrays);
+    next_actions: [B, ...] the data's action at the next step of the same episode (the
+    current action where the episode ends there, where no next action exists; ReBRAC's critic
+    penalty uses it only where it bootstraps).
     """
 
     observations: jax.Array
@@ -35,6 +38,7 @@ class Batch:
     next_observations: jax.Array
     terminals: jax.Array
     indices: jax.Array
+    next_actions: jax.Array
 
 
 def gather(dataset: Dataset, indices: jax.Array) -> Batch:
@@ -46,7 +50,17 @@ def gather(dataset: Dataset, indices: jax.Array) -> Batch:
         next_observations=dataset.next_observations[indices],
         terminals=dataset.terminals[indices].astype(jnp.float32),
         indices=indices.astype(jnp.int32),
+        next_actions=_next_actions(dataset, indices),
     )
+
+
+def _next_actions(dataset: Dataset, indices: jax.Array) -> jax.Array:
+    last = dataset.num_transitions - 1
+    ends = dataset.terminals[indices] | dataset.timeouts[indices]
+    following = dataset.actions[jnp.minimum(indices + 1, last)]
+    current = dataset.actions[indices]
+    ends = ends.reshape(ends.shape + (1,) * (current.ndim - 1))
+    return jnp.where(ends, current, following)
 
 
 def sample_uniform(dataset: Dataset, key: jax.Array, batch_size: int) -> Batch:

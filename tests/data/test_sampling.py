@@ -8,7 +8,7 @@ from scipy import stats
 
 from jaxrl_suite.data import from_arrays
 from jaxrl_suite.data.sampling import (
-    sample_indices_weighted, sample_uniform, sample_weighted, weighted_table)
+    gather, sample_indices_weighted, sample_uniform, sample_weighted, weighted_table)
 from jaxrl_suite.errors import DatasetError
 
 N = 37
@@ -96,3 +96,12 @@ def test_bad_weights_raise_dataset_error(probs, field_msg):
 def test_weight_count_must_match_dataset(dataset):
     with pytest.raises(DatasetError, match="probs"):
         sample_weighted(dataset, weighted_table(jnp.ones(N + 1)), jax.random.PRNGKey(0), 4)
+
+
+def test_next_actions_follow_within_episodes(dataset):
+    idx = np.arange(N)
+    batch = jax.jit(gather)(dataset, idx)
+    ends = np.asarray(dataset.terminals | dataset.timeouts)
+    acts = np.asarray(dataset.actions)
+    expect = np.where(ends[:, None], acts, np.concatenate([acts[1:], acts[-1:]]))
+    np.testing.assert_array_equal(batch.next_actions, expect)

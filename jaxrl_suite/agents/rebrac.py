@@ -1,0 +1,161 @@
+"""ReBRAC (Tarasov et al., "Revisiting the Minimalist Approach to Offline Reinforcement
+Learning", NeurIPS 2023).
+
+TD3+BC with the behaviour-regularised actor-critic pieces restored: the actor minimises
+beta_actor * |pi(s) - a|^2 - Q(s, pi(s)) / mean|Q| (Eq. 2), the TD target subtracts a critic
+BC penalty beta_critic * |a' - a'_data|^2 at the (noised) target-policy next action (Eq. 3),
+the critics use LayerNorm, the batch is large, and actor and targets update every
+``policy_delay`` steps. Defaults from the paper's code (tinkoff-ai/ReBRAC, ``Config``):
+actor/critic lr 1e-3, batch 1024, three 256-unit layers, LayerNorm in the critic only,
+gamma 0.99, tau 0.005, policy noise 0.2, noise clip 0.5, policy delay 2, Q normalisation on,
+raw states; beta_actor = beta_critic = 1.0 there (per-dataset values in the paper's Table 8).
+
+The data's next action a'_data is ``batch.next_actions`` (the dataset's action at t + 1 in the
+same episode), as in the authors' code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak
+from jaxrl_suite.nets.networks import DeterministicActor
+
+
+class _LayerNormQ(nn.Module):
+    hidden_sizes: Sequence[int]
+
+    @nn.compact
+    def __call__(self, obs, action):
+        x = jnp.concatenate([obs, action], axis=-1)
+        for size in self.hidden_sizes:  # Dense -> ReLU -> LayerNorm, as in ReBRAC's critic
+            x = nn.LayerNorm()(nn.relu(nn.Dense(size)(x)))
+        return nn.Dense(1)(x)[..., 0]
+
+
+class LayerNormCriticEnsemble(nn.Module):
+    """Returns Q-values [num_critics, ...] of LayerNorm critics (a leading member axis)."""
+
+    hidden_sizes: Sequence[int]
+    num_critics: int = 2
+
+    @nn.compact
+    def __call__(self, obs, action):
+        return nn.vmap(_LayerNormQ, variable_axes={"params": 0}, split_rngs={"params": True},
+                       in_axes=None, out_axes=0, axis_size=self.num_critics)(
+            self.hidden_sizes)(obs, action)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReBRACConfig:
+    hidden_sizes: tuple[int, ...] = (256, 256, 256)
+    policy_delay: int = 2  # static: it picks when the actor updates
+
+
+@struct.dataclass
+class ReBRACHParams:
+    actor_lr: float = 1e-3
+    critic_lr: float = 1e-3
+    gamma: float = 0.99
+    tau: float = 0.005
+    beta_actor: float = 1.0
+    beta_critic: float = 1.0
+    policy_noise: float = 0.2
+    noise_clip: float = 0.5
+
+
+@struct.dataclass
+class ReBRACState:
+    actor_params: dict
+    critic_params: dict
+    target_actor_params: dict
+    target_critic_params: dict
+    actor_opt_state: optax.OptState
+    critic_opt_state: optax.OptState
+    spec: DataSpec
+    step: jax.Array
+
+
+def make_rebrac(config: ReBRACConfig = ReBRACConfig()) -> Learner:
+    """Returns the ReBRAC learner (train it with batch size 1024, the paper's)."""
+    critic = LayerNormCriticEnsemble(config.hidden_sizes)
+
+    def actor(spec: DataSpec):
+        return DeterministicActor(config.hidden_sizes, spec.action_dim)
+
+    def init(key, spec: DataSpec, hparams: ReBRACHParams) -> ReBRACState:
+        actor_key, critic_key = jax.random.split(key)
+        obs = jnp.zeros((1,) + spec.observation_shape)
+        actor_params = actor(spec).init(actor_key, obs)
+        critic_params = critic.init(critic_key, obs, jnp.zeros((1, spec.action_dim)))
+        return ReBRACState(
+            actor_params, critic_params, actor_params, critic_params,
+            adam_with_lr(hparams.actor_lr).init(actor_params),
+            adam_with_lr(hparams.critic_lr).init(critic_params), spec, jnp.int32(0))
+
+    def update(state: ReBRACState, batch, key, hparams: ReBRACHParams):
+        # batch: Batch [B]; the networks see [-1, 1] actions and raw observations.
+        spec, pi = state.spec, actor(state.spec)
+        obs, next_obs = batch.observations, batch.next_observations
+        action = spec.to_unit(batch.actions)
+        next_data_action = spec.to_unit(batch.next_actions)
+
+        # Critic: TD3's smoothed target minus the critic BC penalty at the next action.
+        noise = jnp.clip(hparams.policy_noise * jax.random.normal(key, action.shape),
+                         -hparams.noise_clip, hparams.noise_clip)
+        next_action = jnp.clip(pi.apply(state.target_actor_params, next_obs) + noise, -1.0, 1.0)
+        next_bc = jnp.sum(jnp.square(next_action - next_data_action), axis=-1)
+        next_q = jnp.min(critic.apply(state.target_critic_params, next_obs, next_action), 0)
+        target = jax.lax.stop_gradient(batch.rewards + hparams.gamma * (1.0 - batch.terminals)
+                                       * (next_q - hparams.beta_critic * next_bc))
+
+        def critic_loss_fn(params):
+            q = critic.apply(params, obs, action)  # [2, B]
+            return jnp.sum(jnp.mean(jnp.square(q - target[None]), axis=1)), q
+
+        (critic_loss, q), grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
+            state.critic_params)
+        updates, critic_opt_state = adam_with_lr(hparams.critic_lr).update(
+            grads, state.critic_opt_state)
+        critic_params = optax.apply_updates(state.critic_params, updates)
+
+        # Actor: beta_actor * BC - Q / mean|Q|, every policy_delay updates, then the targets.
+        def actor_loss_fn(params):
+            pi_action = pi.apply(params, obs)
+            q_pi = jnp.min(critic.apply(critic_params, obs, pi_action), 0)
+            lam = 1.0 / jax.lax.stop_gradient(jnp.mean(jnp.abs(q_pi)))
+            bc = jnp.sum(jnp.square(pi_action - action), axis=-1)
+            return jnp.mean(hparams.beta_actor * bc - lam * q_pi)
+
+        actor_loss, grads = jax.value_and_grad(actor_loss_fn)(state.actor_params)
+        updates, actor_opt_state = adam_with_lr(hparams.actor_lr).update(
+            grads, state.actor_opt_state)
+        new_actor = optax.apply_updates(state.actor_params, updates)
+        do_actor = (state.step % config.policy_delay) == 0
+        pick = lambda new, old: jax.tree.map(lambda n, o: jnp.where(do_actor, n, o), new, old)
+        actor_params = pick(new_actor, state.actor_params)
+        state = state.replace(
+            critic_params=critic_params, critic_opt_state=critic_opt_state,
+            actor_params=actor_params,
+            actor_opt_state=pick(actor_opt_state, state.actor_opt_state),
+            target_actor_params=pick(polyak(state.target_actor_params, actor_params,
+                                            hparams.tau), state.target_actor_params),
+            target_critic_params=pick(polyak(state.target_critic_params, critic_params,
+                                             hparams.tau), state.target_critic_params),
+            step=state.step + 1)
+        return state, {"critic_loss": critic_loss, "actor_loss": actor_loss,
+                       "q_mean": jnp.mean(q), "next_bc_penalty": jnp.mean(next_bc)}
+
+    def act(state: ReBRACState, obs, key, deterministic: bool = True):
+        del key, deterministic
+        spec = state.spec
+        return spec.to_env(actor(spec).apply(state.actor_params, obs))
+
+    return Learner("rebrac", config, ReBRACHParams(), init, update, act)
