@@ -36,7 +36,10 @@ def _build(directory: pathlib.Path) -> None:
 def pendulum_data(tmp_path_factory):
     """Returns (env, expert Dataset, random Dataset) for Pendulum-v1; both datasets carry the
     random (ref_min) and expert (ref_max) returns, so normalised scores are 0 and 100 there."""
-    shared = tmp_path_factory.getbasetemp().parent / "pendulum_data"
+    # Under pytest-xdist each worker's basetemp sits in one per-session folder: build there once
+    # for both workers. Without xdist, use this session's own basetemp (never a stale cache).
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "pendulum_data"
     shared.mkdir(exist_ok=True)
     lock = shared / "lock"
     done = shared / "random.npz"
