@@ -97,3 +97,38 @@ def adam_with_lr(learning_rate: jax.Array):
     import optax
 
     return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate)
+
+
+class SACPolicyStep(NamedTuple):
+    """The actor and temperature after one SAC policy step, and the actor loss."""
+
+    actor_params: Any
+    actor_opt_state: Any
+    log_alpha: jax.Array
+    alpha_opt_state: Any
+    actor_loss: jax.Array
+
+
+def sac_policy_step(state: Any, actor: Any, critic: Any, critic_params: Any, obs: jax.Array,
+                    key: jax.Array, alpha: jax.Array, target_entropy: jax.Array,
+                    actor_opt: Any, alpha_opt: Any) -> SACPolicyStep:
+    """Returns SAC's actor step on E[alpha log pi(a|s) - min_i Q_i(s, a)], then its temperature
+    step towards ``target_entropy`` (Haarnoja et al., 2018, Eqs. 7 and 18). ``state`` holds
+    actor_params, actor_opt_state, log_alpha, alpha_opt_state (CQL, EDAC/SAC-N)."""
+    import optax
+
+    from jaxrl_suite.nets.networks import sample_tanh_gaussian
+
+    def actor_loss_fn(params):
+        new_action, log_pi = sample_tanh_gaussian(*actor.apply(params, obs), key)
+        q_pi = jnp.min(critic.apply(critic_params, obs, new_action), 0)
+        return jnp.mean(alpha * log_pi - q_pi), log_pi
+
+    (actor_loss, log_pi), grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(
+        state.actor_params)
+    updates, actor_opt_state = actor_opt.update(grads, state.actor_opt_state)
+    actor_params = optax.apply_updates(state.actor_params, updates)
+    alpha_grad = jax.lax.stop_gradient(-jnp.mean(log_pi) - target_entropy)
+    updates, alpha_opt_state = alpha_opt.update(alpha_grad, state.alpha_opt_state)
+    log_alpha = optax.apply_updates(state.log_alpha, updates)
+    return SACPolicyStep(actor_params, actor_opt_state, log_alpha, alpha_opt_state, actor_loss)

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak
+from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak, sac_policy_step
 from jaxrl_suite.nets.networks import TanhGaussianActor, TwinCritic, sample_tanh_gaussian
 
 
@@ -162,19 +162,11 @@ def make_cql(config: CQLConfig = CQLConfig()) -> Learner:
                                   state.log_cql_alpha)
 
         # Actor: SAC's E[alpha log pi(a|s) - min_i Q_i(s, a)], then the temperature.
-        def actor_loss_fn(params):
-            new_action, log_pi = sample_tanh_gaussian(*pi.apply(params, obs), actor_key)
-            q_pi = jnp.min(critic.apply(critic_params, obs, new_action), 0)
-            return jnp.mean(alpha * log_pi - q_pi), log_pi
-
-        (actor_loss, log_pi), grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(
-            state.actor_params)
-        updates, actor_opt_state = actor_opt.update(grads, state.actor_opt_state)
-        actor_params = optax.apply_updates(state.actor_params, updates)
-        target_entropy = hparams.target_entropy_per_dim * a_dim
-        alpha_grad = jax.lax.stop_gradient(-jnp.mean(log_pi) - target_entropy)
-        updates, alpha_opt_state = alpha_opt.update(alpha_grad, state.alpha_opt_state)
-        log_alpha = optax.apply_updates(state.log_alpha, updates)
+        policy = sac_policy_step(state, pi, critic, critic_params, obs, actor_key, alpha,
+                                 hparams.target_entropy_per_dim * a_dim, actor_opt, alpha_opt)
+        actor_params, actor_opt_state = policy.actor_params, policy.actor_opt_state
+        log_alpha, alpha_opt_state = policy.log_alpha, policy.alpha_opt_state
+        actor_loss = policy.actor_loss
 
         state = state.replace(
             actor_params=actor_params, critic_params=critic_params,
