@@ -26,6 +26,7 @@ import optax
 from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak
+from jaxrl_suite.agents.td3bc import TD3BCState, init_actor_critic
 from jaxrl_suite.nets.networks import DeterministicActor
 
 
@@ -71,18 +72,6 @@ class ReBRACHParams:
     noise_clip: float = 0.5
 
 
-@struct.dataclass
-class ReBRACState:
-    actor_params: dict
-    critic_params: dict
-    target_actor_params: dict
-    target_critic_params: dict
-    actor_opt_state: optax.OptState
-    critic_opt_state: optax.OptState
-    spec: DataSpec
-    step: jax.Array
-
-
 def make_rebrac(config: ReBRACConfig = ReBRACConfig()) -> Learner:
     """Returns the ReBRAC learner (train it with batch size 1024, the paper's)."""
     critic = LayerNormCriticEnsemble(config.hidden_sizes)
@@ -90,17 +79,11 @@ def make_rebrac(config: ReBRACConfig = ReBRACConfig()) -> Learner:
     def actor(spec: DataSpec):
         return DeterministicActor(config.hidden_sizes, spec.action_dim)
 
-    def init(key, spec: DataSpec, hparams: ReBRACHParams) -> ReBRACState:
-        actor_key, critic_key = jax.random.split(key)
-        obs = jnp.zeros((1,) + spec.observation_shape)
-        actor_params = actor(spec).init(actor_key, obs)
-        critic_params = critic.init(critic_key, obs, jnp.zeros((1, spec.action_dim)))
-        return ReBRACState(
-            actor_params, critic_params, actor_params, critic_params,
-            adam_with_lr(hparams.actor_lr).init(actor_params),
-            adam_with_lr(hparams.critic_lr).init(critic_params), spec, jnp.int32(0))
+    def init(key, spec: DataSpec, hparams: ReBRACHParams) -> TD3BCState:
+        return init_actor_critic(actor(spec), critic, key, spec, hparams.actor_lr,
+                                 hparams.critic_lr)
 
-    def update(state: ReBRACState, batch, key, hparams: ReBRACHParams):
+    def update(state: TD3BCState, batch, key, hparams: ReBRACHParams):
         # batch: Batch [B]; the networks see [-1, 1] actions and raw observations.
         spec, pi = state.spec, actor(state.spec)
         obs, next_obs = batch.observations, batch.next_observations
@@ -153,7 +136,7 @@ def make_rebrac(config: ReBRACConfig = ReBRACConfig()) -> Learner:
         return state, {"critic_loss": critic_loss, "actor_loss": actor_loss,
                        "q_mean": jnp.mean(q), "next_bc_penalty": jnp.mean(next_bc)}
 
-    def act(state: ReBRACState, obs, key, deterministic: bool = True):
+    def act(state: TD3BCState, obs, key, deterministic: bool = True):
         del key, deterministic
         spec = state.spec
         return spec.to_env(actor(spec).apply(state.actor_params, obs))

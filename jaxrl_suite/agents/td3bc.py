@@ -48,6 +48,19 @@ class TD3BCState:
     step: jax.Array
 
 
+def init_actor_critic(actor, critic, key, spec: DataSpec, actor_lr, critic_lr) -> TD3BCState:
+    """Returns a TD3-style state: actor and critic, their copies as targets, Adam states
+    (shared by TD3+BC and ReBRAC, which differ in networks and losses, not in state)."""
+    actor_key, critic_key = jax.random.split(key)
+    obs = jnp.zeros((1,) + spec.observation_shape)
+    actor_params = actor.init(actor_key, obs)
+    critic_params = critic.init(critic_key, obs, jnp.zeros((1, spec.action_dim)))
+    return TD3BCState(
+        actor_params, critic_params, actor_params, critic_params,
+        adam_with_lr(actor_lr).init(actor_params), adam_with_lr(critic_lr).init(critic_params),
+        spec, jnp.int32(0))
+
+
 def make_td3bc(config: TD3BCConfig = TD3BCConfig()) -> Learner:
     """Returns the TD3+BC learner."""
     critic = TwinCritic(config.hidden_sizes)
@@ -56,14 +69,8 @@ def make_td3bc(config: TD3BCConfig = TD3BCConfig()) -> Learner:
         return DeterministicActor(config.hidden_sizes, spec.action_dim)
 
     def init(key, spec: DataSpec, hparams: TD3BCHParams) -> TD3BCState:
-        actor_key, critic_key = jax.random.split(key)
-        obs = jnp.zeros((1,) + spec.observation_shape)
-        actor_params = actor(spec).init(actor_key, obs)
-        critic_params = critic.init(critic_key, obs, jnp.zeros((1, spec.action_dim)))
-        return TD3BCState(
-            actor_params, critic_params, actor_params, critic_params,
-            adam_with_lr(hparams.actor_lr).init(actor_params),
-            adam_with_lr(hparams.critic_lr).init(critic_params), spec, jnp.int32(0))
+        return init_actor_critic(actor(spec), critic, key, spec, hparams.actor_lr,
+                                 hparams.critic_lr)
 
     def update(state: TD3BCState, batch, key, hparams: TD3BCHParams):
         spec = state.spec
