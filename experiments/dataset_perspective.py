@@ -29,9 +29,7 @@ def main(argv: list[str]) -> None:
     rows = dataset_quality.suite_quality_rows(_SUITE.value, _ROOT.value, _BINS.value or None)
     out = pathlib.Path(_OUT.value)
     columns = dataset_quality.COLUMNS
-    md = tables.write_text(out / "dataset_quality.md", tables.markdown_table(rows, columns) + "\n")
-    tables.write_text(out / "dataset_quality.csv", tables.csv_text(rows, columns))
-    print(md.read_text())
+    print(tables.write_table(out, "dataset_quality", rows, columns))
     print(f"written to {out}/dataset_quality.{{md,csv}}")
 
 

@@ -20,8 +20,6 @@ def _manager(directory: str | pathlib.Path) -> ocp.CheckpointManager:
 
 
 def _history_arrays(history: list[Any]) -> dict:
-    from jaxrl_suite.train import ChunkMetrics  # noqa: F401  (the type of history's items)
-
     stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=0), *history)
     return {"update": dict(stacked.update), "eval_returns": stacked.eval_returns,
             "diverged": stacked.diverged}

@@ -24,11 +24,10 @@ def run(suite: str = "default", root=None, out=None, saco_bins: int | None = 100
     rows = dataset_quality.suite_quality_rows(suite, root, saco_bins)
     columns = dataset_quality.COLUMNS
     out = pathlib.Path(out) if out else DEFAULT_OUT
-    tables.write_text(out / "dataset_quality.md", tables.markdown_table(rows, columns) + "\n")
-    tables.write_text(out / "dataset_quality.csv", tables.csv_text(rows, columns))
+    md = tables.write_table(out, "dataset_quality", rows, columns)
     print(f"\nDataset quality of the '{suite}' suite (TQ: normalised mean return; SACo: unique "
           f"state-action pairs relative to the replay dataset, "
           f"{f'{saco_bins} bins per dimension' if saco_bins else 'exact values'})\n")
-    print(tables.markdown_table(rows, columns))
+    print(md)
     print(f"\nwritten to {out}/dataset_quality.{{md,csv}} in {time.perf_counter() - start:.0f} s")
     return 0

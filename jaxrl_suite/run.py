@@ -26,6 +26,23 @@ from jaxrl_suite.sweep.grid import expand_grid
 from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train
 
 
+def _action_size(discrete: bool, num_actions, action_dim) -> str:
+    return f"num_actions {num_actions}" if discrete else f"action_dim {action_dim}"
+
+
+def _check_env_fits(dataset: Dataset, dataset_name: str, env: JaxEnv) -> None:
+    """Raises SuiteError unless the dataset's observations and actions fit the eval env."""
+    spec, meta = env.spec, dataset.meta
+    expected = (tuple(spec.observation_shape),
+                _action_size(spec.discrete, spec.num_actions, spec.action_dim))
+    found = (tuple(meta.observation_shape),
+             _action_size(meta.discrete, meta.num_actions, meta.action_dim))
+    if expected != found:
+        raise SuiteError(f"{dataset_name}: field 'observations/actions': expected observation "
+                         f"shape {expected[0]} and {expected[1]} (env '{spec.name}'), found "
+                         f"{found[0]} and {found[1]}")
+
+
 def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: str | None,
                  out: str, num_seeds: int, num_updates: int, eval_every: int,
                  eval_episodes: int, batch_size: int, sampling: str,
@@ -45,6 +62,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
     if not isinstance(env, JaxEnv):
         raise SuiteError(f"train: flag '--env': expected a JAX-native env for in-loop "
                          f"evaluation, found '{env_name}' (host-side gymnasium)")
+    _check_env_fits(dataset, dataset_name, env)
     cells, overrides = expand_grid(learner.default_hparams, hp_specs)
     config = TrainConfig(num_updates=num_updates, batch_size=batch_size, eval_every=eval_every,
                          eval_episodes=eval_episodes, sampling=sampling,
@@ -97,11 +115,10 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                           normalized_mean=float(np.mean(scores[ok])) if ok.any() else float("nan"),
                           normalized_std=float(np.std(scores[ok])) if ok.any() else float("nan")))
     final_columns = list(final[0])
-    tables.write_text(out_dir / "final.md", tables.markdown_table(final, final_columns) + "\n")
-    tables.write_text(out_dir / "final.csv", tables.csv_text(final, final_columns))
+    md = tables.write_table(out_dir, "final", final, final_columns)
     log(f"\n{algo} on {dataset_name}: {len(cells)} cells x {num_seeds} seeds, "
         f"{num_updates} updates each, {result.seconds:.1f} s "
         f"({len(keys) * num_updates / result.seconds:,.0f} cell-updates/s incl. evaluation)\n")
-    log(tables.markdown_table(final, final_columns))
+    log(md)
     log(f"\nwritten to {out_dir}")
     return dict(final=final, seconds=result.seconds)

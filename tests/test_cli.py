@@ -92,3 +92,6 @@ def test_train_writes_metrics_and_a_final_table_over_a_grid(tmp_path):
     rc, _, err = run_cli("train", "--algo=bc", f"--dataset={data}", "--hp.nope=1",
                          f"--out={out}")
     assert rc == 2 and "--hp.nope" in err and "Traceback" not in err
+    rc, _, err = run_cli("train", "--algo=bc", f"--dataset={data}",
+                         "--env=MountainCarContinuous-v0", f"--out={out}")
+    assert rc == 2 and "observation shape (2,)" in err and "Traceback" not in err

@@ -41,3 +41,13 @@ def write_text(path: str | os.PathLike, text: str) -> pathlib.Path:
     tmp.write_text(text)
     tmp.replace(path)
     return path
+
+
+def write_table(directory: str | os.PathLike, name: str, rows: Sequence[dict[str, Any]],
+                columns: Sequence[str]) -> str:
+    """Writes ``rows`` as ``<name>.md`` and ``<name>.csv`` in ``directory``; returns the
+    Markdown text."""
+    md = markdown_table(rows, columns)
+    write_text(pathlib.Path(directory) / f"{name}.md", md + "\n")
+    write_text(pathlib.Path(directory) / f"{name}.csv", csv_text(rows, columns))
+    return md
