@@ -49,12 +49,9 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                  sampling_temperature: float | None, hp_specs: list[str], seed: int = 0,
                  log=print) -> dict[str, Any]:
     """Returns the final per-cell table after training and writing the run directory."""
-    factory, config_cls, _ = learner_parts(algo)
+    # The dataset's action space picks the variant where an id exists for both (bc, cql).
+    factory, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
     learner = factory(config_cls())
-    if learner.discrete != dataset.meta.discrete:
-        raise SuiteError(f"train: flag '--algo': '{algo}' is for "
-                         f"{'discrete' if learner.discrete else 'continuous'} actions, but "
-                         f"{dataset_name} has {'discrete' if dataset.meta.discrete else 'continuous'} ones")
     env_name = env_name or dataset.meta.env_id
     if not env_name:
         raise SuiteError(f"train: flag '--env': {dataset_name} names no env; expected --env")

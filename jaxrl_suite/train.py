@@ -6,9 +6,11 @@ function: for every cell of the seed x hyperparameter axis it runs ``eval_every`
 evaluates the policy in the JAX env, all cells vmapped. ``train`` calls it once per chunk; only
 logging, the progress bar and checkpoints happen on the host between chunks.
 
-A cell whose parameters or losses go non-finite is flagged (``diverged``, with the update at
-which it happened) and frozen: its later updates are masked, so the other cells, which never
-share values with it, are untouched; its evaluation returns are reported as NaN.
+A cell whose losses or parameters go non-finite is flagged (``diverged``, with the first update
+whose losses were non-finite, else the chunk's last) and frozen at the state it had at the
+start of that chunk: the check costs one scalar test per update and one pass over the state
+per chunk, not a masked copy of the whole state at every update. Cells never share values, so
+the others are untouched; a diverged cell's evaluation returns are reported as NaN.
 """
 
 from __future__ import annotations
@@ -114,24 +116,30 @@ def make_train(learner: Learner, env: JaxEnv, config: TrainConfig) -> Trainer:
         else:
             idx = sample_indices_weighted(table, sample_key, config.batch_size)
         new, metrics = learner.update(state.learner, gather(dataset, idx), update_key, hparams)
-        ok = _all_finite(new) & _all_finite(metrics) & ~state.diverged
-        learner_state = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, state.learner)
-        newly = ~ok & ~state.diverged
-        return TrainState(
-            learner=learner_state,
+        # Only the (scalar) losses are tested here; the state is tested once per chunk.
+        first_bad = ~_all_finite(metrics) & (state.diverged_at < 0)
+        return state.replace(
+            learner=new,
             key=key,
-            diverged=state.diverged | newly,
-            diverged_at=jnp.where(newly, state.num_updates, state.diverged_at),
+            diverged_at=jnp.where(first_bad, state.num_updates, state.diverged_at),
             num_updates=state.num_updates + 1,
         ), metrics
 
     def policy_fn(learner_state, obs, key):
         return learner.act(learner_state, obs, key, True)
 
-    def chunk_cell(state: TrainState, dataset: Dataset, table, hparams):
+    def chunk_cell(start: TrainState, dataset: Dataset, table, hparams):
         state, metrics = jax.lax.scan(
-            lambda s, _: update_cell(s, dataset, table, hparams), state, None,
+            lambda s, _: update_cell(s, dataset, table, hparams), start, None,
             length=config.eval_every)
+        # Freeze a cell that went non-finite in this chunk (or before) at the chunk's start.
+        bad = start.diverged | (state.diverged_at >= 0) | ~_all_finite(state.learner)
+        state = state.replace(
+            learner=jax.tree.map(lambda n, o: jnp.where(bad, o, n), state.learner,
+                                 start.learner),
+            diverged=bad,
+            diverged_at=jnp.where(bad & (state.diverged_at < 0), state.num_updates - 1,
+                                  state.diverged_at))
         key, eval_key = jax.random.split(state.key)
         returns = evaluate(policy_fn, state.learner, env, eval_key, config.eval_episodes).returns
         # A frozen cell's last finite parameters may still be absurd: report no score for it.

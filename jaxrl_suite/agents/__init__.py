@@ -1,7 +1,9 @@
 """Offline learners, one file each, all with the contract of ``agents/base.py``.
 
-``LEARNERS`` maps a CLI id to (module, factory, config class, hparams class); modules load
-lazily so that importing the package stays cheap.
+``LEARNERS`` (continuous actions) and ``DISCRETE_LEARNERS`` (discrete actions, in
+``agents/discrete/``) map a CLI id to (module, factory, config class, hparams class); where an id
+is in both (bc, cql), the dataset's action space picks the variant. Modules load lazily so that
+importing the package stays cheap.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ class LearnerEntry(NamedTuple):
     hparams: str
 
 
-# Continuous-action learners (the discrete-action issue adds its own table).
+# Continuous-action learners.
 LEARNERS: dict[str, LearnerEntry] = {
     "bc": LearnerEntry("bc", "make_bc", "BCConfig", "BCHParams"),
     "td3bc": LearnerEntry("td3bc", "make_td3bc", "TD3BCConfig", "TD3BCHParams"),
@@ -33,11 +35,30 @@ LEARNERS: dict[str, LearnerEntry] = {
 }
 
 
-def learner_parts(algo: str) -> tuple[Any, Any, Any]:
-    """Returns (factory, config class, hparams class) of the learner ``algo``."""
-    if algo not in LEARNERS:
-        raise SuiteError(f"flag '--algo': expected one of {sorted(LEARNERS)}, found '{algo}'")
-    entry = LEARNERS[algo]
+# Discrete-action learners ("A Dataset Perspective on Offline RL", ml-jku/OfflineRL).
+DISCRETE_LEARNERS: dict[str, LearnerEntry] = {
+    "bc": LearnerEntry("discrete.bc", "make_bc", "BCConfig", "BCHParams"),
+    "dqn": LearnerEntry("discrete.dqn", "make_dqn", "DQNConfig", "DQNHParams"),
+    "qrdqn": LearnerEntry("discrete.qrdqn", "make_qrdqn", "QRDQNConfig", "QRDQNHParams"),
+    "rem": LearnerEntry("discrete.rem", "make_rem", "REMConfig", "REMHParams"),
+    "bcq": LearnerEntry("discrete.bcq", "make_bcq", "BCQConfig", "BCQHParams"),
+    "cql": LearnerEntry("discrete.cql", "make_cql", "CQLConfig", "CQLHParams"),
+    "crr": LearnerEntry("discrete.crr", "make_crr", "CRRConfig", "CRRHParams"),
+    "bve": LearnerEntry("discrete.bve", "make_bve", "BVEConfig", "BVEHParams"),
+}
+
+
+def learner_parts(algo: str, discrete: bool = False) -> tuple[Any, Any, Any]:
+    """Returns (factory, config class, hparams class) of the learner ``algo`` for continuous
+    (``discrete`` False) or discrete actions."""
+    table, other = (DISCRETE_LEARNERS, LEARNERS) if discrete else (LEARNERS, DISCRETE_LEARNERS)
+    kind = "discrete" if discrete else "continuous"
+    if algo not in table:
+        hint = (f" ('{algo}' is for {'continuous' if discrete else 'discrete'} actions)"
+                if algo in other else "")
+        raise SuiteError(f"flag '--algo': expected one of {sorted(table)} for {kind} "
+                         f"actions, found '{algo}'{hint}")
+    entry = table[algo]
     module = importlib.import_module(f"jaxrl_suite.agents.{entry.module}")
     return (getattr(module, entry.factory), getattr(module, entry.config),
             getattr(module, entry.hparams))
