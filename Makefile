@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench bench-venv install clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 tests
 
+# CPU benches (each prints its own table; BUILD_NOTES.md records them). The d3rlpy peer runs
+# only when the separate bench venv exists (`make bench-venv`).
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/transforms_scale.py
+	$(BIN)/python bench/collect_throughput.py
+
+# Peer suites in their own venv: torch's CPU build first (a bare `torch` pulls a CUDA build).
+bench-venv:
+	@test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q torch==2.13.0
+	.venv-bench/bin/python -m pip install -q -c bench/constraints-peer.txt d3rlpy
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-bench *.egg-info .pytest_cache

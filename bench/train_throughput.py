@@ -1,18 +1,27 @@
-"""Training-engine throughput against a hand-written TD3+BC scan, measured in the same run.
+"""Training-engine throughput against a hand-written TD3+BC scan and d3rlpy, in the same run.
 
-    .venv/bin/python bench/train_throughput.py [--seeds 1,8] [--updates 2000] [--hidden 256]
+    .venv/bin/python bench/train_throughput.py [--algos td3bc,iql] [--seeds 1,8,64]
+        [--updates 1000] [--hidden 256] [--peer .venv-bench/bin/python]
 
 Baseline: a minimal TD3+BC written directly as one ``lax.scan`` of updates in ``jit`` (two
 256-unit layers, batch 256, minibatches drawn with ``jax.random.randint``, clipped double-Q
-target, delayed actor and targets via ``jnp.where``), vmapped over seeds — the loop one would
-write by hand. Suite: ``train.make_train(make_td3bc())`` ``run_chunk`` (the same updates plus
-the engine's non-finite check, metrics and one evaluation episode per chunk). Both compile
-first; the timed call is the second. Ratio = suite / baseline seed-updates/s.
+target, delayed actor and targets via ``jnp.where``), vmapped over seeds: the loop one would
+write by hand. Suite: ``train.make_train(learner)`` ``run_chunk`` (the same updates plus the
+engine's bookkeeping: divergence checks, metrics and one evaluation episode per chunk). Each is
+compiled first (``.lower().compile()``) and then timed on one call. Ratio = suite / baseline
+seed-updates/s (TD3+BC only: the baseline is TD3+BC). Peer: d3rlpy's TD3+BC and IQL (one seed
+per process, the same dataset, torch threads = this machine's cores), run by
+``bench/d3rlpy_peer.py`` in the separate bench venv (``make bench-venv``) when it exists.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import pathlib
+import subprocess
+import tempfile
 import time
 
 import flax.linen as nn
@@ -22,7 +31,8 @@ import numpy as np
 import optax
 
 from jaxrl_suite.agents.base import data_spec
-from jaxrl_suite.agents.td3bc import TD3BCConfig, TD3BCHParams, make_td3bc
+from jaxrl_suite.agents.iql import IQLConfig, make_iql
+from jaxrl_suite.agents.td3bc import TD3BCConfig, make_td3bc
 from jaxrl_suite.data import DatasetMeta, from_arrays
 from jaxrl_suite.envs.registry import make_env
 from jaxrl_suite.train import TrainConfig, make_train, stack_hparams
@@ -94,18 +104,37 @@ def hand_written(obs, act, rew, nxt, done, hidden, num_updates):
     return jax.jit(jax.vmap(run))
 
 
-def timed(fn, *args):
-    jax.block_until_ready(fn(*args))
+def timed(fn, *args) -> float:
+    """Returns the seconds of one call of ``fn`` (a jitted function) after compiling it."""
+    compiled = fn.lower(*args).compile()
+    jax.block_until_ready(compiled(*args))  # first call: buffers, caches
     start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
+    jax.block_until_ready(compiled(*args))
     return time.perf_counter() - start
+
+
+def peer_rate(python: str, data: pathlib.Path, algo: str, updates: int, hidden: int):
+    """Returns d3rlpy's updates/s (one seed) from the bench venv, or None if it failed."""
+    cmd = [python, str(pathlib.Path(__file__).with_name("d3rlpy_peer.py")), "--data", str(data),
+           "--algo", algo, "--updates", str(updates), "--hidden", str(hidden),
+           "--threads", str(os.cpu_count())]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    if proc.returncode or not lines:
+        print(f"d3rlpy {algo} failed: {proc.stderr.strip().splitlines()[-1:]}")
+        return None
+    return json.loads(lines[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", default="1,8")
-    parser.add_argument("--updates", type=int, default=2_000)
+    parser.add_argument("--algos", default="td3bc,iql")
+    parser.add_argument("--seeds", default="1,8,64")
+    parser.add_argument("--updates", type=int, default=1_000)
     parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--peer", default=".venv-bench/bin/python",
+                        help="Python of the bench venv with d3rlpy ('' to skip)")
+    parser.add_argument("--peer-updates", type=int, default=500)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     n = 100_000
@@ -118,21 +147,35 @@ def main() -> None:
     spec = data_spec(ds)
     arrays = (spec.normalize(ds.observations), spec.to_unit(ds.actions), ds.rewards,
               spec.normalize(ds.next_observations), ds.terminals.astype(jnp.float32))
-    trainer = make_train(make_td3bc(TD3BCConfig((args.hidden, args.hidden))),
-                         make_env("Pendulum-v1"),
-                         TrainConfig(num_updates=args.updates, eval_every=args.updates,
-                                     eval_episodes=1))
-    print(f"TD3+BC, {args.hidden}-unit layers, batch 256, {args.updates} updates, "
-          f"{jax.devices()[0]}")
-    for s in (int(x) for x in args.seeds.split(",")):
-        keys = jax.random.split(jax.random.PRNGKey(0), s)
-        base = timed(hand_written(*arrays, args.hidden, args.updates), keys)
-        state = trainer.init(keys, spec, stack_hparams([TD3BCHParams()] * s))
-        ours = timed(lambda st: trainer.run_chunk(st, ds, None,
-                                                  stack_hparams([TD3BCHParams()] * s)), state)
-        rate = lambda t: s * args.updates / t
-        print(f"seeds {s:>4}: hand-written {rate(base):>9,.0f} seed-updates/s; suite "
-              f"{rate(ours):>9,.0f}; ratio {base / ours:.2f}")
+    config = TrainConfig(num_updates=args.updates, eval_every=args.updates, eval_episodes=1)
+    hidden = (args.hidden, args.hidden)
+    learners = {"td3bc": make_td3bc(TD3BCConfig(hidden)), "iql": make_iql(IQLConfig(hidden))}
+    print(f"{args.hidden}-unit layers, batch 256, {args.updates} updates per call, "
+          f"{jax.devices()[0]} ({os.cpu_count()} cores)")
+    for algo in args.algos.split(","):
+        learner = learners[algo]
+        trainer = make_train(learner, make_env("Pendulum-v1"), config)
+        for s in (int(x) for x in args.seeds.split(",")):
+            keys = jax.random.split(jax.random.PRNGKey(0), s)
+            hp = stack_hparams([learner.default_hparams] * s)
+            rate = lambda t: s * args.updates / t
+            ours = rate(timed(trainer.run_chunk, trainer.init(keys, spec, hp), ds, None, hp))
+            line = f"{algo:>6} seeds {s:>5}: suite {ours:>10,.0f} seed-updates/s"
+            if algo == "td3bc":
+                base = rate(timed(hand_written(*arrays, args.hidden, args.updates), keys))
+                line += f"; hand-written {base:>10,.0f}; ratio {ours / base:.2f}"
+            print(line, flush=True)
+        if args.peer and pathlib.Path(args.peer).exists():
+            with tempfile.TemporaryDirectory() as tmp:
+                data = pathlib.Path(tmp) / "data.npz"
+                np.savez(data, observations=np.asarray(ds.observations),
+                         actions=np.asarray(ds.actions), rewards=np.asarray(ds.rewards),
+                         terminals=np.asarray(ds.terminals), timeouts=np.asarray(ds.timeouts))
+                peer = peer_rate(args.peer, data, algo, args.peer_updates, args.hidden)
+            if peer:
+                print(f"{algo:>6} d3rlpy {peer['versions']['d3rlpy']} (torch "
+                      f"{peer['versions']['torch']}, {peer['threads']} threads, 1 seed): "
+                      f"{peer['updates_per_s']:,.0f} updates/s", flush=True)
 
 
 if __name__ == "__main__":
