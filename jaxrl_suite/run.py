@@ -17,6 +17,7 @@ import jax
 import numpy as np
 
 from jaxrl_suite.agents import learner_parts
+from jaxrl_suite.agents.discrete.common import paper_hparams
 from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.envs.base import JaxEnv
 from jaxrl_suite.envs.registry import make_env
@@ -60,7 +61,10 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
         raise SuiteError(f"train: flag '--env': expected a JAX-native env for in-loop "
                          f"evaluation, found '{env_name}' (host-side gymnasium)")
     _check_env_fits(dataset, dataset_name, env)
-    cells, overrides = expand_grid(learner.default_hparams, hp_specs)
+    defaults = learner.default_hparams
+    if learner.discrete:  # the Dataset Perspective's discount (0.95 on CartPole); --hp overrides
+        defaults = paper_hparams(defaults, env_name)
+    cells, overrides = expand_grid(defaults, hp_specs)
     config = TrainConfig(num_updates=num_updates, batch_size=batch_size, eval_every=eval_every,
                          eval_episodes=eval_episodes, sampling=sampling,
                          sampling_temperature=sampling_temperature)
@@ -74,7 +78,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                     num_updates=num_updates, eval_every=eval_every,
                     eval_episodes=eval_episodes, batch_size=batch_size, sampling=sampling,
                     sampling_temperature=sampling_temperature, seed=seed,
-                    grid=overrides, defaults=dataclasses.asdict(learner.default_hparams))
+                    grid=overrides, defaults=dataclasses.asdict(defaults))
     tables.write_text(out_dir / "config.json", json.dumps(settings, indent=1, default=str))
 
     from tqdm import tqdm

@@ -95,3 +95,29 @@ def test_train_writes_metrics_and_a_final_table_over_a_grid(tmp_path):
     rc, _, err = run_cli("train", "--algo=bc", f"--dataset={data}",
                          "--env=MountainCarContinuous-v0", f"--out={out}")
     assert rc == 2 and "observation shape (2,)" in err and "Traceback" not in err
+
+
+def test_train_picks_the_discrete_variant_by_the_datasets_action_space(tmp_path):
+    import csv
+
+    rng = np.random.default_rng(0)
+    n = 40
+    terminals = np.zeros(n, bool)
+    terminals[[19, 39]] = True
+    good = tmp_path / "cartpole.npz"
+    save_npz(from_arrays(rng.normal(size=(n, 4)).astype(np.float32), rng.integers(0, 2, n),
+                         np.ones(n, np.float32), terminals, np.zeros(n, bool),
+                         meta=DatasetMeta(env_id="CartPole-v1", ref_min_score=20.0,
+                                          ref_max_score=500.0)), good)
+    out = tmp_path / "run"
+    rc, _, err = run_cli("train", "--algo=cql", f"--dataset={good}", "--num_seeds=1",
+                         "--steps=10", "--eval_every=10", "--eval_episodes=1",
+                         "--batch_size=8", f"--out={out}")
+    assert rc == 0, err
+    config = json.loads((out / "config.json").read_text())
+    assert config["defaults"]["gamma"] == pytest.approx(0.95)  # the paper's CartPole discount
+    assert "target_update_period" in config["defaults"]  # discrete CQL, not SAC-based CQL
+    assert len(list(csv.DictReader(open(out / "metrics.csv")))) == 1
+    rc, _, err = run_cli("train", "--algo=td3bc", f"--dataset={good}", f"--out={out}")
+    assert rc == 2 and "for discrete actions" in err and "continuous" in err
+    assert "Traceback" not in err
