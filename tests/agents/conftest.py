@@ -9,10 +9,12 @@ import time
 import jax
 import pytest
 
+from jaxrl_suite.agents.bc import BCConfig, BCHParams, make_bc
 from jaxrl_suite.data import io
 from jaxrl_suite.envs.registry import make_env
 from jaxrl_suite.generate import recipes
 from jaxrl_suite.generate.experts import ExpertConfig, random_return, train_online_expert
+from tests.agents.learn_check import normalized_returns
 
 NUM_TRANSITIONS = 10_000
 
@@ -56,3 +58,11 @@ def pendulum_data(tmp_path_factory):
         finally:
             lock.unlink()
     return make_env("Pendulum-v1"), io.load(shared / "expert.npz"), io.load(shared / "random.npz")
+
+
+@pytest.fixture(scope="session")
+def bc_on_random(pendulum_data):
+    """Returns [3] normalised scores of BC trained on the random Pendulum data: the floor every
+    continuous learner must clear by a margin."""
+    env, _, random = pendulum_data
+    return normalized_returns(make_bc(BCConfig((64, 64))), BCHParams(), env, random)

@@ -1,18 +1,9 @@
 """BC and TD3+BC learn: on a Pendulum expert dataset they beat the random policy and BC trained
 on random data by a margin (3 seeds vmapped)."""
 
-import numpy as np
-import pytest
-
 from jaxrl_suite.agents.bc import BCConfig, BCHParams, make_bc
 from jaxrl_suite.agents.td3bc import TD3BCConfig, TD3BCHParams, make_td3bc
 from tests.agents.learn_check import normalized_returns
-
-
-@pytest.fixture(scope="module")
-def bc_on_random(pendulum_data):
-    env, _, random = pendulum_data
-    return normalized_returns(make_bc(BCConfig((64, 64))), BCHParams(), env, random)
 
 
 def test_bc_learns_from_expert_data(pendulum_data, bc_on_random):

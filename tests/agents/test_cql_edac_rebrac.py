@@ -5,13 +5,12 @@ dataset (3 seeds vmapped) well above the random policy and BC trained on random 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from jaxrl_suite.agents.base import data_spec
-from jaxrl_suite.agents.bc import BCConfig, BCHParams, make_bc
 from jaxrl_suite.agents.cql import CQLConfig, CQLHParams, cql_gap, make_cql
 from jaxrl_suite.agents.edac import EDACConfig, EDACHParams, ensemble_diversity, make_edac
 from jaxrl_suite.agents.rebrac import ReBRACConfig, ReBRACHParams, make_rebrac
+from jaxrl_suite.data.dataset import concatenate
 from jaxrl_suite.data.sampling import gather
 from jaxrl_suite.train import stack_hparams
 from tests.agents.learn_check import normalized_returns
@@ -66,12 +65,6 @@ def test_cql_lagrange_flag_vmaps_with_fixed_weight(pendulum_data):
     np.testing.assert_allclose(metrics["cql_alpha"][0], CQLHParams().cql_alpha)
 
 
-@pytest.fixture(scope="module")
-def bc_on_random(pendulum_data):
-    env, _, random = pendulum_data
-    return normalized_returns(make_bc(BCConfig((64, 64))), BCHParams(), env, random)
-
-
 def _check(scores, bc_on_random):
     assert scores.mean() > 60 and scores.mean() > bc_on_random.mean() + 40, (scores, bc_on_random)
 
@@ -95,10 +88,23 @@ def test_rebrac_learns_from_expert_data(pendulum_data, bc_on_random):
     _check(scores, bc_on_random)
 
 
+def test_edac_learns_from_expert_plus_random_data(pendulum_data, bc_on_random):
+    # On the narrow expert data alone the SAC-N/EDAC ensemble does not learn in a test-sized
+    # budget (N 5-10, 3k updates: -15..4, measured), as expected of a method without a BC term
+    # at low coverage; on expert + random transitions (a medium-replay-like set, 20k) it does
+    # (N 5: 93-102 per seed). On 1-D actions EDAC's diversity gradient vanishes (normalised
+    # action gradients are +-1), so this checks the SAC-N core; the diversity term itself is
+    # checked against NumPy above.
+    env, expert, random = pendulum_data
+    data = concatenate([expert, random])
+    hparams = EDACHParams(actor_lr=1e-3, critic_lr=1e-3, alpha_lr=1e-3)
+    scores = normalized_returns(make_edac(EDACConfig((64, 64), num_critics=5)), hparams, env,
+                                data, num_updates=3_000)
+    _check(scores, bc_on_random)
+
+
 def test_edac_and_sac_n_update_together(pendulum_data):
-    # eta = 0 (SAC-N) and eta = 1 (EDAC) as one vmapped grid; the learns-test is still missing
-    # (on 1-D Pendulum actions the diversity term's gradient vanishes, and SAC-N did not learn
-    # the expert data within 3,000 updates).
+    # eta = 0 (SAC-N) and eta = 1 (EDAC) as one vmapped grid.
     _, expert, _ = pendulum_data
     learner = make_edac(EDACConfig((32, 32), num_critics=3))
     spec = data_spec(expert)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from jaxrl_suite.agents.awac import AWACConfig, make_awac
-from jaxrl_suite.agents.bc import BCConfig, BCHParams, make_bc
 from jaxrl_suite.agents.iql import IQLConfig, expectile_loss, make_iql
 from tests.agents.learn_check import normalized_returns
 
@@ -17,12 +16,6 @@ def test_expectile_loss_matches_numpy_formula():
     for tau in (0.5, 0.7, 0.9):
         expected = np.abs(tau - (diff < 0).astype(np.float32)) * diff ** 2
         np.testing.assert_allclose(expectile_loss(jnp.asarray(diff), tau), expected, rtol=1e-6)
-
-
-@pytest.fixture(scope="module")
-def bc_on_random(pendulum_data):
-    env, _, random = pendulum_data
-    return normalized_returns(make_bc(BCConfig((64, 64))), BCHParams(), env, random)
 
 
 @pytest.mark.parametrize("make", [make_iql, make_awac], ids=["iql", "awac"])

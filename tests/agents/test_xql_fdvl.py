@@ -7,7 +7,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl_suite.agents.bc import BCConfig, BCHParams, make_bc
 from jaxrl_suite.agents.fdvl import (FDVLConfig, chi_square_loss, make_fdvl,
                                      total_variation_loss)
 from jaxrl_suite.agents.xql import XQLConfig, gumbel_loss, make_xql
@@ -54,12 +53,6 @@ def test_dual_losses_match_numpy_formulas(alpha):
 def test_unknown_divergence_is_rejected_before_jit():
     with pytest.raises(ValueError, match="divergence"):
         make_fdvl(FDVLConfig(divergence="kl"))
-
-
-@pytest.fixture(scope="module")
-def bc_on_random(pendulum_data):
-    env, _, random = pendulum_data
-    return normalized_returns(make_bc(BCConfig((64, 64))), BCHParams(), env, random)
 
 
 @pytest.mark.parametrize("learner", [
