@@ -1,0 +1,419 @@
+"""Probabilistic dynamics ensembles: Gaussian MLPs predicting the next-state delta and the
+reward, members as a leading parameter axis, trained with holdout early stopping in one
+compiled loop (PETS, Chua et al., 2018; MBPO, Janner et al., 2019; MOPO, Yu et al., 2020).
+
+Facts mirrored from MOPO's code (tianheyu927/mopo: ``mopo/models/bnn.py``, ``constructor.py``,
+``fc.py``) and OfflineRL-Kit (``offlinerlkit/dynamics/ensemble_dynamics.py``,
+``offlinerlkit/modules/dynamics_module.py``); no code copied:
+  * targets y = (s' - s, r); inputs (s, a) standardised with the training split's mean and std
+    (a std below 1e-12 read as 1);
+  * 7 members, 5 elites, 4 x 200 swish hidden layers, kernels truncated-normal with std
+    1 / (2 sqrt(fan_in)), zero biases;
+  * log-variance softly bounded, lv <- max - softplus(max - lv), lv <- min + softplus(lv - min),
+    with max/min learned per output dim, shared by the members, initialised at 0.5 / -10;
+  * loss: per member, the mean over batch and dims of (mu - y)^2 exp(-lv) + lv, summed over
+    members; plus L2 decay wd_l ||W_l||^2 / 2 on each layer's kernel (wd = 2.5e-5, 5e-5, 7.5e-5,
+    7.5e-5, 1e-4); plus 0.01 (sum max - sum min) to keep the bounds tight;
+  * Adam, lr 1e-3, batch 256; every member trains on its own bootstrap resample of the training
+    split, reshuffled each epoch;
+  * holdout: min(int(0.2 N), 1000) transitions; a member's parameters are saved when its
+    holdout MSE improves by more than 1% (relative); elites = the members of lowest saved MSE.
+Choices of this file:
+  * targets are standardised too, so the loss, the log-variance bounds and the holdout MSE are
+    in standardised units (every output dim weighs alike when elites are chosen); ``predict``
+    returns env units;
+  * early stopping is per member by default: a member whose holdout MSE has not improved by 1%
+    for ``patience`` epochs is frozen (parameters and optimiser state held); MOPO and
+    OfflineRL-Kit stop all members together once none improved for 5 epochs, which
+    ``per_member_stopping=False`` reproduces. The epoch budget ``max_epochs`` is static (MOPO
+    has none, only a wall-clock cap); the epoch loop is a ``lax.while_loop`` that ends when
+    every member has stopped (under ``vmap``, when every seed's members have);
+  * the last minibatch of an epoch is filled by wrapping round the epoch's order (static
+    shapes) instead of being short.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, Sequence
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxrl_suite.data.dataset import Dataset
+from jaxrl_suite.data.validate import fail
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleConfig:
+    """Static settings of a dynamics ensemble and its training (defaults: MOPO / OfflineRL-Kit).
+
+    weight_decays: one L2 coefficient per layer, hidden layers then the output layer.
+    max_holdout: cap on the holdout split's size (MOPO's ``max_logging``).
+    patience: epochs without a > ``improvement_threshold`` relative holdout improvement after
+    which a member stops (MOPO's ``max_epochs_since_update``).
+    """
+
+    num_members: int = 7
+    num_elites: int = 5
+    hidden_sizes: tuple[int, ...] = (200, 200, 200, 200)
+    weight_decays: tuple[float, ...] = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4)
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    holdout_ratio: float = 0.2
+    max_holdout: int = 1000
+    max_epochs: int = 400
+    patience: int = 5
+    improvement_threshold: float = 0.01
+    logvar_bound_coef: float = 0.01
+    max_logvar_init: float = 0.5
+    min_logvar_init: float = -10.0
+    bootstrap: bool = True
+    per_member_stopping: bool = True
+
+    def __post_init__(self):
+        def need(ok: bool, field: str, expected: str) -> None:
+            if not ok:
+                raise ValueError(f"EnsembleConfig.{field}: expected {expected}, found "
+                                 f"{getattr(self, field)!r}")
+
+        need(self.num_members >= 1, "num_members", ">= 1")
+        need(1 <= self.num_elites <= self.num_members, "num_elites",
+             f"between 1 and num_members ({self.num_members})")
+        need(len(self.hidden_sizes) >= 1, "hidden_sizes", "at least one hidden layer")
+        need(len(self.weight_decays) == len(self.hidden_sizes) + 1, "weight_decays",
+             f"{len(self.hidden_sizes) + 1} values (one per hidden layer, then the output)")
+        need(0.0 < self.holdout_ratio < 1.0, "holdout_ratio", "a value in (0, 1)")
+        for field in ("batch_size", "max_holdout", "max_epochs", "patience"):
+            need(getattr(self, field) >= 1, field, ">= 1")
+
+    def holdout_size(self, num_transitions: int) -> int:
+        """Returns the number of transitions held out, min(int(ratio N), max_holdout)."""
+        return min(int(num_transitions * self.holdout_ratio), self.max_holdout)
+
+
+def _fan_in_truncated_normal(key: jax.Array, shape: Sequence[int], dtype=jnp.float32):
+    # MBPO/MOPO's FC layers: truncated normal with std 1 / (2 sqrt(fan_in)), cut at 2 std.
+    std = 0.5 / math.sqrt(shape[0])
+    return std * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
+
+
+class GaussianMLP(nn.Module):
+    """Returns (mean [..., out_dim], unbounded log-variance [..., out_dim]) of one member."""
+
+    hidden_sizes: Sequence[int]
+    out_dim: int
+
+    @nn.compact
+    def __call__(self, x):
+        for i, size in enumerate(self.hidden_sizes):
+            x = nn.swish(nn.Dense(size, kernel_init=_fan_in_truncated_normal,
+                                  name=f"hidden_{i}")(x))
+        out = nn.Dense(2 * self.out_dim, kernel_init=_fan_in_truncated_normal, name="output")(x)
+        mean, logvar = jnp.split(out, 2, axis=-1)
+        return mean, logvar
+
+
+def soft_bound_logvar(logvar: jax.Array, min_logvar: jax.Array,
+                      max_logvar: jax.Array) -> jax.Array:
+    """Returns ``logvar`` squashed smoothly into the learned bounds (PETS, Chua et al., 2018;
+    MOPO's ``bnn.py``), with gradients everywhere, unlike a hard clip.
+
+    The result lies in (min_logvar, max_logvar + softplus(min_logvar - max_logvar)): the
+    second softplus can overshoot the upper bound by at most that (~3e-5 for bounds 10 apart).
+    """
+    logvar = max_logvar - jax.nn.softplus(max_logvar - logvar)
+    return min_logvar + jax.nn.softplus(logvar - min_logvar)
+
+
+@struct.dataclass
+class EnsembleState:
+    """A trained dynamics ensemble (M members, D = obs_dim + 1 outputs: delta then reward).
+
+    params: the members' flax variables with a leading [M] axis (each member's best-holdout
+    snapshot); max_logvar, min_logvar: [D] learned bounds (standardised units, shared by the
+    members); input_mean, input_std: [obs_dim + action_dim]; target_mean, target_std: [D]
+    (training split); elites: [num_elites] int32, members by ascending holdout MSE;
+    holdout_mse: [M] each member's saved holdout MSE (standardised targets).
+    """
+
+    params: Any
+    max_logvar: jax.Array
+    min_logvar: jax.Array
+    input_mean: jax.Array
+    input_std: jax.Array
+    target_mean: jax.Array
+    target_std: jax.Array
+    elites: jax.Array
+    holdout_mse: jax.Array
+    config: EnsembleConfig = struct.field(pytree_node=False)
+
+
+@struct.dataclass
+class TrainMetrics:
+    """Training history; E = config.max_epochs, epochs past ``epochs`` never ran.
+
+    train_loss: [E] mean minibatch loss of the epoch (NaN where not run); holdout_mse: [E, M]
+    the members' holdout MSE after the epoch (NaN where not run); training: [E, M] whether
+    each member was still training in that epoch; epochs: [] int32 epochs run;
+    holdout_indices: [H] int32 dataset positions of the holdout split.
+    """
+
+    train_loss: jax.Array
+    holdout_mse: jax.Array
+    training: jax.Array
+    epochs: jax.Array
+    holdout_indices: jax.Array
+
+
+@struct.dataclass
+class _Bounds:
+    max_logvar: jax.Array
+    min_logvar: jax.Array
+
+
+@struct.dataclass
+class _TrainCarry:
+    params: Any  # [M, ...] current member parameters
+    opt_state: Any  # [M, ...] one Adam state per member, so a frozen member's is held
+    bounds: _Bounds
+    bounds_opt_state: Any
+    best_params: Any  # [M, ...] snapshot at each member's best holdout MSE
+    best_mse: jax.Array  # [M]
+    since_best: jax.Array  # [M] int32, epochs since the last saved improvement
+    epoch: jax.Array  # [] int32
+    key: jax.Array
+    history: TrainMetrics
+
+
+def _network(config: EnsembleConfig, out_dim: int) -> GaussianMLP:
+    return GaussianMLP(tuple(config.hidden_sizes), out_dim)
+
+
+def _where_members(flag: jax.Array, new: Any, old: Any) -> Any:
+    """Returns ``new`` for members with flag [M] set and ``old`` for the others, leaf by leaf
+    (every leaf carries a leading member axis)."""
+    def pick(n, o):
+        return jnp.where(flag.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
+    return jax.tree.map(pick, new, old)
+
+
+def _weight_decay(member_params: Any, decays: Sequence[float]) -> jax.Array:
+    """Returns sum_l wd_l ||W_l||^2 / 2 over one member's kernels (biases are not decayed)."""
+    names = [f"hidden_{i}" for i in range(len(decays) - 1)] + ["output"]
+    return sum(wd * 0.5 * jnp.sum(jnp.square(member_params["params"][name]["kernel"]))
+               for name, wd in zip(names, decays))
+
+
+def _check_dataset(dataset: Dataset, config: EnsembleConfig) -> None:
+    meta = dataset.meta
+    if meta.discrete:
+        fail(meta.source, "actions", "continuous actions (the dynamics ensemble models "
+             "Box action spaces only)", f"Discrete({meta.num_actions})")
+    if len(dataset.observations.shape) != 2:
+        fail(meta.source, "observations", "flat observations, shape (N, obs_dim)",
+             f"shape {tuple(dataset.observations.shape)}")
+    n = dataset.num_transitions
+    holdout = config.holdout_size(n)
+    if holdout < 1 or n - holdout < 1:
+        fail(meta.source, "observations", f"enough transitions for a holdout split of "
+             f"{config.holdout_ratio} and a training split (at least "
+             f"{math.ceil(1.0 / config.holdout_ratio) + 1})", f"{n} transitions")
+
+
+def train_ensemble(key: jax.Array, dataset: Dataset,
+                   config: EnsembleConfig = EnsembleConfig()) -> tuple[EnsembleState, TrainMetrics]:
+    """Returns (the trained ensemble, its training history) on ``dataset``'s transitions.
+
+    One compiled program: a while-loop over epochs (at most ``config.max_epochs``), each a
+    ``lax.scan`` over minibatch steps, then the holdout check. Vmappable over ``key``: seed i
+    of ``jax.vmap(lambda k: train_ensemble(k, dataset, config))(keys)`` equals a single run
+    with ``keys[i]``. Raises DatasetError for discrete actions, non-flat observations, or too
+    few transitions to hold some out.
+    """
+    _check_dataset(dataset, config)
+    return _train(key, dataset, config)
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def _train(key: jax.Array, dataset: Dataset,
+           config: EnsembleConfig) -> tuple[EnsembleState, TrainMetrics]:
+    obs = dataset.observations.astype(jnp.float32)
+    inputs = jnp.concatenate([obs, dataset.actions.astype(jnp.float32)], axis=-1)  # [N, I]
+    targets = jnp.concatenate([dataset.next_observations.astype(jnp.float32) - obs,
+                               dataset.rewards.astype(jnp.float32)[:, None]], axis=-1)  # [N, D]
+    n, out_dim = targets.shape
+    num_holdout = config.holdout_size(n)
+    num_train = n - num_holdout
+    m, batch = config.num_members, config.batch_size
+    steps = max(1, math.ceil(num_train / batch))
+    split_key, init_key, boot_key, loop_key = jax.random.split(key, 4)
+
+    order = jax.random.permutation(split_key, n)
+    holdout_idx, train_idx = order[:num_holdout], order[num_holdout:]
+
+    def standardise(x):
+        # Statistics of the training split only: the holdout must stay unseen.
+        mean, std = jnp.mean(x[train_idx], axis=0), jnp.std(x[train_idx], axis=0)
+        std = jnp.where(std < 1e-12, 1.0, std)
+        return (x - mean) / std, mean, std
+
+    inputs_n, input_mean, input_std = standardise(inputs)
+    targets_n, target_mean, target_std = standardise(targets)
+    train_x, train_y = inputs_n[train_idx], targets_n[train_idx]
+    holdout_x, holdout_y = inputs_n[holdout_idx], targets_n[holdout_idx]
+
+    net = _network(config, out_dim)
+    member_keys = jax.random.split(init_key, m)
+    params = jax.vmap(net.init, in_axes=(0, None))(member_keys, train_x[:1])
+    bounds = _Bounds(jnp.full((out_dim,), config.max_logvar_init, jnp.float32),
+                     jnp.full((out_dim,), config.min_logvar_init, jnp.float32))
+    opt = optax.adam(config.learning_rate)
+    if config.bootstrap:
+        # Each member's own resample, with replacement, of the training split (MOPO's idxs).
+        rows = jax.random.randint(boot_key, (m, num_train), 0, num_train)
+    else:
+        rows = jnp.broadcast_to(jnp.arange(num_train), (m, num_train))
+
+    def loss_fn(trainable, x, y, training):
+        # x: [M, B, I], y: [M, B, D]; training: [M] members still learning.
+        member_params, bnd = trainable
+        mean, raw_logvar = jax.vmap(net.apply)(member_params, x)
+        logvar = soft_bound_logvar(raw_logvar, bnd.min_logvar, bnd.max_logvar)
+        nll = jnp.mean(jnp.square(mean - y) * jnp.exp(-logvar) + logvar, axis=(1, 2))  # [M]
+        decay = jax.vmap(lambda p: _weight_decay(p, config.weight_decays))(member_params)
+        bound_reg = config.logvar_bound_coef * (jnp.sum(bnd.max_logvar)
+                                                - jnp.sum(bnd.min_logvar))
+        # A frozen member contributes no gradient, to its weights or to the shared bounds.
+        return jnp.sum(training * (nll + decay)) + bound_reg
+
+    def holdout_mse(member_params):
+        mean, _ = jax.vmap(net.apply, in_axes=(0, None))(member_params, holdout_x)
+        return jnp.mean(jnp.square(mean - holdout_y), axis=(1, 2))  # [M]
+
+    def epoch(carry: _TrainCarry) -> _TrainCarry:
+        key, shuffle_key = jax.random.split(carry.key)
+        training = carry.since_best < config.patience  # [M]
+        perms = jax.vmap(jax.random.permutation, in_axes=(0, None))(
+            jax.random.split(shuffle_key, m), num_train)
+        epoch_rows = jnp.take_along_axis(rows, perms, axis=1)  # [M, T]
+        # Static step count: the last minibatch wraps round to the epoch's first rows.
+        take = jnp.arange(steps * batch) % num_train
+        minibatches = epoch_rows[:, take].reshape(m, steps, batch).transpose(1, 0, 2)
+
+        def sgd_step(state, idx):  # idx: [M, B] training-split positions
+            params, opt_state, bnd, bnd_opt_state = state
+            loss, (g_params, g_bounds) = jax.value_and_grad(loss_fn)(
+                (params, bnd), train_x[idx], train_y[idx], training)
+            updates, new_opt_state = jax.vmap(opt.update)(g_params, opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+            params = _where_members(training, new_params, params)
+            opt_state = _where_members(training, new_opt_state, opt_state)
+            updates, bnd_opt_state = opt.update(g_bounds, bnd_opt_state, bnd)
+            bnd = optax.apply_updates(bnd, updates)
+            return (params, opt_state, bnd, bnd_opt_state), loss
+
+        (params, opt_state, bnd, bnd_opt_state), losses = jax.lax.scan(
+            sgd_step, (carry.params, carry.opt_state, carry.bounds, carry.bounds_opt_state),
+            minibatches)
+        mse = holdout_mse(params)
+        # Relative improvement > threshold, written so that the initial best (inf) works.
+        improved = training & (mse < carry.best_mse * (1.0 - config.improvement_threshold))
+        if config.per_member_stopping:
+            since_best = jnp.where(improved, 0, carry.since_best + 1)
+        else:
+            since_best = jnp.where(jnp.any(improved), 0, carry.since_best + 1)
+        h, e = carry.history, carry.epoch
+        history = h.replace(train_loss=h.train_loss.at[e].set(jnp.mean(losses)),
+                            holdout_mse=h.holdout_mse.at[e].set(mse),
+                            training=h.training.at[e].set(training), epochs=e + 1)
+        return carry.replace(
+            params=params, opt_state=opt_state, bounds=bnd, bounds_opt_state=bnd_opt_state,
+            best_params=_where_members(improved, params, carry.best_params),
+            best_mse=jnp.where(improved, mse, carry.best_mse), since_best=since_best,
+            epoch=e + 1, key=key, history=history)
+
+    def keep_going(carry: _TrainCarry) -> jax.Array:
+        return (carry.epoch < config.max_epochs) & jnp.any(carry.since_best < config.patience)
+
+    e = config.max_epochs
+    history = TrainMetrics(
+        train_loss=jnp.full((e,), jnp.nan, jnp.float32),
+        holdout_mse=jnp.full((e, m), jnp.nan, jnp.float32),
+        training=jnp.zeros((e, m), bool), epochs=jnp.int32(0),
+        holdout_indices=holdout_idx.astype(jnp.int32))
+    carry = _TrainCarry(
+        params=params, opt_state=jax.vmap(opt.init)(params), bounds=bounds,
+        bounds_opt_state=opt.init(bounds), best_params=params,
+        best_mse=jnp.full((m,), jnp.inf, jnp.float32),
+        since_best=jnp.zeros((m,), jnp.int32), epoch=jnp.int32(0), key=loop_key,
+        history=history)
+    carry = jax.lax.while_loop(keep_going, epoch, carry)
+
+    state = EnsembleState(
+        params=carry.best_params, max_logvar=carry.bounds.max_logvar,
+        min_logvar=carry.bounds.min_logvar, input_mean=input_mean, input_std=input_std,
+        target_mean=target_mean, target_std=target_std,
+        elites=jnp.argsort(carry.best_mse)[:config.num_elites].astype(jnp.int32),
+        holdout_mse=carry.best_mse, config=config)
+    return state, carry.history
+
+
+def predict_standardized(state: EnsembleState, obs: jax.Array,
+                         action: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Returns (means [M, B, D], bounded log-variances [M, B, D]) in standardised target
+    units, the space the model was trained in, for obs [B, obs_dim], action [B, act_dim]."""
+    chex.assert_rank([obs, action], 2)
+    x = (jnp.concatenate([obs, action], axis=-1) - state.input_mean) / state.input_std
+    net = _network(state.config, state.target_mean.shape[-1])
+    mean, raw_logvar = jax.vmap(net.apply, in_axes=(0, None))(state.params, x)
+    return mean, soft_bound_logvar(raw_logvar, state.min_logvar, state.max_logvar)
+
+
+def predict(state: EnsembleState, obs: jax.Array,
+            action: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Returns every member's Gaussian (means [M, B, obs_dim + 1], stds [M, B, obs_dim + 1])
+    in env units: the next-observation delta s' - s first, the reward last.
+
+    obs: [B, obs_dim]; action: [B, act_dim] (env units).
+    """
+    mean, logvar = predict_standardized(state, obs, action)
+    return (mean * state.target_std + state.target_mean,
+            jnp.exp(0.5 * logvar) * state.target_std)
+
+
+def elite_mask(state: EnsembleState) -> jax.Array:
+    """Returns [M] bool, true for the elite members."""
+    return jnp.zeros((state.config.num_members,), bool).at[state.elites].set(True)
+
+
+def step(state: EnsembleState, obs: jax.Array, action: jax.Array, key: jax.Array,
+         member_mask: jax.Array | None = None
+         ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Returns (next_obs [B, obs_dim], reward [B], means [M, B, obs_dim + 1],
+    stds [M, B, obs_dim + 1]): one model step, each sample drawn from its own member.
+
+    As MOPO's ``FakeEnv.step``: per batch element a member is drawn uniformly from
+    ``member_mask`` ([M] bool/float, nonzero = may be drawn; default the elites) and its
+    Gaussian sampled. The returned means are in the next-state frame (s + delta, reward last)
+    for every member, so ``jnp.concatenate([next_obs, reward[:, None]], -1)`` is a ``sample``
+    for ``penalties.ll_var`` and the means feed any penalty directly.
+    obs: [B, obs_dim]; action: [B, act_dim] (env units).
+    """
+    means, stds = predict(state, obs, action)
+    means = means.at[..., :-1].add(obs)
+    mask = elite_mask(state) if member_mask is None else jnp.asarray(member_mask) != 0
+    chex.assert_shape(mask, (state.config.num_members,))
+    member_key, noise_key = jax.random.split(key)
+    batch = obs.shape[0]
+    member = jax.random.categorical(member_key, jnp.where(mask, 0.0, -jnp.inf), shape=(batch,))
+    rows = jnp.arange(batch)
+    noise = jax.random.normal(noise_key, means.shape[1:], means.dtype)
+    sample = means[member, rows] + stds[member, rows] * noise
+    return sample[:, :-1], sample[:, -1], means, stds
