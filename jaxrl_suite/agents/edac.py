@@ -27,6 +27,9 @@ from jaxrl_suite.nets.networks import CriticEnsemble, TanhGaussianActor, sample_
 class EDACConfig:
     hidden_sizes: tuple[int, ...] = (256, 256, 256)
     num_critics: int = 10
+    # False: skip the diversity term's per-example Jacobian entirely (SAC-N / plain SAC as a
+    # policy optimiser, e.g. for model-based learners), rather than weighting it by eta = 0.
+    diversity: bool = True
 
 
 @struct.dataclass
@@ -111,8 +114,11 @@ def make_edac(config: EDACConfig = EDACConfig()) -> Learner:
             td = jnp.sum(jnp.mean(jnp.square(q - target[None]), axis=1))
             # Per-example Jacobian of the N members' Q w.r.t. the action: [B, N, A].
             members_q = lambda s, a: critic.apply(params, s[None], a[None])[:, 0]
-            grads = jax.vmap(jax.jacfwd(members_q, argnums=1))(obs, action)
-            diversity = ensemble_diversity(grads)
+            if config.diversity:
+                grads = jax.vmap(jax.jacfwd(members_q, argnums=1))(obs, action)
+                diversity = ensemble_diversity(grads)
+            else:
+                diversity = jnp.float32(0.0)
             return td + hparams.eta * diversity, (td, diversity, q)
 
         (critic_loss, (td_loss, diversity, q)), grads = jax.value_and_grad(

@@ -1,6 +1,6 @@
-"""Shared data for the learner tests: a Pendulum expert dataset and a random one, generated
-once per test session (a SAC expert trained in JAX, ~20 s) and cached on disk for the other
-pytest-xdist worker."""
+"""Shared data for the learner tests (model-free and model-based): a Pendulum expert dataset
+and a random one, generated once per test session (a SAC expert trained in JAX, ~20 s) and
+cached on disk for the other pytest-xdist worker."""
 
 import os
 import pathlib

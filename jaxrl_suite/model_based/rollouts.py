@@ -1,0 +1,155 @@
+"""Model rollouts into a fixed-size on-device buffer (MBPO, Janner et al., 2019; MOPO, Yu et
+al., 2020), with the rollout horizon, penalty type and weight and the active members traced.
+
+``rollout`` runs ``max_horizon`` (static) model steps from a batch of start states under the
+current policy, and marks step t of a rollout valid while t < ``horizon`` (traced) and no
+earlier step terminated; the reward written is the penalised r - lambda * u(s, a). ``add``
+writes only the valid transitions into a ring buffer (invalid ones are scattered out of
+bounds and dropped), so shapes stay static for any horizon. Termination comes from the env's
+known rule (``termination_fn``), as MOPO's static functions: the model predicts no ``done``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxrl_suite.errors import SuiteError
+from jaxrl_suite.model_based import dynamics, penalties
+
+TerminationFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
+
+
+def _never(obs, action, next_obs):
+    return jnp.zeros(next_obs.shape[:-1], bool)
+
+
+def _mountain_car(obs, action, next_obs):  # gymnax: position >= 0.45 and velocity >= 0
+    return (next_obs[..., 0] >= 0.45) & (next_obs[..., 1] >= 0.0)
+
+
+def _hopper(obs, action, next_obs):  # MOPO static_fns/hopper.py (obs: z, angle, ...)
+    healthy = (jnp.all(jnp.isfinite(next_obs), -1) & jnp.all(jnp.abs(next_obs[..., 1:]) < 100, -1)
+               & (next_obs[..., 0] > 0.7) & (jnp.abs(next_obs[..., 1]) < 0.2))
+    return ~healthy
+
+
+def _walker2d(obs, action, next_obs):  # MOPO static_fns/walker2d.py
+    z, angle = next_obs[..., 0], next_obs[..., 1]
+    return ~((z > 0.8) & (z < 2.0) & (angle > -1.0) & (angle < 1.0))
+
+
+# Envs whose termination rule is known; an env missing here is refused rather than assumed
+# never to terminate.
+TERMINATION_FNS: dict[str, TerminationFn] = {
+    "Pendulum-v1": _never, "MountainCarContinuous-v0": _mountain_car,
+    "halfcheetah": _never, "hopper": _hopper, "walker2d": _walker2d,
+}
+
+
+def termination_fn(env_id: str) -> TerminationFn:
+    """Returns the termination rule done(obs, action, next_obs) -> [B] bool of ``env_id``."""
+    if env_id not in TERMINATION_FNS:
+        raise SuiteError(f"model rollouts: env '{env_id}': expected one of "
+                         f"{sorted(TERMINATION_FNS)} (a known termination rule)")
+    return TERMINATION_FNS[env_id]
+
+
+@struct.dataclass
+class ModelBuffer:
+    """A ring buffer of model transitions: observations, actions, (penalised) rewards,
+    next_observations [C, ...], terminals [C] float; ptr: next write slot; size: filled slots."""
+
+    observations: jax.Array
+    actions: jax.Array
+    rewards: jax.Array
+    next_observations: jax.Array
+    terminals: jax.Array
+    ptr: jax.Array
+    size: jax.Array
+
+    @property
+    def capacity(self) -> int:
+        return self.rewards.shape[0]
+
+
+def empty_buffer(capacity: int, obs_dim: int, action_dim: int) -> ModelBuffer:
+    """Returns an empty ModelBuffer of ``capacity`` transitions."""
+    z = lambda *shape: jnp.zeros((capacity,) + shape, jnp.float32)
+    return ModelBuffer(z(obs_dim), z(action_dim), z(), z(obs_dim), z(), jnp.int32(0),
+                       jnp.int32(0))
+
+
+@struct.dataclass
+class Rollout:
+    """[H, N] model transitions of N rollouts of ``max_horizon`` steps, ``valid`` [H, N] bool;
+    ``penalty`` [H, N] the uncertainty u(s, a) (before lambda) and ``raw_rewards`` the model's."""
+
+    observations: jax.Array
+    actions: jax.Array
+    rewards: jax.Array
+    next_observations: jax.Array
+    terminals: jax.Array
+    valid: jax.Array
+    penalty: jax.Array
+    raw_rewards: jax.Array
+
+
+def rollout(model: dynamics.EnsembleState, policy: Callable[[jax.Array, jax.Array], jax.Array],
+            start_obs: jax.Array, key: jax.Array, *, max_horizon: int, horizon: jax.Array,
+            penalty_index: jax.Array, penalty_coef: jax.Array, sample_mask: jax.Array,
+            penalty_mask: jax.Array, done_fn: TerminationFn) -> Rollout:
+    """Returns ``max_horizon`` model steps from ``start_obs`` [N, obs_dim].
+
+    policy(obs [N, obs_dim], key) -> actions [N, A] (env units). horizon, penalty_index (into
+    ``penalties.PENALTIES``), penalty_coef: traced scalars; sample_mask: [M] the members next
+    states are drawn from (MOPO: the elites); penalty_mask: [M] the members the penalty is taken
+    over (Lu et al.: all the models in use, not only the elites).
+    """
+    index = jnp.clip(jnp.round(penalty_index).astype(jnp.int32), 0, len(penalties.PENALTIES) - 1)
+
+    def one_step(carry, t):
+        obs, alive, key = carry
+        key, act_key, model_key, penalty_key = jax.random.split(key, 4)
+        action = policy(obs, act_key)
+        next_obs, reward, means, stds = dynamics.step(model, obs, action, model_key, sample_mask)
+        u = penalties.penalty_by_index(index, means, stds, mask=penalty_mask, key=penalty_key)
+        done = done_fn(obs, action, next_obs)
+        valid = alive & (t < horizon)
+        out = Rollout(obs, action, reward - penalty_coef * u, next_obs, done.astype(jnp.float32),
+                      valid, u, reward)
+        return (next_obs, alive & ~done, key), out
+
+    alive = jnp.ones(start_obs.shape[:1], bool)
+    _, steps = jax.lax.scan(one_step, (start_obs, alive, key), jnp.arange(max_horizon))
+    return steps
+
+
+def add(buffer: ModelBuffer, steps: Rollout) -> ModelBuffer:
+    """Returns the buffer with the valid transitions of ``steps`` written at its pointer (ring
+    order; the oldest are overwritten once full)."""
+    valid = steps.valid.reshape(-1)
+    flat = lambda x: x.reshape((-1,) + x.shape[2:])
+    offset = jnp.cumsum(valid) - 1
+    slots = jnp.where(valid, (buffer.ptr + offset) % buffer.capacity, buffer.capacity)
+    count = jnp.sum(valid).astype(jnp.int32)
+    write = lambda dst, src: dst.at[slots].set(flat(src), mode="drop")
+    return buffer.replace(
+        observations=write(buffer.observations, steps.observations),
+        actions=write(buffer.actions, steps.actions),
+        rewards=write(buffer.rewards, steps.rewards),
+        next_observations=write(buffer.next_observations, steps.next_observations),
+        terminals=write(buffer.terminals, steps.terminals),
+        ptr=(buffer.ptr + count) % buffer.capacity,
+        size=jnp.minimum(buffer.size + count, buffer.capacity))
+
+
+def sample(buffer: ModelBuffer, key: jax.Array, batch_size: int) -> tuple[jax.Array, ...]:
+    """Returns (obs, actions, rewards, next_obs, terminals) [batch_size, ...] drawn uniformly
+    from the filled part (index 0 while the buffer is empty: callers mask those rows)."""
+    idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
+    return (buffer.observations[idx], buffer.actions[idx], buffer.rewards[idx],
+            buffer.next_observations[idx], buffer.terminals[idx])
