@@ -30,7 +30,7 @@ from flax import struct
 from jaxrl_suite.agents.base import DataSpec, Learner
 from jaxrl_suite.agents.edac import EDACConfig, EDACHParams, make_edac
 from jaxrl_suite.errors import SuiteError
-from jaxrl_suite.model_based import dynamics, penalties, rollouts
+from jaxrl_suite.model_based import dynamics, rollouts
 
 
 @dataclasses.dataclass(frozen=True)
