@@ -88,6 +88,36 @@ def mix_batches(real, model, real_ratio: jax.Array, model_size: jax.Array):
                         terminals=pick(real.terminals, term))
 
 
+def model_data(model: dynamics.EnsembleState, config: MOPOConfig, done_fn, policy,
+               buffer: rollouts.ModelBuffer, batch, key, hparams, penalty_coef: jax.Array):
+    """Returns (buffer, mixed batch, rollout steps): one update's model rollouts from the
+    minibatch's first ``rollout_starts`` states, added to ``buffer``, and a minibatch of which a
+    ``hparams.real_ratio`` share is real (rows first) and the rest drawn from the buffer.
+    hparams needs horizon, penalty_index, real_ratio, num_members, num_elites (MOPO, MOBILE)."""
+    if batch.rewards.shape[0] < config.rollout_starts:
+        raise SuiteError(f"model-based learner: batch size {batch.rewards.shape[0]} is below "
+                         f"'rollout_starts' ({config.rollout_starts})")
+    rollout_key, sample_key = jax.random.split(key)
+    in_use, elites = member_masks(model.holdout_mse, hparams.num_members, hparams.num_elites)
+    steps = rollouts.rollout(
+        model, policy, batch.observations[:config.rollout_starts], rollout_key,
+        max_horizon=config.max_horizon, horizon=hparams.horizon,
+        penalty_index=hparams.penalty_index, penalty_coef=penalty_coef,
+        sample_mask=elites, penalty_mask=in_use, done_fn=done_fn)
+    buffer = rollouts.add(buffer, steps)
+    mixed = mix_batches(batch, rollouts.sample(buffer, sample_key, batch.rewards.shape[0]),
+                        hparams.real_ratio, buffer.size)
+    return buffer, mixed, steps
+
+
+def rollout_metrics(steps: rollouts.Rollout, buffer: rollouts.ModelBuffer) -> dict:
+    """Returns the mean penalty and model reward of the valid rollout steps, and the buffer fill."""
+    valid = jnp.maximum(jnp.sum(steps.valid), 1)
+    return dict(model_penalty=jnp.sum(steps.penalty * steps.valid) / valid,
+                model_reward=jnp.sum(steps.raw_rewards * steps.valid) / valid,
+                model_buffer=buffer.size.astype(jnp.float32))
+
+
 def make_mopo(model: dynamics.EnsembleState, env_id: str,
               config: MOPOConfig = MOPOConfig()) -> Learner:
     """Returns the MOPO learner on the trained ensemble ``model`` of env ``env_id``."""
@@ -112,26 +142,13 @@ def make_mopo(model: dynamics.EnsembleState, env_id: str,
                          jnp.int32(0))
 
     def update(state: MOPOState, batch, key, hparams: MOPOHParams):
-        if batch.rewards.shape[0] < config.rollout_starts:
-            raise SuiteError(f"mopo: batch size {batch.rewards.shape[0]} is below "
-                             f"'rollout_starts' ({config.rollout_starts})")
-        rollout_key, sample_key, sac_key = jax.random.split(key, 3)
-        in_use, elites = member_masks(model.holdout_mse, hparams.num_members, hparams.num_elites)
+        data_key, sac_key = jax.random.split(key)
         policy = lambda obs, k: sac.act(state.sac, obs, k, False)
-        steps = rollouts.rollout(
-            model, policy, batch.observations[:config.rollout_starts], rollout_key,
-            max_horizon=config.max_horizon, horizon=hparams.horizon,
-            penalty_index=hparams.penalty_index, penalty_coef=hparams.penalty_coef,
-            sample_mask=elites, penalty_mask=in_use, done_fn=done_fn)
-        buffer = rollouts.add(state.buffer, steps)
-        mixed = mix_batches(batch, rollouts.sample(buffer, sample_key, batch.rewards.shape[0]),
-                            hparams.real_ratio, buffer.size)
+        buffer, mixed, steps = model_data(model, config, done_fn, policy, state.buffer, batch,
+                                          data_key, hparams, hparams.penalty_coef)
         sac_state, metrics = sac.update(state.sac, mixed, sac_key, sac_hparams(hparams))
-        valid = jnp.maximum(jnp.sum(steps.valid), 1)
-        metrics = dict(metrics, model_penalty=jnp.sum(steps.penalty * steps.valid) / valid,
-                       model_reward=jnp.sum(steps.raw_rewards * steps.valid) / valid,
-                       model_buffer=buffer.size.astype(jnp.float32))
-        return MOPOState(sac_state, buffer, state.step + 1), metrics
+        return (MOPOState(sac_state, buffer, state.step + 1),
+                dict(metrics, **rollout_metrics(steps, buffer)))
 
     def act(state: MOPOState, obs, key, deterministic: bool = True):
         return sac.act(state.sac, obs, key, deterministic)

@@ -14,8 +14,9 @@ import pytest
 
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.model_based.penalties import PENALTIES
+from jaxrl_suite.model_based.mopo import MOPOHParams
 from jaxrl_suite.sweep.bo import (MBRL_SPACE, Categorical, Float, Int, SearchSpace, mbrl_space,
-                                  run_bo, write_bo_outputs)
+                                  mopo_overrides, run_bo, write_bo_outputs)
 
 SPACE = SearchSpace(x=Float(-5.0, 5.0), n=Int(1, 20), c=Categorical(("a", "b", "c")))
 BONUS = {"a": 0.0, "b": 0.5, "c": 0.2}
@@ -114,7 +115,8 @@ def test_sigkill_mid_round_leaves_a_resumable_study(tmp_path):
         run_bo(objective, SearchSpace(x=Float(-5.0, 5.0)), num_trials=16, batch_size=8,
                study_name="killed", seed=0, storage={storage!r}, log=None)
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120,
+                          cwd=pathlib.Path(__file__).parents[2])
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     objective = Objective(fn=lambda c: -(c["x"] - 1.0) ** 2)
     result = run_bo(objective, SearchSpace(x=Float(-5.0, 5.0)), num_trials=16, batch_size=8,
@@ -186,9 +188,21 @@ def test_mbrl_space_is_lu_et_al_five_choices_over_the_suite_penalties():
     assert list(MBRL_SPACE) == ["penalty", "penalty_coef", "horizon", "num_members",
                                 "real_ratio"]
     assert MBRL_SPACE["penalty"].choices == PENALTIES
-    assert MBRL_SPACE["num_members"] == Int(1, 7)
-    assert mbrl_space(max_members=5)["num_members"] == Int(1, 5)
+    assert MBRL_SPACE["num_members"] == Int(2, 7)
+    assert mbrl_space(max_members=5)["num_members"] == Int(2, 5)
+    assert mbrl_space(max_horizon=5)["horizon"] == Int(1, 5)
     assert set(MBRL_SPACE.distributions()) == set(MBRL_SPACE)
+
+
+def test_mopo_overrides_map_a_config_onto_mopo_hparams():
+    config = {"penalty": "loo_kl", "penalty_coef": 2.5, "horizon": 10, "num_members": 4,
+              "real_ratio": 0.3}
+    hparams = MOPOHParams().replace(**mopo_overrides(config))
+    assert PENALTIES[int(hparams.penalty_index)] == "loo_kl"
+    assert (hparams.penalty_coef, hparams.horizon, hparams.num_members, hparams.real_ratio) == (
+        2.5, 10.0, 4.0, 0.3)
+    with pytest.raises(SuiteError, match="parameter 'penalty'"):
+        mopo_overrides({"penalty": "mopo"})
 
 
 def test_write_bo_outputs_writes_three_files_atomically(tmp_path):
@@ -207,3 +221,17 @@ def test_write_bo_outputs_writes_three_files_atomically(tmp_path):
     assert rows[0] == "number,round,state,value,x,n,c" and len(rows) == 13
     assert rows[1].startswith("0,0,FAIL,nan,")
     assert paths["trace"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_trial_killed_inside_ask_is_failed_and_not_counted(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    kwargs = dict(num_trials=8, batch_size=4, study_name="inside_ask", seed=0, storage=storage,
+                  log=None)
+    run_bo(Objective(), SPACE, **{**kwargs, "num_trials": 4})
+    # A kill between ask's suggestions leaves a RUNNING trial with only some params.
+    study = optuna.load_study(study_name="inside_ask", storage=storage)
+    study.ask({"x": SPACE.distributions()["x"]})
+    result = run_bo(Objective(), SPACE, **kwargs)
+    assert [t.state for t in result.trials] == ["COMPLETE"] * 4 + ["FAIL"] + ["COMPLETE"] * 4
+    assert optuna.load_study(study_name="inside_ask", storage=storage).trials[4].user_attrs[
+        "abandoned"] == "interrupted inside ask"
