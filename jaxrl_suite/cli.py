@@ -51,6 +51,13 @@ flags.DEFINE_float("sampling_temperature", None, "train: RW/AW temperature (defa
 flags.DEFINE_multi_string("hp", [], "train: hyperparameter grid axis name=v1,v2 or "
                           "name=lo:hi:n (also written --hp.name=v1,v2); axes multiply.")
 
+flags.DEFINE_integer("trials", 64, "bo: configurations to evaluate in all.")
+flags.DEFINE_integer("batch", 8, "bo: configurations per round, trained in one vmapped run.")
+flags.DEFINE_integer("max_horizon", 10, "bo: longest model rollout searched (static).")
+flags.DEFINE_string("storage", None, "bo: optuna storage URL (default sqlite:///<out>/study.db; "
+                    "any SQLAlchemy URL lets several machines share one study).")
+flags.DEFINE_string("study", None, "bo: study name (default <algo>-<env>); reruns resume it.")
+
 COMMANDS: dict[str, Callable[[], int]] = {}
 
 
@@ -129,6 +136,34 @@ def train_command() -> int:
         eval_every=FLAGS.eval_every, eval_episodes=FLAGS.eval_episodes,
         batch_size=FLAGS.batch_size, sampling=FLAGS.sampling,
         sampling_temperature=FLAGS.sampling_temperature, hp_specs=FLAGS.hp, seed=FLAGS.seed)
+    return 0
+
+
+@command("bo")
+def bo_command() -> int:
+    """Bayesian optimisation of a model-based learner's config, q configs per vmapped run."""
+    from jaxrl_suite.data import io
+    from jaxrl_suite.sweep.mbrl_bo import MBRLBOSettings, run_mbrl_bo
+
+    for name in ("algo", "dataset", "out"):
+        if not getattr(FLAGS, name):
+            raise SuiteError(f"bo: flag '--{name}': expected a value, found none")
+    dataset = io.load(FLAGS.dataset, root=FLAGS.minari_root)
+    env_id = FLAGS.env or dataset.meta.env_id
+    if not env_id:
+        raise SuiteError(f"bo: flag '--env': {FLAGS.dataset} names no env; expected --env")
+    steps = FLAGS.steps
+    settings = MBRLBOSettings(
+        algo=FLAGS.algo, num_trials=FLAGS.trials, batch_size=FLAGS.batch,
+        num_seeds=FLAGS.num_seeds, num_updates=steps,
+        eval_every=FLAGS.eval_every if steps % FLAGS.eval_every == 0 else steps,
+        eval_episodes=FLAGS.eval_episodes, train_batch_size=FLAGS.batch_size,
+        max_horizon=FLAGS.max_horizon, seed=FLAGS.seed)
+    summary = run_mbrl_bo(dataset, env_id, FLAGS.out, settings, storage=FLAGS.storage,
+                          study_name=FLAGS.study)
+    print_table([("incumbent score", summary["best_value"]),
+                 ("default config score", summary["default_value"]),
+                 *summary["best_params"].items(), ("written to", FLAGS.out)])
     return 0
 
 

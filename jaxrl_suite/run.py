@@ -18,6 +18,7 @@ import numpy as np
 
 from jaxrl_suite.agents import learner_parts
 from jaxrl_suite.agents.discrete.common import paper_hparams
+from jaxrl_suite.model_based import MODEL_BASED, make_model_based
 from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.envs.base import JaxEnv
 from jaxrl_suite.envs.registry import make_env
@@ -50,12 +51,16 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                  sampling_temperature: float | None, hp_specs: list[str], seed: int = 0,
                  log=print) -> dict[str, Any]:
     """Returns the final per-cell table after training and writing the run directory."""
-    # The dataset's action space picks the variant where an id exists for both (bc, cql).
-    factory, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
-    learner = factory(config_cls())
     env_name = env_name or dataset.meta.env_id
     if not env_name:
         raise SuiteError(f"train: flag '--env': {dataset_name} names no env; expected --env")
+    if algo in MODEL_BASED:  # the dynamics ensemble is trained on the dataset first
+        learner, _ = make_model_based(algo, dataset, env_name,
+                                      jax.random.fold_in(jax.random.PRNGKey(seed), 1), log=log)
+    else:
+        # The dataset's action space picks the variant where an id exists for both (bc, cql).
+        factory, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
+        learner = factory(config_cls())
     env = make_env(env_name)
     if not isinstance(env, JaxEnv):
         raise SuiteError(f"train: flag '--env': expected a JAX-native env for in-loop "

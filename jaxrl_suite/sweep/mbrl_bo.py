@@ -1,0 +1,109 @@
+"""Bayesian optimisation of a model-based learner's configuration (Lu et al., ICLR 2022, Sec. 6),
+each round's q configurations trained as ONE vmapped compiled run.
+
+The dynamics ensemble is trained once on the dataset; every configuration of the search space
+(penalty type, lambda, horizon, models in use, real ratio) is a traced hyperparameter of the
+learner, so a round of q configurations x seeds is one ``train`` call of q * seeds cells, and
+all rounds of the same size reuse one compile. The objective is the mean over seeds of the final
+normalised evaluation return in the real (JAX) env, as the paper's BO uses online evaluations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from jaxrl_suite.data.dataset import Dataset
+from jaxrl_suite.envs.registry import make_env
+from jaxrl_suite.errors import SuiteError
+from jaxrl_suite.model_based import MODEL_BASED, make_model_based
+from jaxrl_suite.report import tables
+from jaxrl_suite.sweep import bo
+from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train
+
+
+@dataclasses.dataclass(frozen=True)
+class MBRLBOSettings:
+    """Static settings of a model-based BO run (the learner's budget per evaluation)."""
+
+    algo: str = "mopo"
+    num_trials: int = 64
+    batch_size: int = 8
+    num_seeds: int = 2
+    num_updates: int = 10_000
+    eval_every: int = 10_000
+    eval_episodes: int = 5
+    train_batch_size: int = 256
+    max_horizon: int = 10  # static rollout length; the space's horizon goes up to it
+    rollout_starts: int = 50
+    buffer_size: int = 100_000
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    seed: int = 0
+    ensemble: Any = None  # dynamics.EnsembleConfig; None: its defaults (7 models, 4x200)
+
+
+def make_objective(dataset: Dataset, env_id: str, settings: MBRLBOSettings,
+                   log: Callable[[str], None] = print):
+    """Returns (objective_batch, search space, default-config score function): the BO
+    objective that trains a list of configurations (x seeds) in one vmapped run and returns each
+    one's mean final normalised return, after training the dynamics ensemble once."""
+    if settings.algo not in MODEL_BASED:
+        raise SuiteError(f"bo: flag '--algo': expected one of {sorted(MODEL_BASED)}, "
+                         f"found '{settings.algo}'")
+    lo, hi = dataset.meta.ref_min_score, dataset.meta.ref_max_score
+    if lo is None or hi is None:
+        raise SuiteError(f"bo: dataset '{dataset.meta.source}': field 'ref_min_score/"
+                         f"ref_max_score': expected reference returns to normalise scores")
+    key = jax.random.PRNGKey(settings.seed)
+    learner, model = make_model_based(
+        settings.algo, dataset, env_id, jax.random.fold_in(key, 1), log=log,
+        ensemble_config=settings.ensemble,
+        config_overrides=dict(hidden_sizes=settings.hidden_sizes,
+                              max_horizon=settings.max_horizon,
+                              rollout_starts=settings.rollout_starts,
+                              buffer_size=settings.buffer_size))
+    space = bo.mbrl_space(max_members=model.config.num_members,
+                          max_horizon=settings.max_horizon)
+    trainer = make_train(learner, make_env(env_id), TrainConfig(
+        num_updates=settings.num_updates, batch_size=settings.train_batch_size,
+        eval_every=settings.eval_every, eval_episodes=settings.eval_episodes))
+
+    def scores(cells: list[Any]) -> list[float]:
+        keys = jax.vmap(jax.random.PRNGKey)(np.tile(settings.seed + np.arange(settings.num_seeds),
+                                                    len(cells)))
+        hparams = stack_hparams([c for c in cells for _ in range(settings.num_seeds)])
+        result = train(trainer, dataset, keys, hparams)
+        final = result.eval_returns[:, -1].mean(axis=-1).reshape(len(cells), settings.num_seeds)
+        final = np.where(result.diverged.reshape(final.shape), np.nan, final)
+        return [float(x) for x in 100.0 * (final.mean(axis=1) - lo) / (hi - lo)]
+
+    def objective_batch(configs: list[dict[str, Any]]) -> list[float]:
+        return scores([learner.default_hparams.replace(**bo.mopo_overrides(c))
+                       for c in configs])
+
+    return objective_batch, space, lambda: scores([learner.default_hparams])[0]
+
+
+def run_mbrl_bo(dataset: Dataset, env_id: str, out: str | pathlib.Path,
+                settings: MBRLBOSettings = MBRLBOSettings(), *, storage: str | None = None,
+                study_name: str | None = None, log: Callable[[str], None] = print
+                ) -> dict[str, Any]:
+    """Returns {"best_params", "best_value", "default_value"} after a BO study (resumed if its
+    storage holds it) and writing best_config.json, trials.csv, trace.png and summary.json."""
+    out = pathlib.Path(out)
+    objective_batch, space, default_score = make_objective(dataset, env_id, settings, log)
+    result = bo.run_bo(objective_batch, space, num_trials=settings.num_trials,
+                       batch_size=settings.batch_size, seed=settings.seed, storage=storage,
+                       out_dir=out, study_name=study_name or f"{settings.algo}-{env_id}",
+                       log=log)
+    bo.write_bo_outputs(result, out)
+    summary = dict(algo=settings.algo, env=env_id, dataset=dataset.meta.source,
+                   best_params=result.best_params, best_value=result.best_value,
+                   default_value=default_score(), settings=dataclasses.asdict(settings))
+    tables.write_text(out / "summary.json", json.dumps(summary, indent=1, default=str))
+    return summary
