@@ -1,0 +1,25 @@
+"""The Revisiting-MBRL study at --scale=tiny: the penalty x horizon grid as one run and a BO
+study per dataset, with their tables."""
+
+import csv
+
+import numpy as np
+
+from experiments import revisiting_mbrl as rm
+from jaxrl_suite.model_based.penalties import PENALTIES
+
+
+def test_tiny_study_writes_the_grid_and_the_bo_table(tmp_path):
+    out = tmp_path / "rm"
+    scale = rm.SCALES["tiny"]
+    grid, bo_rows = rm.run_study(scale, out, root=tmp_path / "minari", log=lambda _: None)
+    assert len(grid) == len(PENALTIES) * len(scale.horizons) * len(scale.datasets)
+    assert np.isfinite([r["score"] for r in grid]).all()
+    assert len({(r["penalty"], r["horizon"]) for r in grid}) == len(grid)
+    (row,) = bo_rows
+    assert row["trials"] == scale.settings.num_trials and np.isfinite(row["bo_score"])
+    assert row["penalty"] in PENALTIES and 1 <= row["horizon"] <= scale.settings.max_horizon
+    written = list(csv.DictReader(open(out / "bo_vs_default.csv")))
+    assert written[0]["dataset"] == "replay"
+    assert (out / "bo" / "Pendulum-v1-replay" / "trace.png").exists()
+    assert len(list(csv.DictReader(open(out / "penalty_horizon.csv")))) == len(grid)
