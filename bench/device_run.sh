@@ -2,13 +2,8 @@
 # One prepared accelerator session (see BUILD_NOTES.md "Measured on a GPU"): the same bench
 # scripts as on the CPU, sized for a GPU. Expects the suite's extra wheels in .whl/ (the device
 # image has jax/flax/optax/chex but not gymnax, brax, mujoco-mjx, distrax); writes logs to $OUT.
-set -u
-export PYTHONUNBUFFERED=1 PYTHONPATH=/tmp/site:$PWD
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .whl/*.whl || exit 1
+source "$(dirname "$0")/device_setup.sh"
 python3 -c "import jax; print(jax.__version__, jax.devices())"
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-out=${OUT:-/tmp}
 step() { name=$1; shift; echo "== $name: $*"; timeout "$@" 2>&1 | tee "$out/$name.log"; }
 step saco 90 python3 bench/saco_scale.py --transitions 10000000 --dims 5 --skip-numpy
 step dqn_seeds 150 python3 bench/online_experts.py --learner dqn --seeds 64 --steps 30000 --chunk 5000

@@ -34,17 +34,15 @@ def _build(directory: pathlib.Path) -> None:
     io.save_npz(random, directory / "random.npz")
 
 
-@pytest.fixture(scope="session")
-def pendulum_data(tmp_path_factory):
-    """Returns (env, expert Dataset, random Dataset) for Pendulum-v1; both datasets carry the
-    random (ref_min) and expert (ref_max) returns, so normalised scores are 0 and 100 there."""
-    # Under pytest-xdist each worker's basetemp sits in one per-session folder: build there once
-    # for both workers. Without xdist, use this session's own basetemp (never a stale cache).
+def build_once(tmp_path_factory, name: str, build, done_file: str) -> pathlib.Path:
+    """Returns the folder where ``build(folder)`` has written ``done_file`` (last), building it
+    once per test session even under pytest-xdist: each worker's basetemp sits in one
+    per-session folder, so the workers share it and wait on a lock file; without xdist, this
+    session's own basetemp (never a stale cache)."""
     base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "pendulum_data"
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
     shared.mkdir(exist_ok=True)
-    lock = shared / "lock"
-    done = shared / "random.npz"
+    lock, done = shared / "lock", shared / done_file
     while not done.exists():
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL)
@@ -54,9 +52,17 @@ def pendulum_data(tmp_path_factory):
         os.close(fd)
         try:
             if not done.exists():
-                _build(shared)
+                build(shared)
         finally:
             lock.unlink()
+    return shared
+
+
+@pytest.fixture(scope="session")
+def pendulum_data(tmp_path_factory):
+    """Returns (env, expert Dataset, random Dataset) for Pendulum-v1; both datasets carry the
+    random (ref_min) and expert (ref_max) returns, so normalised scores are 0 and 100 there."""
+    shared = build_once(tmp_path_factory, "pendulum_data", _build, "random.npz")
     return make_env("Pendulum-v1"), io.load(shared / "expert.npz"), io.load(shared / "random.npz")
 
 

@@ -26,8 +26,8 @@ from flax import struct
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak, sac_policy_step
 from jaxrl_suite.agents.edac import EDACConfig, EDACHParams, make_edac
 from jaxrl_suite.model_based import dynamics, rollouts
-from jaxrl_suite.model_based.mopo import (MOPOConfig, MOPOState, member_masks, model_data,
-                                          rollout_metrics)
+from jaxrl_suite.model_based.mopo import (MOPOConfig, MOPOHParams, MOPOState, member_masks,
+                                          model_data, rollout_metrics)
 from jaxrl_suite.nets.networks import CriticEnsemble, TanhGaussianActor, sample_tanh_gaussian
 
 
@@ -39,20 +39,14 @@ class MOBILEConfig(MOPOConfig):
 
 
 @struct.dataclass
-class MOBILEHParams:
+class MOBILEHParams(MOPOHParams):
+    """MOPO's hyperparameters at MOBILE's defaults; penalty_coef is beta of the target's
+    penalty, and penalty_index only picks the rollouts' logged (unused) penalty."""
+
     actor_lr: float = 1e-4
-    critic_lr: float = 3e-4
     alpha_lr: float = 1e-4
-    gamma: float = 0.99
-    tau: float = 0.005
     init_alpha: float = 0.2
-    target_entropy_per_dim: float = -1.0
-    penalty_coef: float = 1.0  # beta
-    penalty_index: float = 0.0  # unused by the target; the rollouts' logged penalty (MOPO's)
     horizon: float = 1.0
-    real_ratio: float = 0.05
-    num_members: float = 7.0
-    num_elites: float = 5.0
 
 
 def bellman_inconsistency(next_q: jax.Array, elites: jax.Array) -> jax.Array:

@@ -2,9 +2,7 @@
 generated once per test session (an online double DQN trained in JAX) and cached on disk for
 the other pytest-xdist worker."""
 
-import os
 import pathlib
-import time
 
 import jax
 import pytest
@@ -13,6 +11,7 @@ from jaxrl_suite.data import io
 from jaxrl_suite.envs.registry import make_env
 from jaxrl_suite.generate import recipes
 from jaxrl_suite.generate.experts import ExpertConfig, random_return, train_online_expert
+from tests.conftest import build_once
 
 NUM_TRANSITIONS = 10_000
 ONLINE_STEPS = 20_000
@@ -38,22 +37,6 @@ def _build(directory: pathlib.Path) -> None:
 def cartpole_data(tmp_path_factory):
     """Returns (env, {"expert", "replay", "random": Dataset}) for CartPole-v1; every dataset
     carries the random (ref_min) and expert (ref_max) returns: normalised 0 and 100."""
-    base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "cartpole_data"
-    shared.mkdir(exist_ok=True)
-    lock = shared / "lock"
-    done = shared / "random.npz"
-    while not done.exists():
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL)
-        except FileExistsError:
-            time.sleep(1.0)  # the other worker is building it
-            continue
-        os.close(fd)
-        try:
-            if not done.exists():
-                _build(shared)
-        finally:
-            lock.unlink()
+    shared = build_once(tmp_path_factory, "cartpole_data", _build, "random.npz")
     return make_env("CartPole-v1"), {name: io.load(shared / f"{name}.npz")
                                      for name in ("expert", "replay", "random")}
