@@ -162,6 +162,7 @@ def bo_command() -> int:
     summary = run_mbrl_bo(dataset, env_id, FLAGS.out, settings, storage=FLAGS.storage,
                           study_name=FLAGS.study)
     print_table([("incumbent score", summary["best_value"]),
+                 ("incumbent on fresh seeds", summary["best_value_fresh_seeds"]),
                  ("default config score", summary["default_value"]),
                  *summary["best_params"].items(), ("written to", FLAGS.out)])
     return 0

@@ -17,7 +17,8 @@ def test_tiny_study_writes_the_grid_and_the_bo_table(tmp_path):
     assert np.isfinite([r["score"] for r in grid]).all()
     assert len({(r["penalty"], r["horizon"]) for r in grid}) == len(grid)
     (row,) = bo_rows
-    assert row["trials"] == scale.settings.num_trials and np.isfinite(row["bo_score"])
+    assert row["trials"] == scale.settings.num_trials
+    assert np.isfinite([row["bo_score"], row["bo_incumbent"], row["default_score"]]).all()
     assert row["penalty"] in PENALTIES and 1 <= row["horizon"] <= scale.settings.max_horizon
     written = list(csv.DictReader(open(out / "bo_vs_default.csv")))
     assert written[0]["dataset"] == "replay"

@@ -31,15 +31,17 @@ def test_mopo_bo_rounds_are_vmapped_runs_and_a_rerun_resumes(pendulum_data, tmp_
 
     monkeypatch.setattr(mbrl_bo, "train", counting_train)
     summary = mbrl_bo.run_mbrl_bo(data, "Pendulum-v1", tmp_path, settings, log=lambda _: None)
-    # Two BO rounds of 2 configs x 2 seeds, then the default config (1 x 2 seeds).
-    assert cells_per_call == [4, 4, 2]
-    assert np.isfinite(summary["best_value"]) and np.isfinite(summary["default_value"])
+    # Two BO rounds of 2 configs x 2 seeds, then the default config and the incumbent on fresh
+    # seeds (1 x 2 seeds each).
+    assert cells_per_call == [4, 4, 2, 2]
+    assert np.isfinite([summary["best_value"], summary["default_value"],
+                        summary["best_value_fresh_seeds"]]).all()
     for name in ("best_config.json", "trials.csv", "trace.png", "summary.json", "study.db"):
         assert (tmp_path / name).exists(), name
     assert json.loads((tmp_path / "summary.json").read_text())["best_params"] == \
         summary["best_params"]
     cells_per_call.clear()
     again = mbrl_bo.run_mbrl_bo(data, "Pendulum-v1", tmp_path, settings, log=lambda _: None)
-    assert cells_per_call == [2]  # only the default config's score: no trial is redone
+    assert cells_per_call == [2, 2]  # only the two re-scores: no trial is redone
     assert again["best_params"] == summary["best_params"]
     assert jax.numpy.isfinite(again["best_value"])
