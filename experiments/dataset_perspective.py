@@ -65,16 +65,20 @@ RECIPES = ("random", "mixed", "replay", "noisy", "expert")
 COLUMNS = ("learner", "env", "dataset", "tq", "saco", "score_final", "score_final_std",
            "score_paper", "diverged_seeds")
 
-_SCALE = flags.DEFINE_enum("scale", "default", list(SCALES), "Budget preset.")
-_SUITE = flags.DEFINE_string("suite", None, "Generated suite (default: the scale's).")
-_LEARNERS = flags.DEFINE_list("learners", list(DISCRETE_LEARNERS), "Discrete learner ids.")
-_RECIPES = flags.DEFINE_list("recipes", list(RECIPES), "Dataset recipes to train on.")
-_SEEDS = flags.DEFINE_integer("num_seeds", None, "Seeds per dataset (default: the scale's).")
-_STEPS = flags.DEFINE_integer("steps", None, "Updates per run (default: the scale's).")
-_ROOT = flags.DEFINE_string("minari_root", None, "Local Minari root (default: "
-                            "$MINARI_DATASETS_PATH, else Minari's default).")
-_OUT = flags.DEFINE_string("out", "results/dataset_perspective", "Output directory.")
-_BINS = flags.DEFINE_integer("saco_bins", 100, "Bins per dimension for SACo (0 = exact).")
+
+def define_flags() -> None:
+    """Defines the script's absl flags: only when run as a script, so that tests can import
+    several experiment modules into one process without a flag defined twice."""
+    flags.DEFINE_enum("scale", "default", list(SCALES), "Budget preset.")
+    flags.DEFINE_string("suite", None, "Generated suite (default: the scale's).")
+    flags.DEFINE_list("learners", list(DISCRETE_LEARNERS), "Discrete learner ids.")
+    flags.DEFINE_list("recipes", list(RECIPES), "Dataset recipes to train on.")
+    flags.DEFINE_integer("num_seeds", None, "Seeds per dataset (default: the scale's).")
+    flags.DEFINE_integer("steps", None, "Updates per run (default: the scale's).")
+    flags.DEFINE_string("minari_root", None, "Local Minari root (default: "
+                        "$MINARI_DATASETS_PATH, else Minari's default).")
+    flags.DEFINE_string("out", "results/dataset_perspective", "Output directory.")
+    flags.DEFINE_integer("saco_bins", 100, "Bins per dimension for SACo (0 = exact).")
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
@@ -210,19 +214,19 @@ def run_study(scale: Scale, learners: list[str], recipes: list[str], out: pathli
 
 def main(argv: list[str]) -> None:
     del argv
-    scale = SCALES[_SCALE.value]
+    scale = SCALES[flags.FLAGS.scale]
     scale = dataclasses.replace(
-        scale, suite=_SUITE.value or scale.suite, num_seeds=_SEEDS.value or scale.num_seeds,
-        num_updates=_STEPS.value or scale.num_updates)
-    unknown = sorted(set(_LEARNERS.value) - set(DISCRETE_LEARNERS))
-    if unknown or not set(_RECIPES.value) <= set(RECIPES):
+        scale, suite=flags.FLAGS.suite or scale.suite, num_seeds=flags.FLAGS.num_seeds or scale.num_seeds,
+        num_updates=flags.FLAGS.steps or scale.num_updates)
+    unknown = sorted(set(flags.FLAGS.learners) - set(DISCRETE_LEARNERS))
+    if unknown or not set(flags.FLAGS.recipes) <= set(RECIPES):
         print(f"flags '--learners'/'--recipes': expected ids from {list(DISCRETE_LEARNERS)} / "
-              f"{list(RECIPES)}, found {_LEARNERS.value} / {_RECIPES.value}", file=sys.stderr)
+              f"{list(RECIPES)}, found {flags.FLAGS.learners} / {flags.FLAGS.recipes}", file=sys.stderr)
         sys.exit(2)
-    out = pathlib.Path(_OUT.value)
+    out = pathlib.Path(flags.FLAGS.out)
     start = time.perf_counter()
-    rows = run_study(scale, _LEARNERS.value, _RECIPES.value, out, _ROOT.value,
-                     _BINS.value or None)
+    rows = run_study(scale, flags.FLAGS.learners, flags.FLAGS.recipes, out, flags.FLAGS.minari_root,
+                     flags.FLAGS.saco_bins or None)
     print(tables.markdown_table(rows, COLUMNS))
     print(tables.markdown_table(correlations(rows), ("learner", "datasets", "mean_score",
                                                      "spearman_tq", "spearman_saco")))
@@ -230,4 +234,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -76,10 +76,14 @@ GRID_COLUMNS = ("env", "dataset", "penalty", "horizon", "score")
 BO_COLUMNS = ("env", "dataset", "default_score", "bo_score", "bo_incumbent", "penalty",
               "penalty_coef", "horizon", "num_members", "real_ratio", "trials")
 
-_SCALE = flags.DEFINE_enum("scale", "default", list(SCALES), "Budget preset.")
-_ROOT = flags.DEFINE_string("minari_root", None, "Local Minari root (default: "
-                            "$MINARI_DATASETS_PATH, else Minari's default).")
-_OUT = flags.DEFINE_string("out", "results/revisiting_mbrl", "Output directory.")
+
+def define_flags() -> None:
+    """Defines the script's absl flags: only when run as a script, so that tests can import
+    several experiment modules into one process without a flag defined twice."""
+    flags.DEFINE_enum("scale", "default", list(SCALES), "Budget preset.")
+    flags.DEFINE_string("minari_root", None, "Local Minari root (default: "
+                        "$MINARI_DATASETS_PATH, else Minari's default).")
+    flags.DEFINE_string("out", "results/revisiting_mbrl", "Output directory.")
 
 
 def run_study(scale: Scale, out: pathlib.Path, root: Any = None,
@@ -116,11 +120,12 @@ def run_study(scale: Scale, out: pathlib.Path, root: Any = None,
 def main(argv: list[str]) -> None:
     del argv
     start = time.perf_counter()
-    grid_rows, bo_rows = run_study(SCALES[_SCALE.value], pathlib.Path(_OUT.value), _ROOT.value)
+    grid_rows, bo_rows = run_study(SCALES[flags.FLAGS.scale], pathlib.Path(flags.FLAGS.out), flags.FLAGS.minari_root)
     print(tables.markdown_table(grid_rows, GRID_COLUMNS))
     print(tables.markdown_table(bo_rows, BO_COLUMNS))
-    print(f"done in {time.perf_counter() - start:.0f} s; written to {_OUT.value}/")
+    print(f"done in {time.perf_counter() - start:.0f} s; written to {flags.FLAGS.out}/")
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
