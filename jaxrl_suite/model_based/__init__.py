@@ -43,5 +43,11 @@ def make_model_based(algo: str, dataset: Any, env_id: str, key: Any, *,
     jax.block_until_ready(model)
     log(f"{algo}: dynamics ensemble of {ensemble_config.num_members} trained "
         f"{int(metrics.epochs)} epochs; holdout MSE {np.round(np.asarray(model.holdout_mse), 4)}")
-    config = dataclasses.replace(getattr(module, entry.config)(), **(config_overrides or {}))
+    overrides = dict(config_overrides or {})
+    if algo == "mobile" and "target_floor" not in overrides and float(
+            np.min(np.asarray(dataset.rewards))) < 0.0:
+        # MOBILE's code floors critic targets at 0, right only for non-negative rewards.
+        log("mobile: the dataset has negative rewards; target floor off")
+        overrides["target_floor"] = None
+    config = dataclasses.replace(getattr(module, entry.config)(), **overrides)
     return getattr(module, entry.factory)(model, env_id, config), model
