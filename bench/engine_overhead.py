@@ -17,15 +17,11 @@ import pathlib
 import sys
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import train_throughput as tt  # noqa: E402
 
-from jaxrl_suite.agents.base import data_spec  # noqa: E402
 from jaxrl_suite.agents.td3bc import TD3BCConfig, make_td3bc  # noqa: E402
-from jaxrl_suite.data import DatasetMeta, from_arrays  # noqa: E402
 from jaxrl_suite.data.sampling import gather  # noqa: E402
 from jaxrl_suite.envs.registry import make_env  # noqa: E402
 from jaxrl_suite.train import TrainConfig, make_train, stack_hparams  # noqa: E402
@@ -37,16 +33,7 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=200)
     args = parser.parse_args()
     s, u, n = args.seeds, args.updates, 100_000
-    rng = np.random.default_rng(0)
-    timeouts = np.zeros(n, bool)
-    timeouts[199::200] = True
-    ds = from_arrays(rng.normal(size=(n, 3)), rng.uniform(-2, 2, (n, 1)), rng.normal(size=n),
-                     np.zeros(n, bool), timeouts, rng.normal(size=(n, 3)),
-                     meta=DatasetMeta(env_id="Pendulum-v1", action_low=(-2.0,),
-                                      action_high=(2.0,)))
-    spec = data_spec(ds)
-    arrays = (spec.normalize(ds.observations), spec.to_unit(ds.actions), ds.rewards,
-              spec.normalize(ds.next_observations), ds.terminals.astype(jnp.float32))
+    ds, spec, arrays = tt.bench_data(n)
     learner = make_td3bc(TD3BCConfig((256, 256)))
     keys = jax.random.split(jax.random.PRNGKey(0), s)
     hp = stack_hparams([learner.default_hparams] * s)

@@ -104,6 +104,22 @@ def hand_written(obs, act, rew, nxt, done, hidden, num_updates):
     return jax.jit(jax.vmap(run))
 
 
+def bench_data(n: int = 100_000):
+    """Returns (dataset, its DataSpec, the baseline's pre-normalised arrays): n random
+    Pendulum-shaped transitions in 200-step episodes (throughput only; values do not matter)."""
+    rng = np.random.default_rng(0)
+    timeouts = np.zeros(n, bool)
+    timeouts[199::200] = True
+    ds = from_arrays(rng.normal(size=(n, 3)), rng.uniform(-2, 2, (n, 1)), rng.normal(size=n),
+                     np.zeros(n, bool), timeouts, rng.normal(size=(n, 3)),
+                     meta=DatasetMeta(env_id="Pendulum-v1", action_low=(-2.0,),
+                                      action_high=(2.0,)))
+    spec = data_spec(ds)
+    arrays = (spec.normalize(ds.observations), spec.to_unit(ds.actions), ds.rewards,
+              spec.normalize(ds.next_observations), ds.terminals.astype(jnp.float32))
+    return ds, spec, arrays
+
+
 def timed(fn, *args) -> float:
     """Returns the seconds of one call of ``fn`` (a jitted function) after compiling it."""
     compiled = fn.lower(*args).compile()
@@ -136,17 +152,7 @@ def main() -> None:
                         help="Python of the bench venv with d3rlpy ('' to skip)")
     parser.add_argument("--peer-updates", type=int, default=500)
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    n = 100_000
-    timeouts = np.zeros(n, bool)
-    timeouts[199::200] = True
-    ds = from_arrays(rng.normal(size=(n, 3)), rng.uniform(-2, 2, (n, 1)), rng.normal(size=n),
-                     np.zeros(n, bool), timeouts, rng.normal(size=(n, 3)),
-                     meta=DatasetMeta(env_id="Pendulum-v1", action_low=(-2.0,),
-                                      action_high=(2.0,)))
-    spec = data_spec(ds)
-    arrays = (spec.normalize(ds.observations), spec.to_unit(ds.actions), ds.rewards,
-              spec.normalize(ds.next_observations), ds.terminals.astype(jnp.float32))
+    ds, spec, arrays = bench_data()
     config = TrainConfig(num_updates=args.updates, eval_every=args.updates, eval_episodes=1)
     hidden = (args.hidden, args.hidden)
     learners = {"td3bc": make_td3bc(TD3BCConfig(hidden)), "iql": make_iql(IQLConfig(hidden))}
