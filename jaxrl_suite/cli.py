@@ -8,10 +8,12 @@ printed as one line on stderr with exit code 2; ``--debug`` shows the traceback 
 from __future__ import annotations
 
 import json
+import pathlib
 import sys
 from typing import Callable
 
 from absl import app, flags, logging
+from ml_collections import config_flags
 
 from jaxrl_suite.errors import SuiteError
 
@@ -57,6 +59,15 @@ flags.DEFINE_integer("max_horizon", 10, "bo: longest model rollout searched (sta
 flags.DEFINE_string("storage", None, "bo: optuna storage URL (default sqlite:///<out>/study.db; "
                     "any SQLAlchemy URL lets several machines share one study).")
 flags.DEFINE_string("study", None, "bo: study name (default <algo>-<env>); reruns resume it.")
+
+config_flags.DEFINE_config_file(
+    "spec", None, "sweep: a spec file (sweeps/<name>.py with get_config()); any field can be "
+    "overridden, e.g. --spec.num_seeds=8 --spec.algos=td3bc,iql.")
+flags.DEFINE_multi_string("results", [], "report: results directories (written by sweep or an "
+                          "experiment); several are merged.")
+flags.DEFINE_list("method_keys", ["algo", "sampling"], "report: record config fields that name "
+                  "a method (grid cells with different overrides are separate methods).")
+flags.DEFINE_integer("reps", 2000, "report: bootstrap replications for the CIs.")
 
 COMMANDS: dict[str, Callable[[], int]] = {}
 
@@ -166,6 +177,65 @@ def bo_command() -> int:
                  ("default config score", summary["default_value"]),
                  *summary["best_params"].items(), ("written to", FLAGS.out)])
     return 0
+
+
+@command("sweep")
+def sweep_command() -> int:
+    """Runs a sweep spec into the results store, skipping records already there, then
+    writes its report (rliable aggregates, tables, plots)."""
+    from jaxrl_suite.report import tables
+    from jaxrl_suite.sweep import runner
+
+    if FLAGS.spec is None:
+        raise SuiteError("sweep: flag '--spec': expected a spec file such as "
+                         "sweeps/example.py, found none")
+    spec = runner.spec_from_config(FLAGS.spec)
+    out = FLAGS.out or f"results/sweeps/{spec.name}"
+    summary = runner.run_sweep(spec, out, root=FLAGS.minari_root)
+    quality = runner.dataset_quality_rows(spec, FLAGS.minari_root, FLAGS.saco_bins or None)
+    if quality:
+        tables.write_table(out, QUALITY_TABLE, quality, QUALITY_COLUMNS)
+    print_table([(k, v) for k, v in summary.items()] + [("results", out)])
+    return _report([out], pathlib.Path(out) / "report")
+
+
+QUALITY_TABLE = "dataset_quality"
+QUALITY_COLUMNS = ("env", "dataset", "recipe", "episodes", "transitions", "return_mean", "tq",
+                   "saco")
+
+
+def _report(results: list[str], out: pathlib.Path) -> int:
+    """Prints the rliable summary of the records under ``results`` after writing the report
+    (tables and plots) to ``out``; a results directory's dataset_quality.csv feeds the TQ/SACo
+    scatter."""
+    import csv
+
+    from jaxrl_suite.report.summary import write_report
+    from jaxrl_suite.sweep.store import load_records
+
+    records = load_records(results)
+    quality = []
+    for r in results:
+        path = pathlib.Path(r) / f"{QUALITY_TABLE}.csv"
+        if path.exists():
+            with path.open() as f:
+                quality += [dict(row, tq=float(row["tq"] or "nan"),
+                                 saco=float(row["saco"] or "nan")) for row in csv.DictReader(f)]
+    md = write_report(records, out, method_keys=tuple(FLAGS.method_keys), reps=FLAGS.reps,
+                      seed=FLAGS.seed, dataset_quality_rows=quality or None)
+    print(f"\n{len(records)} records from {', '.join(map(str, results))}\n")
+    print(md)
+    print(f"\nreport written to {out}/")
+    return 0
+
+
+@command("report")
+def report_command() -> int:
+    """Writes and prints the rliable report of one or more results directories."""
+    if not FLAGS.results:
+        raise SuiteError("report: flag '--results': expected a results directory, found none")
+    return _report(FLAGS.results, pathlib.Path(FLAGS.out or pathlib.Path(FLAGS.results[0]) /
+                                               "report"))
 
 
 @command("demo")

@@ -72,3 +72,16 @@ def bc_on_random(pendulum_data):
     continuous learner must clear by a margin."""
     env, _, random = pendulum_data
     return normalized_returns(make_bc(BCConfig((64, 64))), BCHParams(), env, random)
+
+
+@pytest.fixture(scope="session")
+def tiny_suite_root(tmp_path_factory):
+    """Returns a Minari root holding the built "tiny" suite, built once per test session (the
+    experiment and sweep tests share it)."""
+    from jaxrl_suite.generate.suite import build_suite
+
+    def build(directory: pathlib.Path) -> None:
+        build_suite("tiny", directory / "minari", log=lambda _: None)
+        (directory / "built").touch()
+
+    return build_once(tmp_path_factory, "tiny_suite", build, "built") / "minari"

@@ -1,1 +1,2 @@
-"""Reports: tables (Markdown/CSV) of dataset quality and, later, learner results."""
+"""Reports: tables (Markdown/CSV/LaTeX) of dataset quality and learner results, their
+bootstrap statistics (``stats``), figures (``plots``) and the whole report (``summary``)."""

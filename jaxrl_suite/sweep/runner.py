@@ -1,0 +1,393 @@
+"""Sweeps: algorithms x datasets x sampling x hyperparameter cells x seeds, run as a few compiled
+programs whose results land in the append-only results store.
+
+A *program* is everything that shares one compiled training loop: one (algorithm, dataset,
+sampling scheme). All its hyperparameter cells (grid points and random draws) and seeds are
+rows of one vmapped run; programs run one after another, and each one's cell axis is sharded
+over the local devices when there are several (``train.train``). A re-run first hashes every
+row's config and trains only the rows the store lacks; a program killed mid-way resumes from its
+last chunk checkpoint (``checkpoints/<program>/``), so a kill loses at most one chunk of work.
+
+A spec is a ``SweepSpec`` (below); ``sweeps/*.py`` hold them as ml_collections configs
+(``get_config()``), turned into a SweepSpec by ``spec_from_config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import itertools
+import pathlib
+import shutil
+import time
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from jaxrl_suite.errors import SuiteError
+from jaxrl_suite.sweep.grid import expand_grid, parse_values
+from jaxrl_suite.sweep.store import ResultsStore, config_hash
+
+SAMPLING = ("uniform", "rw", "aw")
+ALL_ALGOS = "*"  # a grid/random key that applies to every algorithm with the field
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """What to run. ``datasets``: ``<env>/<recipe>`` names of the generated ``suite`` (built if
+    missing), or any path / Minari id ``data.io.load`` accepts. ``grid``: per algorithm id (or
+    "*" for all that have the field) a tuple of ``name=v1,v2`` / ``name=lo:hi:n`` axes whose
+    product forms the cells. ``random``: per algorithm id (or "*") ``name -> distribution``
+    (``uniform:lo:hi``, ``loguniform:lo:hi``, ``choice:a,b,c``), of which ``num_random``
+    draws are crossed with the grid. ``hidden_sizes`` replaces every learner's network widths
+    (static, so a CPU-sized sweep can shrink them)."""
+
+    name: str
+    algos: tuple[str, ...]
+    datasets: tuple[str, ...]
+    suite: str | None = "default"
+    sampling: tuple[str, ...] = ("uniform",)
+    sampling_temperature: float | None = None
+    grid: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    random: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+    num_random: int = 0
+    num_seeds: int = 4
+    num_updates: int = 100_000
+    eval_every: int = 5_000
+    eval_episodes: int = 10
+    batch_size: int = 256
+    hidden_sizes: tuple[int, ...] | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        where = f"sweep spec '{self.name}'"
+        for field in ("algos", "datasets", "sampling"):
+            if not getattr(self, field):
+                raise SuiteError(f"{where}: field '{field}': expected at least one entry")
+        bad = sorted(set(self.sampling) - set(SAMPLING))
+        if bad:
+            raise SuiteError(f"{where}: field 'sampling': expected entries of {SAMPLING}, "
+                             f"found {bad}")
+        for field in ("num_seeds", "num_updates", "eval_every", "eval_episodes", "batch_size"):
+            if getattr(self, field) < 1:
+                raise SuiteError(f"{where}: field '{field}': expected >= 1, found "
+                                 f"{getattr(self, field)}")
+        if self.num_updates % self.eval_every:
+            raise SuiteError(f"{where}: fields 'num_updates'/'eval_every': expected num_updates "
+                             f"a multiple of eval_every, found {self.num_updates} and "
+                             f"{self.eval_every}")
+        unknown = sorted((set(self.grid) | set(self.random)) - set(self.algos) - {ALL_ALGOS})
+        if unknown:
+            raise SuiteError(f"{where}: fields 'grid'/'random': keys {unknown} name no algorithm "
+                             f"of the sweep {list(self.algos)} (or '{ALL_ALGOS}')")
+
+
+def _as_tuple(value: Any) -> tuple:
+    """Returns a tuple of entries; strings split on commas (a flag ``--spec.algos=a,b`` arrives
+    as the 1-tuple ("a,b",))."""
+    items = [value] if isinstance(value, str) else list(value)
+    out = []
+    for item in items:
+        out += [v.strip() for v in item.split(",") if v.strip()] if isinstance(item, str) \
+            else [item]
+    return tuple(out)
+
+
+def spec_from_config(config: Any) -> SweepSpec:
+    """Returns the SweepSpec of an ml_collections ConfigDict (or any mapping) of its fields;
+    raises SuiteError naming unknown fields."""
+    data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    fields = {f.name for f in dataclasses.fields(SweepSpec)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise SuiteError(f"sweep spec: fields {unknown}: expected fields of {sorted(fields)}")
+    for name in ("algos", "datasets", "sampling"):
+        if name in data:
+            data[name] = _as_tuple(data[name])
+    if data.get("hidden_sizes") is not None:
+        data["hidden_sizes"] = tuple(int(h) for h in _as_tuple(data["hidden_sizes"]))
+    # Grid axes keep their commas (name=v1,v2): one axis per entry.
+    data["grid"] = {k: (v,) if isinstance(v, str) else tuple(v)
+                    for k, v in dict(data.get("grid") or {}).items()}
+    data["random"] = {k: dict(v) for k, v in dict(data.get("random") or {}).items()}
+    return SweepSpec(**data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Expansion
+
+
+def _draw(rng: np.random.RandomState, where: str, text: str) -> float:
+    kind, _, args = text.partition(":")
+    try:
+        if kind == "uniform":
+            lo, hi = (float(v) for v in args.split(":"))
+            return float(rng.uniform(lo, hi))
+        if kind == "loguniform":
+            lo, hi = (float(v) for v in args.split(":"))
+            return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        if kind == "choice":
+            values = parse_values(where, args)
+            return float(values[rng.randint(len(values))])
+    except (ValueError, TypeError):
+        pass
+    raise SuiteError(f"{where}: expected uniform:lo:hi, loguniform:lo:hi or choice:a,b, "
+                     f"found '{text}'")
+
+
+def hparam_cells(spec: SweepSpec, algo: str, defaults: Any) -> tuple[list[Any], list[dict]]:
+    """Returns (hparams cells, their overrides) of ``algo``: the grid's product crossed with
+    ``num_random`` random draws (seeded by the spec's seed and the algorithm, so adding another
+    algorithm leaves these draws unchanged)."""
+    fields = {f.name for f in dataclasses.fields(defaults)}
+    axes = [a for a in spec.grid.get(ALL_ALGOS, ()) if a.split("=", 1)[0] in fields]
+    axes += list(spec.grid.get(algo, ()))
+    cells, overrides = expand_grid(defaults, axes)
+    dists = {n: d for n, d in spec.random.get(ALL_ALGOS, {}).items() if n in fields}
+    dists.update(spec.random.get(algo, {}))
+    if not dists or spec.num_random == 0:
+        return cells, overrides
+    for name in dists:
+        if name not in fields:
+            raise SuiteError(f"sweep spec '{spec.name}': field 'random.{algo}.{name}': expected "
+                             f"one of {sorted(fields)}")
+    rng = np.random.RandomState(int(config_hash(dict(seed=spec.seed, algo=algo)), 16) % 2**32)
+    draws = [{n: _draw(rng, f"sweep spec '{spec.name}': field 'random.{algo}.{n}'", d)
+              for n, d in sorted(dists.items())} for _ in range(spec.num_random)]
+    out_cells, out_overrides = [], []
+    for base, draw in itertools.product(overrides, draws):
+        out_overrides.append({**base, **draw})
+        out_cells.append(defaults.replace(**out_overrides[-1]))
+    return out_cells, out_overrides
+
+
+@dataclasses.dataclass
+class Program:
+    """One compiled run: an (algorithm, dataset, sampling) with its rows (cells x seeds)."""
+
+    algo: str
+    dataset: str
+    sampling: str
+    rows: list[dict[str, Any]]  # each: config (the record's), hparams (struct), hash
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return value.item()
+    return str(value)
+
+
+class _Datasets:
+    """Loads each dataset once (building the spec's suite first when it is missing)."""
+
+    def __init__(self, spec: SweepSpec, root: Any, log: Callable[[str], None],
+                 preloaded: Mapping[str, Any] | None = None):
+        self.spec, self.root, self.log = spec, root, log
+        self.cache: dict[str, Any] = dict(preloaded or {})
+        self.built = False
+
+    def resolve(self, name: str) -> str:
+        """Returns what ``data.io.load`` is given for ``name``."""
+        from jaxrl_suite.envs.registry import make_env
+        from jaxrl_suite.generate.suite import dataset_id
+
+        env, sep, recipe = name.rpartition("/")
+        if name in self.cache:
+            return name
+        if sep and self.spec.suite and not pathlib.Path(name).exists():
+            try:
+                make_env(env)
+            except SuiteError:
+                return name
+            return dataset_id(self.spec.suite, env, recipe)
+        return name
+
+    def load(self, name: str):
+        from jaxrl_suite.data import io
+        from jaxrl_suite.generate.suite import build_suite
+
+        if name not in self.cache:
+            target = self.resolve(name)
+            if target != name and not self.built:
+                build_suite(self.spec.suite, self.root, log=self.log)
+                self.built = True
+            self.cache[name] = io.load(target, root=self.root)
+        return self.cache[name]
+
+
+def _learner(spec: SweepSpec, algo: str, dataset: Any, env_name: str, log):
+    """Returns the learner of ``algo`` for ``dataset`` (a model-based one trains its dynamics
+    ensemble here, once per dataset)."""
+    import jax
+
+    from jaxrl_suite.agents import learner_parts
+    from jaxrl_suite.model_based import MODEL_BASED, make_model_based
+
+    overrides = {} if spec.hidden_sizes is None else {"hidden_sizes": spec.hidden_sizes}
+    if algo in MODEL_BASED:
+        key = jax.random.fold_in(jax.random.PRNGKey(spec.seed), 1)
+        learner, _ = make_model_based(algo, dataset, env_name, key,
+                                      config_overrides=overrides, log=log)
+        return learner
+    factory, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
+    return factory(config_cls(**overrides))
+
+
+def _normaliser(dataset: Any) -> Callable[[float], float | None]:
+    lo, hi = dataset.meta.ref_min_score, dataset.meta.ref_max_score
+    if lo is None or hi is None or hi == lo:
+        return lambda r: None
+    return lambda r: 100.0 * (r - lo) / (hi - lo)
+
+
+def expand(spec: SweepSpec, datasets: _Datasets, log=print) -> list[tuple[Program, Any]]:
+    """Returns every program of ``spec`` with its learner (loading the datasets)."""
+    from jaxrl_suite.agents.discrete.common import paper_hparams
+
+    programs = []
+    for dataset_name in spec.datasets:
+        dataset = datasets.load(dataset_name)
+        env_name = dataset.meta.env_id
+        if not env_name:
+            raise SuiteError(f"{dataset_name}: field 'env_id': expected the dataset to name its "
+                             "evaluation env, found none")
+        for algo in spec.algos:
+            learner = _learner(spec, algo, dataset, env_name, log)
+            defaults = learner.default_hparams
+            if learner.discrete:  # the Dataset Perspective's discounts, as `train` uses
+                defaults = paper_hparams(defaults, env_name)
+            cells, overrides = hparam_cells(spec, algo, defaults)
+            for sampling in spec.sampling:
+                rows = []
+                for cell, override in zip(cells, overrides):
+                    for s in range(spec.num_seeds):
+                        config = dict(
+                            sweep=spec.name, algo=algo, dataset=dataset_name, env=env_name,
+                            sampling=sampling, sampling_temperature=spec.sampling_temperature,
+                            hparams=_jsonable(cell), overrides=_jsonable(override),
+                            seed=spec.seed + s, num_updates=spec.num_updates,
+                            batch_size=spec.batch_size, eval_every=spec.eval_every,
+                            eval_episodes=spec.eval_episodes,
+                            learner_config=_jsonable(learner.config),
+                            dataset_transitions=int(dataset.rewards.shape[0]))
+                        rows.append(dict(config=config, hparams=cell, hash=config_hash(config)))
+                programs.append((Program(algo, dataset_name, sampling, rows), learner))
+    return programs
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def _records(program: Program, rows: list[dict], result: Any, dataset: Any) -> list[dict]:
+    normalise = _normaliser(dataset)
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    out = []
+    for i, row in enumerate(rows):
+        returns = result.eval_returns[i].mean(axis=-1)  # [evaluations]
+        scores = [normalise(float(r)) for r in returns]
+        out.append(dict(
+            hash=row["hash"], config=row["config"],
+            curve=dict(step=[int(s) for s in result.eval_steps],
+                       return_mean=[float(r) for r in returns], score=scores),
+            final_return=float(returns[-1]), final_score=scores[-1],
+            diverged=bool(result.diverged[i]), diverged_at=int(result.diverged_at[i]),
+            metrics={k: float(v[i, -1]) for k, v in result.update_metrics.items()},
+            program=dict(rows=len(rows), seconds=float(result.seconds)), created=now))
+    return out
+
+
+def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
+              log: Callable[[str], None] = print, progress: bool = True,
+              stop_after_chunks: int | None = None,
+              datasets: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Returns {"programs", "trained", "skipped", "records", "seconds"} after running every
+    row of ``spec`` that the store at ``out`` lacks. ``datasets`` supplies in-memory Datasets
+    by the names the spec uses (derived datasets, e.g. relabelled ones); other names load as
+    ``SweepSpec`` says. ``stop_after_chunks`` stops the first program that trains after that
+    many chunks, as a kill would (for tests)."""
+    from tqdm import tqdm
+
+    from jaxrl_suite.envs.registry import make_env
+    from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train
+    import jax
+
+    store = ResultsStore(out)
+    datasets = _Datasets(spec, root, log, datasets)
+    programs = expand(spec, datasets, log)
+    done = store.done()
+    config = TrainConfig(num_updates=spec.num_updates, batch_size=spec.batch_size,
+                         eval_every=spec.eval_every, eval_episodes=spec.eval_episodes)
+    trainers: dict[tuple, Any] = {}  # one compiled loop per (learner, env, sampling)
+    start = time.perf_counter()
+    trained = skipped = written = 0
+    for n, (program, learner) in enumerate(programs):
+        todo = [r for r in program.rows if r["hash"] not in done]
+        label = f"[{n + 1}/{len(programs)}] {program.algo} on {program.dataset} " \
+                f"({program.sampling})"
+        if not todo:
+            skipped += 1
+            log(f"{label}: all {len(program.rows)} records done, skipped")
+            continue
+        dataset = datasets.load(program.dataset)
+        env = make_env(dataset.meta.env_id)
+        key = (id(learner), dataset.meta.env_id, program.sampling)
+        if key not in trainers:
+            trainers[key] = make_train(learner, env, dataclasses.replace(
+                config, sampling=program.sampling,
+                sampling_temperature=spec.sampling_temperature))
+        keys = jax.vmap(jax.random.PRNGKey)(np.array([r["config"]["seed"] for r in todo]))
+        hparams = stack_hparams([r["hparams"] for r in todo])
+        checkpoints = store.checkpoint_dir(config_hash({"rows": sorted(r["hash"] for r in todo)}))
+        bar = tqdm(total=config.num_chunks, desc=f"{label} x {len(todo)} rows", unit="chunk",
+                   disable=not progress, leave=False)
+        result = train(trainers[key], dataset, keys, hparams,
+                       progress_fn=lambda c, m: bar.update(1), checkpoint_dir=checkpoints,
+                       stop_after_chunks=stop_after_chunks)
+        bar.close()
+        if len(result.eval_steps) < config.num_chunks:  # stopped early: nothing is recorded
+            log(f"{label}: stopped after {len(result.eval_steps)} chunks")
+            break
+        for record in _records(program, todo, result, dataset):
+            written += store.add(record)
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        trained += 1
+        scores = [r for r in (_normaliser(dataset)(float(x)) for x in
+                              result.eval_returns[:, -1].mean(axis=-1)) if r is not None]
+        log(f"{label}: {len(todo)} rows in {result.seconds:.1f} s"
+            + (f", mean normalised score {np.mean(scores):.1f}" if scores else "")
+            + (f", {int(result.diverged.sum())} diverged" if result.diverged.any() else ""))
+    return dict(programs=len(programs), trained=trained, skipped=skipped, records=written,
+                seconds=time.perf_counter() - start)
+
+
+def dataset_quality_rows(spec: SweepSpec, root: Any = None,
+                         saco_bins: int | None = 100) -> list[dict[str, Any]]:
+    """Returns TQ/SACo rows (env, dataset, tq, saco, ...) of the spec's suite datasets, SACo
+    relative to each env's replay dataset; datasets outside a suite are left out."""
+    from jaxrl_suite.data import io
+    from jaxrl_suite.generate.suite import dataset_id
+    from jaxrl_suite.report.dataset_quality import dataset_quality
+
+    datasets = _Datasets(spec, root, lambda s: None)
+    rows = []
+    for name in spec.datasets:
+        if datasets.resolve(name) == name:
+            continue
+        env, _, recipe = name.rpartition("/")
+        reference = io.load(dataset_id(spec.suite, env, "replay"), root=root)
+        quality = dataset_quality(datasets.load(name), reference, saco_bins)
+        rows.append(dict(env=env, dataset=name, recipe=recipe, **quality))
+    return rows

@@ -1,0 +1,149 @@
+"""The results store: one append-only record per (algorithm, dataset, sampling, hyperparameters,
+seed), each in its own file, written atomically.
+
+Layout of a results directory::
+
+    records/<hash>.json     one finished run (config, evaluation curve, final score, flags)
+    checkpoints/<program>/  orbax checkpoints of a program still running (removed when done)
+
+A record's ``hash`` is the SHA-256 (16 hex digits) of its canonical config JSON, so a sweep
+re-run finds what is done by hash and skips it. A record is written to a temp file in the same
+directory, flushed to disk and renamed onto its final name: a reader (or a kill at any moment)
+sees either no file or the whole file, never half of one. Records are never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import pathlib
+import tempfile
+from typing import Any, Iterable, Mapping
+
+from jaxrl_suite.errors import SuiteError
+
+RECORDS = "records"
+CHECKPOINTS = "checkpoints"
+# The fields of a record's config that identify it; every one is part of the hash.
+CONFIG_FIELDS = ("sweep", "algo", "dataset", "env", "sampling", "sampling_temperature",
+                 "hparams", "overrides", "seed", "num_updates", "batch_size", "eval_every",
+                 "eval_episodes", "learner_config", "dataset_transitions")
+
+
+def _canonical(value: Any) -> Any:
+    """Returns ``value`` with floats made JSON-stable (NaN/inf as strings, -0.0 as 0.0)."""
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float):
+        return repr(value) if not math.isfinite(value) else value + 0.0
+    return value
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """Returns the 16-hex-digit SHA-256 of ``config`` as canonical (sorted-key) JSON."""
+    text = json.dumps(_canonical(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _json_safe(value: Any) -> Any:
+    """Returns ``value`` with non-finite floats as None (strict JSON has no NaN)."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_atomic(path: pathlib.Path, text: str) -> None:
+    """Writes ``text`` to ``path`` via a flushed temp file renamed onto it (all or nothing)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class ResultsStore:
+    """An append-only directory of run records (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = pathlib.Path(root)
+        self.records_dir = self.root / RECORDS
+
+    def checkpoint_dir(self, program_hash: str) -> pathlib.Path:
+        """Returns the checkpoint directory of one compiled program's run."""
+        return self.root / CHECKPOINTS / program_hash
+
+    def done(self) -> set[str]:
+        """Returns the hashes of every record in the store."""
+        if not self.records_dir.is_dir():
+            return set()
+        return {p.stem for p in self.records_dir.glob("*.json")}
+
+    def add(self, record: Mapping[str, Any]) -> bool:
+        """Writes ``record`` unless one with its hash exists; returns whether it was written.
+
+        The record must carry ``config`` (every field of CONFIG_FIELDS) and ``hash``, which
+        must equal ``config_hash(config)``.
+        """
+        config = record.get("config")
+        if not isinstance(config, Mapping):
+            raise SuiteError("results store: field 'config': expected a mapping, found "
+                             f"{type(config).__name__}")
+        missing = [f for f in CONFIG_FIELDS if f not in config]
+        if missing:
+            raise SuiteError(f"results store: field 'config': missing {missing}")
+        if record.get("hash") != config_hash(config):
+            raise SuiteError(f"results store: field 'hash': expected {config_hash(config)} "
+                             f"(the config's hash), found {record.get('hash')}")
+        self.records_dir.mkdir(parents=True, exist_ok=True)
+        path = self.records_dir / f"{record['hash']}.json"
+        if path.exists():
+            return False
+        write_atomic(path, json.dumps(_json_safe(dict(record)), indent=1) + "\n")
+        return True
+
+    def records(self) -> list[dict[str, Any]]:
+        """Returns every record, sorted by (algo, dataset, sampling, overrides, seed)."""
+        return load_records(self.root)
+
+
+def load_records(root: str | os.PathLike | Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
+    """Returns the records under one results directory (or several), sorted; raises
+    SuiteError naming the file when a record does not parse or lacks its config."""
+    roots = [root] if isinstance(root, (str, os.PathLike)) else list(root)
+    records = {}
+    for r in roots:
+        directory = pathlib.Path(r) / RECORDS
+        if not directory.is_dir():
+            raise SuiteError(f"{r}: expected a results directory with '{RECORDS}/' (written by "
+                             "`python -m jaxrl_suite sweep` or an experiment), found none")
+        for path in sorted(directory.glob("*.json")):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise SuiteError(f"{path}: expected one JSON record, found: {exc}") from None
+            if not isinstance(record.get("config"), dict) or "hash" not in record:
+                raise SuiteError(f"{path}: fields 'config'/'hash': expected a results record")
+            records[record["hash"]] = record
+    return sorted(records.values(), key=_sort_key)
+
+
+def _sort_key(record: Mapping[str, Any]) -> tuple:
+    c = record["config"]
+    return (c.get("sweep", ""), c["algo"], c["dataset"], c["sampling"],
+            json.dumps(c.get("overrides", {}), sort_keys=True), c["seed"])

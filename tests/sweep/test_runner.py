@@ -1,0 +1,144 @@
+"""Sweeps: spec parsing and overrides, cell expansion, and the store's guarantees under a kill:
+a sweep killed mid-way and re-run ends with no duplicated and no missing records, and a program
+stopped after a chunk resumes to the same results as an uninterrupted one."""
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from ml_collections import ConfigDict
+
+from jaxrl_suite.agents.td3bc import TD3BCHParams
+from jaxrl_suite.errors import SuiteError
+from jaxrl_suite.sweep import runner
+from jaxrl_suite.sweep.store import load_records
+
+SPEC_FILE = '''
+from ml_collections import ConfigDict
+
+def get_config():
+    return ConfigDict(dict(
+        name="killtest", suite="tiny", algos=("bc",),
+        datasets=("Pendulum-v1/mixed-sigma5pct", "Pendulum-v1/mixed-sigma50pct",
+                  "Pendulum-v1/replay"),
+        sampling=("uniform", "rw"), grid={"bc": ("learning_rate=0.001,0.0003",)},
+        num_seeds=2, num_updates=300, eval_every=100, eval_episodes=1, batch_size=32,
+        hidden_sizes=(16,), seed=0))
+'''
+
+
+def _spec_module(path):
+    spec = importlib.util.spec_from_file_location("sweep_spec", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_spec_from_config_reads_fields_and_flag_style_lists():
+    spec = runner.spec_from_config(ConfigDict(dict(
+        name="x", algos=("td3bc,iql",), datasets="a/b,c/d", hidden_sizes=(8, 8),
+        grid={"td3bc": "alpha=1,2"}, num_updates=10, eval_every=5)))
+    assert spec.algos == ("td3bc", "iql") and spec.datasets == ("a/b", "c/d")
+    assert spec.grid == {"td3bc": ("alpha=1,2",)} and spec.hidden_sizes == (8, 8)
+
+
+@pytest.mark.parametrize("fields, match", [
+    (dict(colour="red"), r"fields \['colour'\]"),
+    (dict(sampling=("uniform", "best")), "field 'sampling'"),
+    (dict(num_updates=10, eval_every=3), "multiple of eval_every"),
+    (dict(grid={"cql": ("alpha=1",)}), r"keys \['cql'\] name no algorithm"),
+    (dict(algos=()), "field 'algos'"),
+])
+def test_bad_specs_name_the_field(fields, match):
+    base = dict(name="x", algos=("td3bc",), datasets=("a/b",), num_updates=10, eval_every=5)
+    with pytest.raises(SuiteError, match=match):
+        runner.spec_from_config({**base, **fields})
+
+
+def test_cells_are_the_grid_crossed_with_seeded_random_draws():
+    spec = runner.SweepSpec(name="x", algos=("td3bc", "iql"), datasets=("a/b",),
+                            grid={"td3bc": ("alpha=1,2.5",), "*": ("gamma=0.9,0.99",)},
+                            random={"*": {"tau": "loguniform:0.001:0.01"}}, num_random=3)
+    cells, overrides = runner.hparam_cells(spec, "td3bc", TD3BCHParams())
+    assert len(cells) == 2 * 2 * 3
+    assert {(o["gamma"], o["alpha"]) for o in overrides} == {
+        (d, a) for d in (0.9, 0.99) for a in (1.0, 2.5)}
+    taus = sorted({o["tau"] for o in overrides})
+    assert len(taus) == 3 and all(0.001 <= t <= 0.01 for t in taus)
+    assert all(float(c.tau) == o["tau"] and float(c.alpha) == o["alpha"]
+               for c, o in zip(cells, overrides))
+    again = runner.hparam_cells(spec, "td3bc", TD3BCHParams())[1]
+    assert again == overrides  # draws are seeded: a re-run expands to the same cells
+    with pytest.raises(SuiteError, match="loguniform"):
+        runner.hparam_cells(runner.SweepSpec(
+            name="x", algos=("td3bc",), datasets=("a/b",), random={"td3bc": {"tau": "beta:1"}},
+            num_random=1), "td3bc", TD3BCHParams())
+
+
+def test_killed_sweep_rerun_has_no_duplicated_and_no_missing_records(tmp_path, tiny_suite_root):
+    spec_path = tmp_path / "killtest.py"
+    spec_path.write_text(SPEC_FILE)
+    out = tmp_path / "results"
+    env = {**os.environ, "MINARI_DATASETS_PATH": str(tiny_suite_root)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxrl_suite", "sweep", f"--spec={spec_path}", f"--out={out}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:  # kill -9 as soon as the first program's records are on disk
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            if len(list((out / "records").glob("*.json"))) if (out / "records").is_dir() else 0:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the sweep ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    spec = runner.spec_from_config(_spec_module(spec_path).get_config())
+    expected = len(spec.datasets) * len(spec.sampling) * 2 * spec.num_seeds
+    before = load_records(out)
+    assert 0 < len(before) < expected
+    summary = runner.run_sweep(spec, out, root=tiny_suite_root, log=lambda _: None,
+                               progress=False)
+    assert summary["skipped"] >= 1 and summary["trained"] >= 1
+    files = list((out / "records").glob("*.json"))
+    records = [json.loads(f.read_text()) for f in files]  # every file is whole JSON
+    assert len(records) == expected
+    keys = {(r["config"]["dataset"], r["config"]["sampling"],
+             r["config"]["overrides"]["learning_rate"], r["config"]["seed"]) for r in records}
+    assert keys == {(d, s, lr, seed) for d in spec.datasets for s in spec.sampling
+                    for lr in (0.001, 0.0003) for seed in (0, 1)}
+    assert {r["hash"] for r in records} == {f.stem for f in files}
+    assert all(np.isfinite(r["final_return"]) and len(r["curve"]["step"]) == 3
+               for r in records)
+    assert not list((out / "records").glob(".*tmp"))
+    assert not any((out / "checkpoints").iterdir())  # finished programs leave no checkpoint
+    again = runner.run_sweep(spec, out, root=tiny_suite_root, log=lambda _: None,
+                             progress=False)
+    assert again["trained"] == 0 and again["records"] == 0
+
+
+def test_program_stopped_after_a_chunk_resumes_to_the_uninterrupted_result(
+        tmp_path, tiny_suite_root):
+    spec = runner.SweepSpec(name="resume", suite="tiny", algos=("bc",),
+                            datasets=("Pendulum-v1/replay",), num_seeds=2, num_updates=300,
+                            eval_every=100, eval_episodes=1, batch_size=32, hidden_sizes=(16,))
+    quiet = dict(root=tiny_suite_root, log=lambda _: None, progress=False)
+    runner.run_sweep(spec, tmp_path / "a", stop_after_chunks=1, **quiet)
+    assert not (tmp_path / "a" / "records").exists()
+    assert any((tmp_path / "a" / "checkpoints").iterdir())  # chunk 1 is saved
+    resumed = runner.run_sweep(spec, tmp_path / "a", **quiet)
+    assert resumed["records"] == 2
+    runner.run_sweep(spec, tmp_path / "b", **quiet)
+    a, b = load_records(tmp_path / "a"), load_records(tmp_path / "b")
+    assert [r["hash"] for r in a] == [r["hash"] for r in b]
+    for ra, rb in zip(a, b):
+        np.testing.assert_allclose(ra["curve"]["return_mean"], rb["curve"]["return_mean"],
+                                   rtol=1e-5)
