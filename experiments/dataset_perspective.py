@@ -2,8 +2,9 @@
 
 Builds (or finds cached) a generated suite, measures each dataset's TQ and SACo, then trains
 every discrete learner on every dataset of the suite's discrete-action envs, seeds vmapped (one
-compile per learner and env: the datasets of one env share their shapes), and writes under
---out (default results/dataset_perspective/):
+compile per learner and env: the datasets of one env share their shapes), through the shared
+sweep runner: one record per run in the results store under --out (default
+results/dataset_perspective/), so a re-run skips what is done. It writes there:
 
 - ``dataset_quality.{md,csv}``: the TQ / SACo table (env x recipe);
 - ``learners.{md,csv}``: one row per learner x env x dataset: TQ, SACo, the final normalised
@@ -11,8 +12,11 @@ compile per learner and env: the datasets of one env share their shapes), and wr
   seed-averaged curve, ``source/plotting/create_plots.py``), diverged seeds;
 - ``correlations.{md,csv}``: per learner, the Spearman rank correlation of its score with TQ
   and with SACo across all datasets (the paper's findings in one number each);
-- ``tq_saco_<learner>.png`` and ``tq_saco_all.png``: SACo (x) vs TQ (y), coloured by score
-  (0..120, as the paper's colour scale).
+- ``tq_saco_all.png``: per learner, SACo (x) vs TQ (y), coloured by score (0..120, as the
+  paper's colour scale);
+- ``report/``: the rliable report over the records (each learner a method, each dataset a
+  task): aggregates with CIs, performance profiles, learning curves;
+- ``records/``: the results store.
 
     .venv/bin/python experiments/dataset_perspective.py --scale=tiny --out=/tmp/dp
     .venv/bin/python experiments/dataset_perspective.py --scale=default      # < 1 h, 2 CPUs
@@ -35,13 +39,13 @@ from typing import Any, Callable
 import numpy as np
 from absl import app, flags
 
-from jaxrl_suite.agents import DISCRETE_LEARNERS, learner_parts
-from jaxrl_suite.agents.discrete.common import paper_hparams
-from jaxrl_suite.data import io
+from jaxrl_suite.agents import DISCRETE_LEARNERS
 from jaxrl_suite.envs.registry import make_env
-from jaxrl_suite.generate.suite import build_suite, dataset_id, get_suite, suite_dataset_ids
-from jaxrl_suite.report import dataset_quality, tables
-from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train
+from jaxrl_suite.generate.suite import build_suite, get_suite, suite_dataset_ids
+from jaxrl_suite.report import dataset_quality, plots, tables
+from jaxrl_suite.report.summary import write_report
+from jaxrl_suite.sweep.runner import ALL_ALGOS, SweepSpec, run_sweep
+from jaxrl_suite.sweep.store import load_records
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,102 +117,69 @@ def correlations(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def scatter_plots(rows: list[dict[str, Any]], out: pathlib.Path) -> list[pathlib.Path]:
-    """Writes a SACo-vs-TQ scatter per learner (and all in one figure), coloured by score."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def sweep_spec(scale: Scale, learners: list[str], datasets: list[str]) -> SweepSpec:
+    """Returns the study's sweep: every learner on every dataset, seeds vmapped; the learning
+    rate (where the scale sets one) is a one-value grid axis so that records carry it."""
+    grid = {} if scale.learning_rate is None else {
+        ALL_ALGOS: (f"learning_rate={scale.learning_rate}",)}
+    return SweepSpec(name="dataset_perspective", suite=scale.suite, algos=tuple(learners),
+                     datasets=tuple(datasets), grid=grid, num_seeds=scale.num_seeds,
+                     num_updates=scale.num_updates, eval_every=scale.eval_every,
+                     eval_episodes=scale.eval_episodes, batch_size=scale.batch_size,
+                     hidden_sizes=scale.hidden_sizes)
 
-    learners = list(dict.fromkeys(r["learner"] for r in rows))
-    envs = list(dict.fromkeys(r["env"] for r in rows))
-    markers = dict(zip(envs, "os^Dv<>"))
-    norm = matplotlib.colors.Normalize(vmin=0, vmax=120, clip=True)
 
-    def draw(ax, learner):
-        for env in envs:
-            mine = [r for r in rows if r["learner"] == learner and r["env"] == env]
-            sc = ax.scatter([r["saco"] for r in mine], [r["tq"] for r in mine], s=90,
-                            c=[r["score_paper"] for r in mine], cmap="viridis", norm=norm,
-                            marker=markers[env], edgecolors="k", label=env)
-            for r in mine:
-                ax.annotate(r["dataset"], (r["saco"], r["tq"]), fontsize=6,
-                            textcoords="offset points", xytext=(4, 4))
-        ax.set(title=learner, xlabel="SACo", ylabel="TQ")
-        return sc
-
-    paths = []
-    for learner in learners:
-        fig, ax = plt.subplots(figsize=(4.5, 3.8))
-        fig.colorbar(draw(ax, learner), ax=ax, label="normalised return")
-        ax.legend(fontsize=7)
-        paths.append(out / f"tq_saco_{learner}.png")
-        fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
-        plt.close(fig)
-    cols = min(4, len(learners))
-    nrows = -(-len(learners) // cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(3.8 * cols, 3.4 * nrows), squeeze=False,
-                             constrained_layout=True)
-    for ax, learner in zip(axes.flat, learners):
-        sc = draw(ax, learner)
-    for ax in list(axes.flat)[len(learners):]:
-        ax.axis("off")
-    fig.colorbar(sc, ax=axes, label="normalised return")
-    paths.append(out / "tq_saco_all.png")
-    fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return paths
+def learner_rows(records: list[dict[str, Any]], quality: dict[str, dict[str, Any]]
+                 ) -> list[dict[str, Any]]:
+    """Returns one row per learner x dataset from the store's records: TQ, SACo, the final
+    normalised return (mean and std over seeds), the paper's score (best evaluation of the
+    seed-averaged curve) and the diverged seeds."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["config"]["algo"], r["config"]["dataset"]), []).append(r)
+    rows = []
+    for (algo, name), runs in groups.items():
+        curves = np.array([[np.nan if v is None else v for v in r["curve"]["score"]]
+                           for r in runs], float)  # [seeds, evaluations]
+        env, _, recipe = name.rpartition("/")
+        rows.append(dict(
+            learner=algo, env=env, dataset=recipe, tq=quality[name]["tq"],
+            saco=quality[name]["saco"], score_final=float(np.nanmean(curves[:, -1])),
+            score_final_std=float(np.nanstd(curves[:, -1])),
+            score_paper=float(np.nanmax(np.nanmean(curves, axis=0))),
+            diverged_seeds=sum(bool(r["diverged"]) for r in runs)))
+    return rows
 
 
 def run_study(scale: Scale, learners: list[str], recipes: list[str], out: pathlib.Path,
               root: Any = None, saco_bins: int | None = 100,
-              log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Returns the learner x env x dataset rows after training and writing every output."""
-    import jax
-
+              log: Callable[[str], None] = print, progress: bool = True,
+              reps: int = 2000) -> list[dict[str, Any]]:
+    """Returns the learner x env x dataset rows after training (what the results store under
+    ``out`` lacks) and writing every output."""
     build_suite(scale.suite, root, log=log)
     spec = get_suite(scale.suite)
-    quality = dataset_quality.suite_quality_rows(scale.suite, root, saco_bins)
-    out.mkdir(parents=True, exist_ok=True)
-    tables.write_table(out, "dataset_quality", quality, dataset_quality.COLUMNS)
-    facts = {(q["env"], q["dataset"]): q for q in quality}
     envs = [e for e in suite_dataset_ids(spec) if make_env(e).spec.discrete]
     if not envs:
         raise SystemExit(f"suite '{scale.suite}' has no discrete-action env")
-    config = TrainConfig(num_updates=scale.num_updates, batch_size=scale.batch_size,
-                         eval_every=scale.eval_every, eval_episodes=scale.eval_episodes)
-    keys = jax.random.split(jax.random.PRNGKey(0), scale.num_seeds)
-    rows = []
-    for env_name in envs:
-        env = make_env(env_name)
-        datasets = {r: io.load_minari(dataset_id(scale.suite, env_name, r), root=root)
-                    for r in recipes}
-        for algo in learners:
-            factory, config_cls, _ = learner_parts(algo, discrete=True)
-            learner = factory(config_cls(hidden_sizes=scale.hidden_sizes))
-            hp = paper_hparams(learner.default_hparams, env_name)
-            if scale.learning_rate is not None:
-                hp = hp.replace(learning_rate=scale.learning_rate)
-            trainer = make_train(learner, env, config)  # one compile per learner and env
-            for recipe, ds in datasets.items():
-                start = time.perf_counter()
-                result = train(trainer, ds, keys, stack_hparams([hp] * scale.num_seeds))
-                lo, hi = ds.meta.ref_min_score, ds.meta.ref_max_score
-                curves = 100.0 * (result.eval_returns.mean(axis=-1) - lo) / (hi - lo)  # [S, E]
-                final = curves[:, -1]
-                q = facts[(env_name, recipe)]
-                rows.append(dict(
-                    learner=algo, env=env_name, dataset=recipe, tq=q["tq"], saco=q["saco"],
-                    score_final=float(np.nanmean(final)), score_final_std=float(np.nanstd(final)),
-                    score_paper=float(np.nanmax(np.nanmean(curves, axis=0))),
-                    diverged_seeds=int(result.diverged.sum())))
-                log(f"[{env_name}] {algo:>6} on {recipe:>6}: final {rows[-1]['score_final']:6.1f}"
-                    f" (best of mean curve {rows[-1]['score_paper']:6.1f}) "
-                    f"in {time.perf_counter() - start:5.1f} s")
+    table = [q for q in dataset_quality.suite_quality_rows(scale.suite, root, saco_bins)
+             if q["env"] in envs]
+    out.mkdir(parents=True, exist_ok=True)
+    tables.write_table(out, "dataset_quality", table, dataset_quality.COLUMNS)
+    quality = [dict(q, dataset=f"{q['env']}/{q['dataset']}") for q in table]  # sweep names
+    datasets = [f"{e}/{r}" for e in envs for r in recipes]
+    summary = run_sweep(sweep_spec(scale, learners, datasets), out, root=root, log=log,
+                        progress=progress)
+    log(f"{summary['trained']} programs trained, {summary['skipped']} found done")
+    records = [r for r in load_records(out) if r["config"]["algo"] in learners
+               and r["config"]["dataset"] in datasets]
+    rows = learner_rows(records, {q["dataset"]: q for q in quality})
     tables.write_table(out, "learners", rows, COLUMNS)
-    corr = correlations(rows)
-    tables.write_table(out, "correlations", corr,
+    tables.write_table(out, "correlations", correlations(rows),
                        ("learner", "datasets", "mean_score", "spearman_tq", "spearman_saco"))
-    scatter_plots(rows, out)
+    plots.tq_saco_scatter(rows, out / "tq_saco_all.png", score_key="score_paper")
+    write_report(records, out / "report", method_keys=("algo",), reps=reps,
+                 dataset_quality_rows=quality, log=log)
     return rows
 
 

@@ -244,7 +244,7 @@ def demo_command() -> int:
     from jaxrl_suite import demo
 
     return demo.run(suite=FLAGS.suite, root=FLAGS.minari_root, out=FLAGS.out,
-                    saco_bins=FLAGS.saco_bins or None)
+                    saco_bins=FLAGS.saco_bins or None, reps=FLAGS.reps)
 
 
 def main(argv: list[str]) -> int:

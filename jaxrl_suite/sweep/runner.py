@@ -256,7 +256,10 @@ def expand(spec: SweepSpec, datasets: _Datasets, log=print) -> list[tuple[Progra
     """Returns every program of ``spec`` with its learner (loading the datasets)."""
     from jaxrl_suite.agents.discrete.common import paper_hparams
 
+    from jaxrl_suite.model_based import MODEL_BASED
+
     programs = []
+    learners: dict[tuple, Any] = {}  # model-free learners are shared, so compiles are too
     for dataset_name in spec.datasets:
         dataset = datasets.load(dataset_name)
         env_name = dataset.meta.env_id
@@ -264,7 +267,10 @@ def expand(spec: SweepSpec, datasets: _Datasets, log=print) -> list[tuple[Progra
             raise SuiteError(f"{dataset_name}: field 'env_id': expected the dataset to name its "
                              "evaluation env, found none")
         for algo in spec.algos:
-            learner = _learner(spec, algo, dataset, env_name, log)
+            key = (algo, dataset_name if algo in MODEL_BASED else dataset.meta.discrete)
+            if key not in learners:
+                learners[key] = _learner(spec, algo, dataset, env_name, log)
+            learner = learners[key]
             defaults = learner.default_hparams
             if learner.discrete:  # the Dataset Perspective's discounts, as `train` uses
                 defaults = paper_hparams(defaults, env_name)

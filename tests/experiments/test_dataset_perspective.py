@@ -9,6 +9,7 @@ from scipy import stats
 
 from experiments import dataset_perspective as dp
 from jaxrl_suite.agents import DISCRETE_LEARNERS
+from jaxrl_suite.sweep.store import load_records
 
 
 def test_spearman_matches_scipy_with_ties():
@@ -26,11 +27,11 @@ def test_spearman_matches_scipy_with_ties():
 LEARNERS = ["bc", "dqn", "crr"]
 
 
-def test_tiny_study_trains_learners_on_every_recipe(tmp_path):
+def test_tiny_study_trains_learners_on_every_recipe(tmp_path, tiny_suite_root):
     out = tmp_path / "dp"
     assert set(LEARNERS) <= set(DISCRETE_LEARNERS)
     rows = dp.run_study(dp.SCALES["tiny"], LEARNERS, list(dp.RECIPES), out,
-                        root=tmp_path / "minari", log=lambda _: None)
+                        root=tiny_suite_root, log=lambda _: None, progress=False, reps=200)
     assert len(rows) == len(LEARNERS) * len(dp.RECIPES)  # one discrete env (CartPole)
     assert {(r["learner"], r["dataset"]) for r in rows} == {
         (a, r) for a in LEARNERS for r in dp.RECIPES}
@@ -43,5 +44,10 @@ def test_tiny_study_trains_learners_on_every_recipe(tmp_path):
         open(out / "dataset_quality.csv")) if r["env"] == "CartPole-v1"}
     assert quality["replay"] == 1.0  # SACo is relative to the replay dataset
     assert len(list(csv.DictReader(open(out / "correlations.csv")))) == len(LEARNERS)
-    for name in [f"tq_saco_{a}.png" for a in LEARNERS] + ["tq_saco_all.png"]:
-        assert (out / name).stat().st_size > 1000
+    assert (out / "tq_saco_all.png").stat().st_size > 1000
+    # On the shared results store: one record per learner x dataset x seed, and its report.
+    records = load_records(out)
+    assert len(records) == len(rows) * dp.SCALES["tiny"].num_seeds
+    assert {r["config"]["overrides"]["learning_rate"] for r in records} == {1e-3}
+    methods = {r["method"] for r in csv.DictReader(open(out / "report" / "aggregates.csv"))}
+    assert methods == set(LEARNERS)
