@@ -1,9 +1,10 @@
 """The penalty x horizon study and the BO comparison of "Revisiting Design Choices in Offline
 Model-Based Reinforcement Learning" (Lu et al., ICLR 2022), on the suite's continuous datasets.
 
-Per dataset: the dynamics ensemble is trained once; then (1) MOPO with each of the six
-uncertainty penalties x each horizon, at lambda 1 and the other defaults, trains as ONE vmapped
-run (penalty type and horizon are traced hyperparameters); (2) a batched BO study searches
+Per dataset: (1) MOPO with each of the six uncertainty penalties x each horizon, at lambda 1
+and the other defaults, trains as ONE vmapped run (penalty type and horizon are traced
+hyperparameters) through the shared sweep runner, one record per run in the results store
+under --out (``records/``, with its rliable report in ``report/``); (2) a batched BO study searches
 penalty, lambda, horizon, models in use and real ratio, q configurations per vmapped run. Writes
 under --out (default results/revisiting_mbrl/):
 
@@ -30,6 +31,7 @@ import pathlib
 import time
 from typing import Any, Callable
 
+import numpy as np
 from absl import app, flags
 
 from jaxrl_suite.data import io
@@ -37,7 +39,10 @@ from jaxrl_suite.generate.suite import build_suite, dataset_id
 from jaxrl_suite.model_based.dynamics import EnsembleConfig
 from jaxrl_suite.model_based.penalties import PENALTIES
 from jaxrl_suite.report import tables
+from jaxrl_suite.report.summary import write_report
 from jaxrl_suite.sweep import bo
+from jaxrl_suite.sweep.runner import SweepSpec, run_sweep
+from jaxrl_suite.sweep.store import load_records
 from jaxrl_suite.sweep.mbrl_bo import FRESH_SEEDS, MBRLBOSettings, make_objective
 
 
@@ -72,7 +77,7 @@ SCALES = {
                                   num_updates=100_000, eval_every=100_000, eval_episodes=10,
                                   max_horizon=10)),
 }
-GRID_COLUMNS = ("env", "dataset", "penalty", "horizon", "score")
+GRID_COLUMNS = ("env", "dataset", "penalty", "horizon", "score", "diverged")
 BO_COLUMNS = ("env", "dataset", "default_score", "bo_score", "bo_incumbent", "penalty",
               "penalty_coef", "horizon", "num_members", "real_ratio", "trials")
 
@@ -86,19 +91,59 @@ def define_flags() -> None:
     flags.DEFINE_string("out", "results/revisiting_mbrl", "Output directory.")
 
 
+def grid_spec(scale: Scale) -> SweepSpec:
+    """Returns the penalty x horizon sweep: per dataset one program whose rows are every
+    penalty (its index into PENALTIES, traced) x horizon x seed, at the BO's budget."""
+    st = scale.settings
+    return SweepSpec(
+        name="revisiting_mbrl", suite=scale.suite, algos=(st.algo,),
+        datasets=tuple(f"{env}/{recipe}" for env, recipe in scale.datasets),
+        grid={st.algo: (f"penalty_index=0:{len(PENALTIES) - 1}:{len(PENALTIES)}",
+                        "horizon=" + ",".join(str(h) for h in scale.horizons))},
+        num_seeds=st.num_seeds, num_updates=st.num_updates, eval_every=st.eval_every,
+        eval_episodes=st.eval_episodes, batch_size=st.train_batch_size,
+        hidden_sizes=st.hidden_sizes,
+        learner_config=dict(max_horizon=st.max_horizon, rollout_starts=st.rollout_starts,
+                            buffer_size=st.buffer_size),
+        ensemble=dataclasses.asdict(st.ensemble) if st.ensemble else {}, seed=st.seed)
+
+
+def grid_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Returns one row per dataset x penalty x horizon: the mean final normalised return over
+    the seeds that did not diverge, and how many diverged."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in records:
+        c = r["config"]
+        groups.setdefault((c["dataset"], c["overrides"]["penalty_index"],
+                           c["overrides"]["horizon"]), []).append(r)
+    rows = []
+    for (name, penalty, horizon), runs in sorted(groups.items()):
+        env, _, recipe = name.rpartition("/")
+        ok = [r["final_score"] for r in runs if not r["diverged"]]
+        rows.append(dict(env=env, dataset=recipe, penalty=PENALTIES[int(penalty)],
+                         horizon=int(horizon), score=float(np.mean(ok)) if ok else None,
+                         diverged=len(runs) - len(ok)))
+    return rows
+
+
 def run_study(scale: Scale, out: pathlib.Path, root: Any = None,
-              log: Callable[[str], None] = print) -> tuple[list[dict], list[dict]]:
-    """Returns (penalty x horizon rows, BO-vs-default rows) after writing every output."""
+              log: Callable[[str], None] = print, progress: bool = True,
+              reps: int = 2000) -> tuple[list[dict], list[dict]]:
+    """Returns (penalty x horizon rows, BO-vs-default rows) after writing every output. The
+    grid's runs go to the results store under ``out`` and the BO's trials to an optuna study
+    per dataset (``bo/<dataset>/study.db``): a re-run skips or resumes both."""
     build_suite(scale.suite, root, log=log)
     out.mkdir(parents=True, exist_ok=True)
-    grid_rows, bo_rows = [], []
+    spec = grid_spec(scale)
+    run_sweep(spec, out, root=root, log=log, progress=progress)
+    records = [r for r in load_records(out) if r["config"]["sweep"] == spec.name]
+    grid = grid_rows(records)
+    write_report(records, out / "report", method_keys=("algo",), reps=reps, log=log)
+    bo_rows = []
     for env_id, recipe in scale.datasets:
         start = time.perf_counter()
         dataset = io.load_minari(dataset_id(scale.suite, env_id, recipe), root=root)
         objective, space, evaluate = make_objective(dataset, env_id, scale.settings, log)
-        grid = [dict(penalty=p, horizon=h) for p in PENALTIES for h in scale.horizons]
-        for config, score in zip(grid, objective(grid)):  # one vmapped run
-            grid_rows.append(dict(env=env_id, dataset=recipe, **config, score=score))
         name = f"{env_id}-{recipe}"
         result = bo.run_bo(objective, space, num_trials=scale.settings.num_trials,
                            batch_size=scale.settings.batch_size, seed=scale.settings.seed,
@@ -112,9 +157,9 @@ def run_study(scale: Scale, out: pathlib.Path, root: Any = None,
                             trials=result.num_complete, **result.best_params))
         log(f"[{name}] default {bo_rows[-1]['default_score']:.1f}, BO {result.best_value:.1f} "
             f"({time.perf_counter() - start:.0f} s)")
-    tables.write_table(out, "penalty_horizon", grid_rows, GRID_COLUMNS)
+    tables.write_table(out, "penalty_horizon", grid, GRID_COLUMNS)
     tables.write_table(out, "bo_vs_default", bo_rows, BO_COLUMNS)
-    return grid_rows, bo_rows
+    return grid, bo_rows
 
 
 def main(argv: list[str]) -> None:

@@ -47,6 +47,7 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution, Flo
 from optuna.trial import FrozenTrial, TrialState
 
 from jaxrl_suite.errors import SuiteError
+from jaxrl_suite.report import plots
 from jaxrl_suite.model_based.penalties import PENALTIES
 
 ObjectiveBatch = Callable[[list[dict[str, Any]]], Sequence[float]]
@@ -508,51 +509,9 @@ def write_bo_outputs(result: BOResult, out_dir: str | os.PathLike) -> dict[str, 
                          "" if t.value is None else repr(t.value),
                          *[t.params.get(n, "") for n in result.param_names]])
     paths["trials"] = _write_text(out / "trials.csv", buf.getvalue())
-    paths["trace"] = _write_atomic(out / "trace.png",
-                                   lambda tmp: _trace_figure(result).savefig(tmp, format="png"))
+    paths["trace"] = plots.bo_trace_plot(
+        [dict(number=t.number, round=t.round, state=t.state, value=t.value)
+         for t in result.trials], out / "trace.png", direction=result.direction,
+        title=f"{result.study_name}: {result.num_complete} complete, "
+              f"{len(result.trials) - result.num_complete} other")
     return paths
-
-
-def _trace_figure(result: BOResult) -> Any:
-    """Returns a matplotlib Figure (Agg canvas, no pyplot state): the COMPLETE trials' values
-    against their round (spread across the round), failed ones as crosses on the lower edge,
-    and the incumbent after each round."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 4.0), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    by_round: dict[int, list[TrialRecord]] = {}
-    for t in result.trials:
-        if t.round is not None:
-            by_round.setdefault(t.round, []).append(t)
-    better = max if result.direction == "maximize" else min
-    xs, ys, fail_x, best_x, best_y, incumbent = [], [], [], [], [], None
-    for r in sorted(by_round):
-        rows = by_round[r]
-        for i, t in enumerate(rows):
-            x = r + 0.6 * (i + 0.5) / len(rows) - 0.3
-            if t.state == "COMPLETE":
-                xs.append(x)
-                ys.append(t.value)
-            elif t.state in ("FAIL", "PRUNED"):
-                fail_x.append(x)
-        values = [t.value for t in rows if t.state == "COMPLETE"]
-        if values:
-            incumbent = better(values) if incumbent is None else better(incumbent, *values)
-        if incumbent is not None:
-            best_x.append(r)
-            best_y.append(incumbent)
-    ax.scatter(xs, ys, s=12, alpha=0.6, label="trial value")
-    ax.step(best_x, best_y, where="post", color="C1", label="running best")
-    if fail_x:
-        ax.scatter(fail_x, [0.0] * len(fail_x), marker="x", color="C3",
-                   transform=ax.get_xaxis_transform(), clip_on=False, label="failed")
-    ax.set_xlabel("round")
-    ax.set_ylabel("objective")
-    ax.set_title(f"{result.study_name}: {result.num_complete} complete, "
-                 f"{len(result.trials) - result.num_complete} other")
-    ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    return fig

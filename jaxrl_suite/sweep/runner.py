@@ -57,6 +57,8 @@ class SweepSpec:
     eval_episodes: int = 10
     batch_size: int = 256
     hidden_sizes: tuple[int, ...] | None = None
+    learner_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    ensemble: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     seed: int = 0
 
     def __post_init__(self):
@@ -110,6 +112,9 @@ def spec_from_config(config: Any) -> SweepSpec:
     data["grid"] = {k: (v,) if isinstance(v, str) else tuple(v)
                     for k, v in dict(data.get("grid") or {}).items()}
     data["random"] = {k: dict(v) for k, v in dict(data.get("random") or {}).items()}
+    for name in ("learner_config", "ensemble"):  # ConfigDict lists -> the tuples configs use
+        data[name] = {k: tuple(v) if isinstance(v, list) else v
+                      for k, v in dict(data.get(name) or {}).items()}
     return SweepSpec(**data)
 
 
@@ -186,6 +191,8 @@ def _jsonable(value: Any) -> Any:
         return int(value)
     if isinstance(value, np.ndarray) and value.size == 1:
         return value.item()
+    if callable(value):  # by name: a repr with a memory address would change every hash
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}"
     return str(value)
 
 
@@ -235,14 +242,29 @@ def _learner(spec: SweepSpec, algo: str, dataset: Any, env_name: str, log):
     from jaxrl_suite.agents import learner_parts
     from jaxrl_suite.model_based import MODEL_BASED, make_model_based
 
+    from jaxrl_suite.model_based import dynamics
+
     overrides = {} if spec.hidden_sizes is None else {"hidden_sizes": spec.hidden_sizes}
+    overrides.update(spec.learner_config)
     if algo in MODEL_BASED:
         key = jax.random.fold_in(jax.random.PRNGKey(spec.seed), 1)
-        learner, _ = make_model_based(algo, dataset, env_name, key,
-                                      config_overrides=overrides, log=log)
+        fields = _field_names(MODEL_BASED, algo)
+        learner, _ = make_model_based(
+            algo, dataset, env_name, key, log=log,
+            ensemble_config=dynamics.EnsembleConfig(**spec.ensemble),
+            config_overrides={k: v for k, v in overrides.items() if k in fields})
         return learner
     factory, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
-    return factory(config_cls(**overrides))
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    return factory(config_cls(**{k: v for k, v in overrides.items() if k in fields}))
+
+
+def _field_names(registry: Mapping[str, Any], algo: str) -> set[str]:
+    import importlib
+
+    entry = registry[algo]
+    module = importlib.import_module(f"jaxrl_suite.model_based.{entry.module}")
+    return {f.name for f in dataclasses.fields(getattr(module, entry.config))}
 
 
 def _normaliser(dataset: Any) -> Callable[[float], float | None]:
@@ -288,6 +310,8 @@ def expand(spec: SweepSpec, datasets: _Datasets, log=print) -> list[tuple[Progra
                             eval_episodes=spec.eval_episodes,
                             learner_config=_jsonable(learner.config),
                             dataset_transitions=int(dataset.rewards.shape[0]))
+                        if algo in MODEL_BASED:  # the dynamics model the learner rolls out
+                            config["ensemble"] = _jsonable(spec.ensemble)
                         rows.append(dict(config=config, hparams=cell, hash=config_hash(config)))
                 programs.append((Program(algo, dataset_name, sampling, rows), learner))
     return programs

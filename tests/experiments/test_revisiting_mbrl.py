@@ -7,12 +7,14 @@ import numpy as np
 
 from experiments import revisiting_mbrl as rm
 from jaxrl_suite.model_based.penalties import PENALTIES
+from jaxrl_suite.sweep.store import load_records
 
 
-def test_tiny_study_writes_the_grid_and_the_bo_table(tmp_path):
+def test_tiny_study_writes_the_grid_and_the_bo_table(tmp_path, tiny_suite_root):
     out = tmp_path / "rm"
     scale = rm.SCALES["tiny"]
-    grid, bo_rows = rm.run_study(scale, out, root=tmp_path / "minari", log=lambda _: None)
+    grid, bo_rows = rm.run_study(scale, out, root=tiny_suite_root, log=lambda _: None,
+                                 progress=False, reps=200)
     assert len(grid) == len(PENALTIES) * len(scale.horizons) * len(scale.datasets)
     assert np.isfinite([r["score"] for r in grid]).all()
     assert len({(r["penalty"], r["horizon"]) for r in grid}) == len(grid)
@@ -24,3 +26,8 @@ def test_tiny_study_writes_the_grid_and_the_bo_table(tmp_path):
     assert written[0]["dataset"] == "replay"
     assert (out / "bo" / "Pendulum-v1-replay" / "trace.png").exists()
     assert len(list(csv.DictReader(open(out / "penalty_horizon.csv")))) == len(grid)
+    # The grid's runs are records of the shared store (one per cell x seed), with a report.
+    records = load_records(out)
+    assert len(records) == len(grid) * scale.settings.num_seeds
+    assert all("ensemble" in r["config"] for r in records)
+    assert (out / "report" / "aggregates.csv").exists()
