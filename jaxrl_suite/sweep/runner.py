@@ -14,6 +14,7 @@ A spec is a ``SweepSpec`` (below); ``sweeps/*.py`` hold them as ml_collections c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import itertools
@@ -393,6 +394,8 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
         for record in _records(program, todo, result, dataset):
             written += store.add(record)
         shutil.rmtree(checkpoints, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the folder too, once no program is mid-way
+            checkpoints.parent.rmdir()
         trained += 1
         scores = [r for r in (_normaliser(dataset)(float(x)) for x in
                               result.eval_returns[:, -1].mean(axis=-1)) if r is not None]
