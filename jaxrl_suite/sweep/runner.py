@@ -204,6 +204,7 @@ class _Datasets:
                  preloaded: Mapping[str, Any] | None = None):
         self.spec, self.root, self.log = spec, root, log
         self.cache: dict[str, Any] = dict(preloaded or {})
+        self.preloaded = set(self.cache)
         self.built = False
 
     def resolve(self, name: str) -> str:
@@ -212,7 +213,7 @@ class _Datasets:
         from jaxrl_suite.generate.suite import dataset_id
 
         env, sep, recipe = name.rpartition("/")
-        if name in self.cache:
+        if name in self.preloaded:
             return name
         if sep and self.spec.suite and not pathlib.Path(name).exists():
             try:
@@ -310,6 +311,7 @@ def expand(spec: SweepSpec, datasets: _Datasets, log=print) -> list[tuple[Progra
                             batch_size=spec.batch_size, eval_every=spec.eval_every,
                             eval_episodes=spec.eval_episodes,
                             learner_config=_jsonable(learner.config),
+                            dataset_source=datasets.resolve(dataset_name),
                             dataset_transitions=int(dataset.rewards.shape[0]))
                         if algo in MODEL_BASED:  # the dynamics model the learner rolls out
                             config["ensemble"] = _jsonable(spec.ensemble)

@@ -28,9 +28,12 @@ from jaxrl_suite.errors import SuiteError
 RECORDS = "records"
 CHECKPOINTS = "checkpoints"
 # The fields of a record's config that identify it; every one is part of the hash.
+# ``dataset`` is the name a spec uses ("Pendulum-v1/replay"); ``dataset_source`` what it
+# resolved to (the suite's Minari id, a path, or the name of an in-memory dataset), so that the
+# same name in two suites gives two records.
 CONFIG_FIELDS = ("sweep", "algo", "dataset", "env", "sampling", "sampling_temperature",
                  "hparams", "overrides", "seed", "num_updates", "batch_size", "eval_every",
-                 "eval_episodes", "learner_config", "dataset_transitions")
+                 "eval_episodes", "learner_config", "dataset_source", "dataset_transitions")
 
 
 def _canonical(value: Any) -> Any:

@@ -116,6 +116,8 @@ def test_killed_sweep_rerun_has_no_duplicated_and_no_missing_records(tmp_path, t
     assert keys == {(d, s, lr, seed) for d in spec.datasets for s in spec.sampling
                     for lr in (0.001, 0.0003) for seed in (0, 1)}
     assert {r["hash"] for r in records} == {f.stem for f in files}
+    assert {r["config"]["dataset_source"] for r in records} == {
+        f"jaxrl_suite/tiny/pendulum/{d.split('/')[1]}-v0" for d in spec.datasets}
     assert all(np.isfinite(r["final_return"]) and len(r["curve"]["step"]) == 3
                for r in records)
     assert not list((out / "records").glob(".*tmp"))
