@@ -30,7 +30,7 @@ DEMO_SPECS = {
     # Sized to finish in about 10 minutes on 2 CPU cores, suite build included (BUILD_NOTES).
     "default": SweepSpec(name="demo", suite="default", algos=("bc", "td3bc", "iql"),
                          datasets=_DATASETS, sampling=("uniform", "rw"), num_seeds=16,
-                         num_updates=3_000, eval_every=1_000, eval_episodes=5, batch_size=256,
+                         num_updates=8_000, eval_every=2_000, eval_episodes=5, batch_size=256,
                          hidden_sizes=(64, 64)),
     "tiny": SweepSpec(name="demo-tiny", suite="tiny", algos=("bc", "td3bc"),
                       datasets=_DATASETS[:2], sampling=("uniform", "rw"), num_seeds=4,

@@ -218,6 +218,10 @@ def train(
     config = trainer.config
     spec = data_spec(dataset)
     table = sampling_table(dataset, config)
+    # The meta is static (part of the treedef): keep only what shapes the computation, so that
+    # datasets with equal shapes and spaces (one env's recipes) share one compiled chunk.
+    dataset = dataset.replace(meta=dataclasses.replace(
+        dataset.meta, ref_min_score=None, ref_max_score=None, source=None, info=()))
     state = trainer.init(keys, spec, hparams)
     cells, replicated = cell_sharding(len(keys)) if shard else (None, None)
     if cells is not None:
