@@ -121,3 +121,18 @@ def test_train_picks_the_discrete_variant_by_the_datasets_action_space(tmp_path)
     rc, _, err = run_cli("train", "--algo=td3bc", f"--dataset={good}", f"--out={out}")
     assert rc == 2 and "for discrete actions" in err and "continuous" in err
     assert "Traceback" not in err
+
+
+def test_sweep_and_report_errors_are_one_line(tmp_path):
+    rc, _, err = run_cli("sweep")
+    assert rc == 2 and "--spec" in err and "Traceback" not in err
+    spec = tmp_path / "bad_spec.py"
+    spec.write_text("from ml_collections import ConfigDict\n\ndef get_config():\n"
+                    "    return ConfigDict(dict(name='b', algos=('td3bc',), datasets=('a/b',),"
+                    " sampling=('best',)))\n")
+    rc, _, err = run_cli("sweep", f"--spec={spec}")
+    assert rc == 2 and "field 'sampling'" in err and "Traceback" not in err
+    rc, _, err = run_cli("report")
+    assert rc == 2 and "--results" in err
+    rc, _, err = run_cli("report", f"--results={tmp_path / 'none'}")
+    assert rc == 2 and "expected a results directory" in err and "Traceback" not in err
