@@ -87,14 +87,14 @@ def test_reference_has_uniform_and_aw_for_each_algo_and_sigma():
     assert sorted(keys) == sorted((a, s, tw.sigma_pct(p)) for a in tw.ALGOS
                                   for s in ("uniform", "aw") for p in MIXED_SIGMAS)
     scores = {k: float(r["score"]) for k, r in zip(keys, rows)}
-    assert scores[("cql", "uniform", "1")] == 16.3 and scores[("td3bc", "aw", "50")] == 89.5
+    assert scores[("cql", "uniform", "1")] == 16.32 and scores[("td3bc", "aw", "50")] == 89.53
     # AW beats uniform at every sigma for every learner in the paper's reruns.
     assert all(scores[(a, "aw", p)] > scores[(a, "uniform", p)] for a, _, p in keys)
 
 
 def test_load_reference_reads_the_source_line():
     _, source = load_reference(tw.REFERENCE)
-    assert source.startswith("Hong et al. ICLR 2023")
+    assert source.startswith("Hong et al., ICLR 2023")
     assert "Improbable-AI/harness-offline-rl" in source
     assert "#" not in source and "source:" not in source
 
@@ -104,8 +104,8 @@ def test_paper_mean_row_is_the_mean_of_its_four_sigmas():
     rows = tw.with_reference([dict(algo="iql", sampling=s, sigma_pct="mean", score=1.0)
                               for s in SAMPLING], reference)
     paper = {r["sampling"]: r["paper"] for r in rows}
-    assert paper["uniform"] == pytest.approx((25.5 + 40.7 + 56.3 + 83.0) / 4)
-    assert paper["aw"] == pytest.approx((36.0 + 80.0 + 86.6 + 89.9) / 4)
+    assert paper["uniform"] == pytest.approx((25.54 + 40.72 + 56.33 + 82.97) / 4)
+    assert paper["aw"] == pytest.approx((36.03 + 79.95 + 86.61 + 89.87) / 4)
     assert paper["rw"] is None
     assert {r["sampling"]: r["paper_vs_uniform"] for r in rows}["aw"] == pytest.approx(
         paper["aw"] - paper["uniform"])
