@@ -64,7 +64,7 @@ def _reading(source: str, field: str) -> Iterator[None]:
                            f"a truncated or corrupt file ({type(exc).__name__}: {exc})") from None
 
 
-def _atomic_write(path: PathLike, write: Callable[[str], None]) -> pathlib.Path:
+def atomic_write(path: PathLike, write: Callable[[str], None]) -> pathlib.Path:
     """Returns ``path`` after ``write(temp_path)`` succeeded and the temp file replaced it."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +202,7 @@ def save_npz(dataset: Dataset, path: PathLike) -> pathlib.Path:
         with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
             np.savez(f, **arrays, **{NPZ_META_KEY: np.array(meta_json)})
 
-    return _atomic_write(path, write)
+    return atomic_write(path, write)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,7 +254,7 @@ def save_hdf5(dataset: Dataset, path: PathLike) -> pathlib.Path:
                 h5.create_dataset(key, data=value)
             h5.attrs[HDF5_META_ATTR] = meta_json
 
-    return _atomic_write(path, write)
+    return atomic_write(path, write)
 
 
 # ---------------------------------------------------------------------------------------------

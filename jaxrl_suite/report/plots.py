@@ -8,11 +8,9 @@ reader sees the old file or the whole new one. Each function returns the path it
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import pathlib
-import tempfile
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -22,6 +20,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from jaxrl_suite.data.io import atomic_write
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.report import stats
 
@@ -40,18 +39,7 @@ def _figure(width: float, height: float) -> Figure:
 def save_figure(fig: Figure, path: str | os.PathLike) -> pathlib.Path:
     """Returns ``path`` after writing ``fig`` there as a PNG, atomically (temp file in the same
     directory, then renamed onto ``path``)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
 def _colors(methods: Sequence[str]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import os
 import pathlib
 from typing import Any, Sequence
 
+from jaxrl_suite.data.io import atomic_write
 from jaxrl_suite.errors import SuiteError
 
 FORMATS = ("md", "csv", "tex")
@@ -39,13 +40,8 @@ def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 
 
 def write_text(path: str | os.PathLike, text: str) -> pathlib.Path:
-    """Writes ``text`` to ``path`` atomically (temp file then rename); returns the path."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    """Writes ``text`` to ``path`` atomically (``data.io.atomic_write``); returns the path."""
+    return atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(text))
 
 
 # Every character LaTeX treats specially in text mode; escaped one character at a time, so

@@ -37,7 +37,6 @@ import math
 import numbers
 import os
 import pathlib
-import tempfile
 from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
@@ -46,6 +45,7 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution, Flo
                                   IntDistribution)
 from optuna.trial import FrozenTrial, TrialState
 
+from jaxrl_suite.data.io import atomic_write
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.report import plots
 from jaxrl_suite.model_based.penalties import PENALTIES
@@ -468,23 +468,8 @@ def bo_result(study: optuna.Study, space: SearchSpace) -> BOResult:
 # Outputs
 
 
-def _write_atomic(path: pathlib.Path, write: Callable[[str], None]) -> pathlib.Path:
-    """Returns ``path`` after ``write(temp)`` succeeded and the temp file was renamed onto it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)  # same directory: a rename within one filesystem
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def _write_text(path: pathlib.Path, text: str) -> pathlib.Path:
-    return _write_atomic(path, lambda tmp: pathlib.Path(tmp).write_text(text))
+    return atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(text))
 
 
 def write_bo_outputs(result: BOResult, out_dir: str | os.PathLike) -> dict[str, pathlib.Path]:

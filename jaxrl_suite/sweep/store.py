@@ -14,15 +14,14 @@ sees either no file or the whole file, never half of one. Records are never over
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import pathlib
-import tempfile
 from typing import Any, Iterable, Mapping
 
+from jaxrl_suite.data.io import atomic_write
 from jaxrl_suite.errors import SuiteError
 
 RECORDS = "records"
@@ -64,22 +63,6 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_atomic(path: pathlib.Path, text: str) -> None:
-    """Writes ``text`` to ``path`` via a flushed temp file renamed onto it (all or nothing)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 class ResultsStore:
     """An append-only directory of run records (see the module docstring)."""
 
@@ -117,7 +100,8 @@ class ResultsStore:
         path = self.records_dir / f"{record['hash']}.json"
         if path.exists():
             return False
-        write_atomic(path, json.dumps(_json_safe(dict(record)), indent=1) + "\n")
+        text = json.dumps(_json_safe(dict(record)), indent=1) + "\n"
+        atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(text))
         return True
 
     def records(self) -> list[dict[str, Any]]:
