@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import datetime
 import itertools
+import json
 import pathlib
 import shutil
 import time
@@ -25,6 +26,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from jaxrl_suite.data.io import atomic_write
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.sweep.grid import expand_grid, parse_values
 from jaxrl_suite.sweep.store import ResultsStore, config_hash
@@ -342,6 +344,27 @@ def _records(program: Program, rows: list[dict], result: Any, dataset: Any) -> l
     return out
 
 
+def _resumable_rows(store: ResultsStore, program: Program, todo: list[dict]
+                    ) -> tuple[pathlib.Path, list[dict]]:
+    """Returns (checkpoint directory, rows to train) of a program. The directory is keyed by
+    the program's full row set and ``<dir>.rows.json`` names the rows its checkpoint holds: a
+    run killed while writing its records resumes those same rows (the store skips the records
+    already written) instead of orphaning the checkpoint and training the rest anew."""
+    directory = store.checkpoint_dir(config_hash({"rows": sorted(r["hash"] for r in
+                                                               program.rows)}))
+    rows_file = directory.with_suffix(".rows.json")
+    by_hash = {r["hash"]: r for r in program.rows}
+    if rows_file.exists():
+        saved = json.loads(rows_file.read_text())
+        if set(saved) <= set(by_hash) and {r["hash"] for r in todo} <= set(saved):
+            return directory, [by_hash[h] for h in saved]
+        shutil.rmtree(directory, ignore_errors=True)  # holds other rows: start afresh
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(rows_file, lambda tmp: pathlib.Path(tmp).write_text(
+        json.dumps([r["hash"] for r in todo])))
+    return directory, todo
+
+
 def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
               log: Callable[[str], None] = print, progress: bool = True,
               stop_after_chunks: int | None = None,
@@ -381,9 +404,9 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
             trainers[key] = make_train(learner, env, dataclasses.replace(
                 config, sampling=program.sampling,
                 sampling_temperature=spec.sampling_temperature))
+        checkpoints, todo = _resumable_rows(store, program, todo)
         keys = jax.vmap(jax.random.PRNGKey)(np.array([r["config"]["seed"] for r in todo]))
         hparams = stack_hparams([r["hparams"] for r in todo])
-        checkpoints = store.checkpoint_dir(config_hash({"rows": sorted(r["hash"] for r in todo)}))
         bar = tqdm(total=config.num_chunks, desc=f"{label} x {len(todo)} rows", unit="chunk",
                    disable=not progress, leave=False)
         result = train(trainers[key], dataset, keys, hparams,
@@ -396,6 +419,7 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
         for record in _records(program, todo, result, dataset):
             written += store.add(record)
         shutil.rmtree(checkpoints, ignore_errors=True)
+        checkpoints.with_suffix(".rows.json").unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # the folder too, once no program is mid-way
             checkpoints.parent.rmdir()
         trained += 1

@@ -144,3 +144,28 @@ def test_program_stopped_after_a_chunk_resumes_to_the_uninterrupted_result(
     for ra, rb in zip(a, b):
         np.testing.assert_allclose(ra["curve"]["return_mean"], rb["curve"]["return_mean"],
                                    rtol=1e-5)
+
+
+def test_kill_while_writing_records_resumes_the_checkpoint_and_leaves_none(
+        tmp_path, tiny_suite_root, monkeypatch):
+    spec = runner.SweepSpec(name="resume", suite="tiny", algos=("bc",),
+                            datasets=("Pendulum-v1/replay",), num_seeds=3, num_updates=200,
+                            eval_every=100, eval_episodes=1, batch_size=32, hidden_sizes=(16,))
+    quiet = dict(root=tiny_suite_root, log=lambda _: None, progress=False)
+    real_add = runner.ResultsStore.add
+
+    def add_one_then_die(self, record):
+        if self.done():
+            raise KeyboardInterrupt  # a kill between two record writes
+        return real_add(self, record)
+
+    monkeypatch.setattr(runner.ResultsStore, "add", add_one_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_sweep(spec, tmp_path, **quiet)
+    monkeypatch.setattr(runner.ResultsStore, "add", real_add)
+    assert len(load_records(tmp_path)) == 1
+    (rows_file,) = (tmp_path / "checkpoints").glob("*.rows.json")
+    assert len(json.loads(rows_file.read_text())) == 3  # the checkpoint holds all three rows
+    again = runner.run_sweep(spec, tmp_path, **quiet)
+    assert again["records"] == 2 and len(load_records(tmp_path)) == 3
+    assert not (tmp_path / "checkpoints").exists()
