@@ -107,7 +107,10 @@ def test_killed_sweep_rerun_has_no_duplicated_and_no_missing_records(tmp_path, t
     assert 0 < len(before) < expected
     summary = runner.run_sweep(spec, out, root=tiny_suite_root, log=lambda _: None,
                                progress=False)
-    assert summary["skipped"] >= 1 and summary["trained"] >= 1
+    # The kill may land inside the first program's record writes: it is then resumed, not
+    # skipped, so only the total is fixed.
+    assert summary["trained"] >= 1
+    assert summary["trained"] + summary["skipped"] == len(spec.datasets) * len(spec.sampling)
     files = list((out / "records").glob("*.json"))
     records = [json.loads(f.read_text()) for f in files]  # every file is whole JSON
     assert len(records) == expected
