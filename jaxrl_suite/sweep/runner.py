@@ -344,14 +344,28 @@ def _records(program: Program, rows: list[dict], result: Any, dataset: Any) -> l
     return out
 
 
+def _checkpoint_dir(store: ResultsStore, program: Program) -> pathlib.Path:
+    """Returns a program's checkpoint directory, keyed by its full row set."""
+    return store.checkpoint_dir(config_hash({"rows": sorted(r["hash"] for r in program.rows)}))
+
+
+def _discard_checkpoint(directory: pathlib.Path) -> None:
+    """Removes a program's checkpoint and its rows file, and the checkpoints folder once no
+    program is mid-way. Also called for a program found done: a kill after its records were
+    written but before this ran leaves them behind."""
+    directory.with_suffix(".rows.json").unlink(missing_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        directory.parent.rmdir()
+
+
 def _resumable_rows(store: ResultsStore, program: Program, todo: list[dict]
                     ) -> tuple[pathlib.Path, list[dict]]:
     """Returns (checkpoint directory, rows to train) of a program. The directory is keyed by
     the program's full row set and ``<dir>.rows.json`` names the rows its checkpoint holds: a
     run killed while writing its records resumes those same rows (the store skips the records
     already written) instead of orphaning the checkpoint and training the rest anew."""
-    directory = store.checkpoint_dir(config_hash({"rows": sorted(r["hash"] for r in
-                                                               program.rows)}))
+    directory = _checkpoint_dir(store, program)
     rows_file = directory.with_suffix(".rows.json")
     by_hash = {r["hash"]: r for r in program.rows}
     if rows_file.exists():
@@ -383,51 +397,50 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
     store = ResultsStore(out)
     datasets = _Datasets(spec, root, log, datasets)
     programs = expand(spec, datasets, log)
-    done = store.done()
     config = TrainConfig(num_updates=spec.num_updates, batch_size=spec.batch_size,
                          eval_every=spec.eval_every, eval_episodes=spec.eval_episodes)
     trainers: dict[tuple, Any] = {}  # one compiled loop per (learner, env, sampling)
     start = time.perf_counter()
     trained = skipped = written = 0
-    for n, (program, learner) in enumerate(programs):
-        todo = [r for r in program.rows if r["hash"] not in done]
-        label = f"[{n + 1}/{len(programs)}] {program.algo} on {program.dataset} " \
-                f"({program.sampling})"
-        if not todo:
-            skipped += 1
-            log(f"{label}: all {len(program.rows)} records done, skipped")
-            continue
-        dataset = datasets.load(program.dataset)
-        env = make_env(dataset.meta.env_id)
-        key = (id(learner), dataset.meta.env_id, program.sampling)
-        if key not in trainers:
-            trainers[key] = make_train(learner, env, dataclasses.replace(
-                config, sampling=program.sampling,
-                sampling_temperature=spec.sampling_temperature))
-        checkpoints, todo = _resumable_rows(store, program, todo)
-        keys = jax.vmap(jax.random.PRNGKey)(np.array([r["config"]["seed"] for r in todo]))
-        hparams = stack_hparams([r["hparams"] for r in todo])
-        bar = tqdm(total=config.num_chunks, desc=f"{label} x {len(todo)} rows", unit="chunk",
-                   disable=not progress, leave=False)
-        result = train(trainers[key], dataset, keys, hparams,
-                       progress_fn=lambda c, m: bar.update(1), checkpoint_dir=checkpoints,
-                       stop_after_chunks=stop_after_chunks)
-        bar.close()
-        if len(result.eval_steps) < config.num_chunks:  # stopped early: nothing is recorded
-            log(f"{label}: stopped after {len(result.eval_steps)} chunks")
-            break
-        for record in _records(program, todo, result, dataset):
-            written += store.add(record)
-        shutil.rmtree(checkpoints, ignore_errors=True)
-        checkpoints.with_suffix(".rows.json").unlink(missing_ok=True)
-        with contextlib.suppress(OSError):  # the folder too, once no program is mid-way
-            checkpoints.parent.rmdir()
-        trained += 1
-        scores = [r for r in (_normaliser(dataset)(float(x)) for x in
-                              result.eval_returns[:, -1].mean(axis=-1)) if r is not None]
-        log(f"{label}: {len(todo)} rows in {result.seconds:.1f} s"
-            + (f", mean normalised score {np.mean(scores):.1f}" if scores else "")
-            + (f", {int(result.diverged.sum())} diverged" if result.diverged.any() else ""))
+    with store.writing():
+        done = store.done()
+        for n, (program, learner) in enumerate(programs):
+            todo = [r for r in program.rows if r["hash"] not in done]
+            label = f"[{n + 1}/{len(programs)}] {program.algo} on {program.dataset} " \
+                    f"({program.sampling})"
+            if not todo:
+                skipped += 1
+                _discard_checkpoint(_checkpoint_dir(store, program))
+                log(f"{label}: all {len(program.rows)} records done, skipped")
+                continue
+            dataset = datasets.load(program.dataset)
+            env = make_env(dataset.meta.env_id)
+            key = (id(learner), dataset.meta.env_id, program.sampling)
+            if key not in trainers:
+                trainers[key] = make_train(learner, env, dataclasses.replace(
+                    config, sampling=program.sampling,
+                    sampling_temperature=spec.sampling_temperature))
+            checkpoints, todo = _resumable_rows(store, program, todo)
+            keys = jax.vmap(jax.random.PRNGKey)(np.array([r["config"]["seed"] for r in todo]))
+            hparams = stack_hparams([r["hparams"] for r in todo])
+            bar = tqdm(total=config.num_chunks, desc=f"{label} x {len(todo)} rows", unit="chunk",
+                       disable=not progress, leave=False)
+            result = train(trainers[key], dataset, keys, hparams,
+                           progress_fn=lambda c, m: bar.update(1), checkpoint_dir=checkpoints,
+                           stop_after_chunks=stop_after_chunks)
+            bar.close()
+            if len(result.eval_steps) < config.num_chunks:  # stopped early: nothing is recorded
+                log(f"{label}: stopped after {len(result.eval_steps)} chunks")
+                break
+            for record in _records(program, todo, result, dataset):
+                written += store.add(record)
+            _discard_checkpoint(checkpoints)
+            trained += 1
+            scores = [r for r in (_normaliser(dataset)(float(x)) for x in
+                                  result.eval_returns[:, -1].mean(axis=-1)) if r is not None]
+            log(f"{label}: {len(todo)} rows in {result.seconds:.1f} s"
+                + (f", mean normalised score {np.mean(scores):.1f}" if scores else "")
+                + (f", {int(result.diverged.sum())} diverged" if result.diverged.any() else ""))
     return dict(programs=len(programs), trained=trained, skipped=skipped, records=written,
                 seconds=time.perf_counter() - start)
 

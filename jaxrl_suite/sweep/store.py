@@ -5,21 +5,27 @@ Layout of a results directory::
 
     records/<hash>.json     one finished run (config, evaluation curve, final score, flags)
     checkpoints/<program>/  orbax checkpoints of a program still running (removed when done)
+    .lock                   held (flock) by the one sweep writing the store
+
 
 A record's ``hash`` is the SHA-256 (16 hex digits) of its canonical config JSON, so a sweep
 re-run finds what is done by hash and skips it. A record is written to a temp file in the same
 directory, flushed to disk and renamed onto its final name: a reader (or a kill at any moment)
 sees either no file or the whole file, never half of one. Records are never overwritten.
+One sweep writes a store at a time (``ResultsStore.writing``); it first removes the temp files a
+killed writer left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
 import os
 import pathlib
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from jaxrl_suite.data.io import atomic_write
 from jaxrl_suite.errors import SuiteError
@@ -69,6 +75,26 @@ class ResultsStore:
     def __init__(self, root: str | os.PathLike):
         self.root = pathlib.Path(root)
         self.records_dir = self.root / RECORDS
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator["ResultsStore"]:
+        """Holds the store's write lock for the block, after removing the temp files of writes
+        a kill interrupted (``atomic_write``'s ``.<name>.*.tmp``). Raises SuiteError if another
+        process holds the lock; the kernel drops it when its holder dies, even by SIGKILL."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SuiteError(f"{self.root}: another sweep is writing this results directory "
+                                 "(it holds .lock); wait for it or use another --out") from None
+            for directory in (self.records_dir, self.root / CHECKPOINTS):
+                for tmp in directory.glob(".*.tmp") if directory.is_dir() else ():
+                    tmp.unlink(missing_ok=True)
+            try:
+                yield self
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def checkpoint_dir(self, program_hash: str) -> pathlib.Path:
         """Returns the checkpoint directory of one compiled program's run."""

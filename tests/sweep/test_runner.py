@@ -172,3 +172,26 @@ def test_kill_while_writing_records_resumes_the_checkpoint_and_leaves_none(
     again = runner.run_sweep(spec, tmp_path, **quiet)
     assert again["records"] == 2 and len(load_records(tmp_path)) == 3
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_kill_after_the_records_before_the_checkpoint_is_removed_leaves_none(
+        tmp_path, tiny_suite_root, monkeypatch):
+    spec = runner.SweepSpec(name="resume", suite="tiny", algos=("bc",),
+                            datasets=("Pendulum-v1/replay",), num_seeds=2, num_updates=200,
+                            eval_every=100, eval_episodes=1, batch_size=32, hidden_sizes=(16,))
+    quiet = dict(root=tiny_suite_root, log=lambda _: None, progress=False)
+    real_discard = runner._discard_checkpoint
+
+    def die(directory):
+        raise KeyboardInterrupt  # a kill once every record is written
+
+    monkeypatch.setattr(runner, "_discard_checkpoint", die)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_sweep(spec, tmp_path, **quiet)
+    monkeypatch.setattr(runner, "_discard_checkpoint", real_discard)
+    assert len(load_records(tmp_path)) == 2 and any((tmp_path / "checkpoints").iterdir())
+    (tmp_path / "records" / ".x.json.abc.tmp").write_text("{")  # a write a kill cut short
+    again = runner.run_sweep(spec, tmp_path, **quiet)
+    assert again["trained"] == 0 and again["skipped"] == 1
+    assert not (tmp_path / "checkpoints").exists()
+    assert not list((tmp_path / "records").glob(".*tmp"))

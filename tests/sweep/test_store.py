@@ -57,3 +57,18 @@ def test_bad_records_are_refused_with_the_field_named(tmp_path):
         load_records(tmp_path)
     with pytest.raises(SuiteError, match="expected a results directory"):
         load_records(tmp_path / "nowhere")
+
+
+def test_one_writer_at_a_time_and_temp_files_of_a_killed_writer_are_removed(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.add(_record(seed=0))
+    stale = tmp_path / "records" / f".{_record(seed=1)['hash']}.json.k2j3.tmp"
+    stale.write_text('{"half": ')
+    with store.writing():
+        assert not stale.exists()
+        assert len(load_records(tmp_path)) == 1
+        with pytest.raises(SuiteError, match="another sweep is writing"):
+            with ResultsStore(tmp_path).writing():
+                pass
+    with ResultsStore(tmp_path).writing():  # released
+        pass
