@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import importlib
 import itertools
 import json
 import pathlib
@@ -238,34 +239,57 @@ class _Datasets:
         return self.cache[name]
 
 
-def _learner(spec: SweepSpec, algo: str, dataset: Any, env_name: str, log):
-    """Returns the learner of ``algo`` for ``dataset`` (a model-based one trains its dynamics
-    ensemble here, once per dataset)."""
+class _LearnerSlot:
+    """A program's learner, built on first use. ``config`` (which records hash) is known up
+    front; a model-based learner trains its dynamics ensemble only when ``get`` is first
+    called, so a re-run whose records are all done trains no model."""
+
+    def __init__(self, config: Any, default_hparams: Any, discrete: bool,
+                 build: Callable[[], Any]):
+        self.config, self.default_hparams, self.discrete = config, default_hparams, discrete
+        self._build, self._learner = build, None
+
+    def get(self) -> Any:
+        if self._learner is None:
+            self._learner = self._build()
+        return self._learner
+
+
+def _learner(spec: SweepSpec, algo: str, dataset: Any, env_name: str, log) -> _LearnerSlot:
+    """Returns the learner slot of ``algo`` for ``dataset`` (a model-based one trains its
+    dynamics ensemble on first use, once per dataset)."""
     import jax
 
     from jaxrl_suite.agents import learner_parts
-    from jaxrl_suite.model_based import MODEL_BASED, make_model_based
+    from jaxrl_suite.model_based import MODEL_BASED, make_model_based, model_based_config
 
     from jaxrl_suite.model_based import dynamics
 
     overrides = {} if spec.hidden_sizes is None else {"hidden_sizes": spec.hidden_sizes}
     overrides.update(spec.learner_config)
     if algo in MODEL_BASED:
-        key = jax.random.fold_in(jax.random.PRNGKey(spec.seed), 1)
         fields = _field_names(MODEL_BASED, algo)
-        learner, _ = make_model_based(
-            algo, dataset, env_name, key, log=log,
-            ensemble_config=dynamics.EnsembleConfig(**spec.ensemble),
-            config_overrides={k: v for k, v in overrides.items() if k in fields})
-        return learner
+        config_overrides = {k: v for k, v in overrides.items() if k in fields}
+        config = model_based_config(algo, dataset, config_overrides, log=lambda _: None)
+
+        def build():
+            learner, _ = make_model_based(
+                algo, dataset, env_name, jax.random.fold_in(jax.random.PRNGKey(spec.seed), 1),
+                log=log, ensemble_config=dynamics.EnsembleConfig(**spec.ensemble),
+                config_overrides=config_overrides)
+            assert learner.config == config
+            return learner
+
+        module = importlib.import_module(f"jaxrl_suite.model_based.{MODEL_BASED[algo].module}")
+        return _LearnerSlot(config, getattr(module, MODEL_BASED[algo].hparams)(), False, build)
     factory, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
     fields = {f.name for f in dataclasses.fields(config_cls)}
-    return factory(config_cls(**{k: v for k, v in overrides.items() if k in fields}))
+    learner = factory(config_cls(**{k: v for k, v in overrides.items() if k in fields}))
+    return _LearnerSlot(learner.config, learner.default_hparams, learner.discrete,
+                        lambda: learner)
 
 
 def _field_names(registry: Mapping[str, Any], algo: str) -> set[str]:
-    import importlib
-
     entry = registry[algo]
     module = importlib.import_module(f"jaxrl_suite.model_based.{entry.module}")
     return {f.name for f in dataclasses.fields(getattr(module, entry.config))}
@@ -278,8 +302,10 @@ def _normaliser(dataset: Any) -> Callable[[float], float | None]:
     return lambda r: 100.0 * (r - lo) / (hi - lo)
 
 
-def expand(spec: SweepSpec, datasets: _Datasets, log=print) -> list[tuple[Program, Any]]:
-    """Returns every program of ``spec`` with its learner (loading the datasets)."""
+def expand(spec: SweepSpec, datasets: _Datasets, log=print
+           ) -> list[tuple[Program, _LearnerSlot]]:
+    """Returns every program of ``spec`` with its learner slot (loading the datasets; no
+    dynamics model is trained here)."""
     from jaxrl_suite.agents.discrete.common import paper_hparams
 
     from jaxrl_suite.model_based import MODEL_BASED
@@ -404,7 +430,7 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
     trained = skipped = written = 0
     with store.writing():
         done = store.done()
-        for n, (program, learner) in enumerate(programs):
+        for n, (program, slot) in enumerate(programs):
             todo = [r for r in program.rows if r["hash"] not in done]
             label = f"[{n + 1}/{len(programs)}] {program.algo} on {program.dataset} " \
                     f"({program.sampling})"
@@ -415,9 +441,9 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
                 continue
             dataset = datasets.load(program.dataset)
             env = make_env(dataset.meta.env_id)
-            key = (id(learner), dataset.meta.env_id, program.sampling)
+            key = (id(slot), dataset.meta.env_id, program.sampling)
             if key not in trainers:
-                trainers[key] = make_train(learner, env, dataclasses.replace(
+                trainers[key] = make_train(slot.get(), env, dataclasses.replace(
                     config, sampling=program.sampling,
                     sampling_temperature=spec.sampling_temperature))
             checkpoints, todo = _resumable_rows(store, program, todo)

@@ -6,11 +6,13 @@ import csv
 import numpy as np
 
 from experiments import revisiting_mbrl as rm
+from jaxrl_suite.model_based import dynamics
+from jaxrl_suite.sweep.runner import run_sweep
 from jaxrl_suite.model_based.penalties import PENALTIES
 from jaxrl_suite.sweep.store import load_records
 
 
-def test_tiny_study_writes_the_grid_and_the_bo_table(tmp_path, tiny_suite_root):
+def test_tiny_study_writes_the_grid_and_the_bo_table(tmp_path, tiny_suite_root, monkeypatch):
     out = tmp_path / "rm"
     scale = rm.SCALES["tiny"]
     grid, bo_rows = rm.run_study(scale, out, root=tiny_suite_root, log=lambda _: None,
@@ -31,3 +33,12 @@ def test_tiny_study_writes_the_grid_and_the_bo_table(tmp_path, tiny_suite_root):
     assert len(records) == len(grid) * scale.settings.num_seeds
     assert all("ensemble" in r["config"] for r in records)
     assert (out / "report" / "aggregates.csv").exists()
+    # A re-run of the finished grid finds every record by hash without training a model.
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a finished sweep trained a dynamics model")
+
+    monkeypatch.setattr(dynamics, "train_ensemble", no_model)
+    again = run_sweep(rm.grid_spec(scale), out, root=tiny_suite_root, log=lambda _: None,
+                      progress=False)
+    assert again["trained"] == 0 and again["skipped"] == again["programs"]
