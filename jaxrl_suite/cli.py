@@ -191,8 +191,9 @@ def sweep_command() -> int:
                          "sweeps/example.py, found none")
     spec = runner.spec_from_config(FLAGS.spec)
     out = FLAGS.out or f"results/sweeps/{spec.name}"
-    summary = runner.run_sweep(spec, out, root=FLAGS.minari_root)
-    quality = runner.dataset_quality_rows(spec, FLAGS.minari_root, FLAGS.saco_bins or None)
+    loader = runner.DatasetLoader(spec, FLAGS.minari_root, print)  # each dataset read once
+    summary = runner.run_sweep(spec, out, datasets=loader)
+    quality = runner.dataset_quality_rows(spec, saco_bins=FLAGS.saco_bins or None, loader=loader)
     if quality:
         tables.write_table(out, QUALITY_TABLE, quality, QUALITY_COLUMNS)
     print_table([(k, v) for k, v in summary.items()] + [("results", out)])

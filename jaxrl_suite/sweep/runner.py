@@ -200,8 +200,9 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-class _Datasets:
-    """Loads each dataset once (building the spec's suite first when it is missing)."""
+class DatasetLoader:
+    """Loads each dataset a spec names once (building the spec's suite first when it is
+    missing); share one between ``run_sweep`` and ``dataset_quality_rows`` to read each once."""
 
     def __init__(self, spec: SweepSpec, root: Any, log: Callable[[str], None],
                  preloaded: Mapping[str, Any] | None = None):
@@ -302,7 +303,7 @@ def _normaliser(dataset: Any) -> Callable[[float], float | None]:
     return lambda r: 100.0 * (r - lo) / (hi - lo)
 
 
-def expand(spec: SweepSpec, datasets: _Datasets, log=print
+def expand(spec: SweepSpec, datasets: DatasetLoader, log=print
            ) -> list[tuple[Program, _LearnerSlot]]:
     """Returns every program of ``spec`` with its learner slot (loading the datasets; no
     dynamics model is trained here)."""
@@ -408,11 +409,11 @@ def _resumable_rows(store: ResultsStore, program: Program, todo: list[dict]
 def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
               log: Callable[[str], None] = print, progress: bool = True,
               stop_after_chunks: int | None = None,
-              datasets: Mapping[str, Any] | None = None) -> dict[str, Any]:
+              datasets: Mapping[str, Any] | DatasetLoader | None = None) -> dict[str, Any]:
     """Returns {"programs", "trained", "skipped", "records", "seconds"} after running every
     row of ``spec`` that the store at ``out`` lacks. ``datasets`` supplies in-memory Datasets
-    by the names the spec uses (derived datasets, e.g. relabelled ones); other names load as
-    ``SweepSpec`` says. ``stop_after_chunks`` stops the first program that trains after that
+    by the names the spec uses (derived datasets, e.g. relabelled ones), or a DatasetLoader
+    of the spec to share; other names load as ``SweepSpec`` says. ``stop_after_chunks`` stops the first program that trains after that
     many chunks, as a kill would (for tests)."""
     from tqdm import tqdm
 
@@ -421,7 +422,8 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
     import jax
 
     store = ResultsStore(out)
-    datasets = _Datasets(spec, root, log, datasets)
+    if not isinstance(datasets, DatasetLoader):
+        datasets = DatasetLoader(spec, root, log, datasets)
     programs = expand(spec, datasets, log)
     config = TrainConfig(num_updates=spec.num_updates, batch_size=spec.batch_size,
                          eval_every=spec.eval_every, eval_episodes=spec.eval_episodes)
@@ -471,21 +473,20 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
                 seconds=time.perf_counter() - start)
 
 
-def dataset_quality_rows(spec: SweepSpec, root: Any = None,
-                         saco_bins: int | None = 100) -> list[dict[str, Any]]:
+def dataset_quality_rows(spec: SweepSpec, root: Any = None, saco_bins: int | None = 100,
+                         loader: DatasetLoader | None = None) -> list[dict[str, Any]]:
     """Returns TQ/SACo rows (env, dataset, tq, saco, ...) of the spec's suite datasets, SACo
-    relative to each env's replay dataset; datasets outside a suite are left out."""
-    from jaxrl_suite.data import io
-    from jaxrl_suite.generate.suite import dataset_id
+    relative to each env's replay dataset; datasets outside a suite are left out. ``loader``
+    (the one given to ``run_sweep``) saves reading the datasets again."""
     from jaxrl_suite.report.dataset_quality import dataset_quality
 
-    datasets = _Datasets(spec, root, lambda s: None)
+    datasets = loader or DatasetLoader(spec, root, lambda s: None)
     rows = []
     for name in spec.datasets:
         if datasets.resolve(name) == name:
             continue
         env, _, recipe = name.rpartition("/")
-        reference = io.load(dataset_id(spec.suite, env, "replay"), root=root)
-        quality = dataset_quality(datasets.load(name), reference, saco_bins)
+        quality = dataset_quality(datasets.load(name), datasets.load(f"{env}/replay"),
+                                  saco_bins)
         rows.append(dict(env=env, dataset=name, recipe=recipe, **quality))
     return rows

@@ -195,3 +195,28 @@ def test_kill_after_the_records_before_the_checkpoint_is_removed_leaves_none(
     assert again["trained"] == 0 and again["skipped"] == 1
     assert not (tmp_path / "checkpoints").exists()
     assert not list((tmp_path / "records").glob(".*tmp"))
+
+
+def test_dataset_quality_rows_equal_the_suite_table_and_share_the_sweeps_reads(
+        tiny_suite_root, monkeypatch):
+    from jaxrl_suite.data import io
+    from jaxrl_suite.report.dataset_quality import suite_quality_rows
+
+    spec = runner.SweepSpec(name="q", suite="tiny", algos=("bc",),
+                            datasets=("Pendulum-v1/mixed-sigma5pct", "Pendulum-v1/expert"),
+                            num_updates=10, eval_every=5)
+    reads = []
+    real_load = io.load
+    monkeypatch.setattr(io, "load", lambda target, **kw: reads.append(target) or real_load(
+        target, **kw))
+    loader = runner.DatasetLoader(spec, tiny_suite_root, lambda _: None)
+    loader.load("Pendulum-v1/expert")  # as run_sweep would have
+    rows = runner.dataset_quality_rows(spec, saco_bins=20, loader=loader)
+    assert len(reads) == len(set(reads)) == 3  # the two datasets and the replay reference, once
+    table = {r["dataset"]: r for r in suite_quality_rows("tiny", tiny_suite_root, bins=20)
+             if r["env"] == "Pendulum-v1"}
+    assert [r["dataset"] for r in rows] == list(spec.datasets)
+    for row in rows:
+        expected = table[row["recipe"]]
+        assert row["tq"] == pytest.approx(expected["tq"])
+        assert row["saco"] == pytest.approx(expected["saco"])
