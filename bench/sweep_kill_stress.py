@@ -27,7 +27,7 @@ from absl import app, flags, logging
 from jaxrl_suite.sweep import runner
 from jaxrl_suite.sweep.store import load_records
 
-FLAGS = flags.DEFINE_integer("rounds", 8, "kill-and-re-run rounds")
+ROUNDS = flags.DEFINE_integer("rounds", 8, "kill-and-re-run rounds")
 flags.DEFINE_float("max_delay", 0.03, "kill this long (uniform, s) after the first record")
 flags.DEFINE_string("root", None, "Minari root holding the tiny suite (built if absent)")
 flags.DEFINE_integer("seed", 0, "seed of the kill delays")
@@ -86,12 +86,12 @@ def main(_):
         if flags.FLAGS.root is None:
             build_suite("tiny", root, log=lambda _: None)
         failures = 0
-        for n in range(FLAGS.value):
+        for n in range(ROUNDS.value):
             result = _round(root, pathlib.Path(tmp) / "round",
                             rng.uniform(0, flags.FLAGS.max_delay))
             failures += not result["ok"]
             print(n, json.dumps(result), flush=True)
-    print(f"{FLAGS.value - failures}/{FLAGS.value} rounds left a whole store and no leftovers")
+    print(f"{ROUNDS.value - failures}/{ROUNDS.value} rounds left a whole store and no leftovers")
     sys.exit(1 if failures else 0)
 
 

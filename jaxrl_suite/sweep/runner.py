@@ -278,8 +278,7 @@ def _learner(spec: SweepSpec, algo: str, dataset: Any, env_name: str, log) -> _L
                 algo, dataset, env_name, jax.random.fold_in(jax.random.PRNGKey(spec.seed), 1),
                 log=log, ensemble_config=dynamics.EnsembleConfig(**spec.ensemble),
                 config_overrides=config_overrides)
-            assert learner.config == config
-            return learner
+            return learner  # its config is ``config``: the same function of the same inputs
 
         module = importlib.import_module(f"jaxrl_suite.model_based.{MODEL_BASED[algo].module}")
         return _LearnerSlot(config, getattr(module, MODEL_BASED[algo].hparams)(), False, build)
@@ -413,8 +412,8 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
     """Returns {"programs", "trained", "skipped", "records", "seconds"} after running every
     row of ``spec`` that the store at ``out`` lacks. ``datasets`` supplies in-memory Datasets
     by the names the spec uses (derived datasets, e.g. relabelled ones), or a DatasetLoader
-    of the spec to share; other names load as ``SweepSpec`` says. ``stop_after_chunks`` stops the first program that trains after that
-    many chunks, as a kill would (for tests)."""
+    of the spec to share; other names load as ``SweepSpec`` says. ``stop_after_chunks`` stops
+    the first program that trains after that many chunks, as a kill would (for tests)."""
     from tqdm import tqdm
 
     from jaxrl_suite.envs.registry import make_env
