@@ -46,6 +46,10 @@ flags.DEFINE_integer("num_seeds", 4, "train: seeds per hyperparameter cell (vmap
 flags.DEFINE_integer("steps", 100_000, "train: gradient updates per cell.")
 flags.DEFINE_integer("eval_every", 5_000, "train: updates between evaluations/checkpoints.")
 flags.DEFINE_integer("eval_episodes", 10, "train: episodes per evaluation.")
+flags.DEFINE_enum("eval_backend", "auto", ["auto", "jax", "host"],
+                  "train/bo: evaluate in the JAX env inside the compiled loop (jax), or in "
+                  "gymnasium's C-MuJoCo twin between chunks (host); auto = host on a CPU for "
+                  "MuJoCo locomotion (faster there), jax otherwise.")
 flags.DEFINE_integer("batch_size", 256, "train: minibatch size.")
 flags.DEFINE_enum("sampling", "uniform", ["uniform", "rw", "aw"],
                   "train: minibatch sampling (Hong et al. RW/AW trajectory weighting).")
@@ -146,7 +150,8 @@ def train_command() -> int:
         out=FLAGS.out, num_seeds=FLAGS.num_seeds, num_updates=FLAGS.steps,
         eval_every=FLAGS.eval_every, eval_episodes=FLAGS.eval_episodes,
         batch_size=FLAGS.batch_size, sampling=FLAGS.sampling,
-        sampling_temperature=FLAGS.sampling_temperature, hp_specs=FLAGS.hp, seed=FLAGS.seed)
+        sampling_temperature=FLAGS.sampling_temperature, hp_specs=FLAGS.hp, seed=FLAGS.seed,
+        eval_backend=FLAGS.eval_backend)
     return 0
 
 
@@ -169,7 +174,7 @@ def bo_command() -> int:
         num_seeds=FLAGS.num_seeds, num_updates=steps,
         eval_every=FLAGS.eval_every if steps % FLAGS.eval_every == 0 else steps,
         eval_episodes=FLAGS.eval_episodes, train_batch_size=FLAGS.batch_size,
-        max_horizon=FLAGS.max_horizon, seed=FLAGS.seed)
+        max_horizon=FLAGS.max_horizon, seed=FLAGS.seed, eval_backend=FLAGS.eval_backend)
     summary = run_mbrl_bo(dataset, env_id, FLAGS.out, settings, storage=FLAGS.storage,
                           study_name=FLAGS.study)
     print_table([("incumbent score", summary["best_value"]),

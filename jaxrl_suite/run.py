@@ -20,8 +20,7 @@ from jaxrl_suite.agents import learner_parts
 from jaxrl_suite.agents.discrete.common import paper_hparams
 from jaxrl_suite.model_based import MODEL_BASED, make_model_based
 from jaxrl_suite.data.dataset import Dataset
-from jaxrl_suite.envs.base import JaxEnv
-from jaxrl_suite.envs.registry import make_env
+from jaxrl_suite.envs.registry import make_eval_env
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.report import tables
 from jaxrl_suite.sweep.grid import expand_grid
@@ -32,7 +31,7 @@ def _action_size(discrete: bool, num_actions, action_dim) -> str:
     return f"num_actions {num_actions}" if discrete else f"action_dim {action_dim}"
 
 
-def _check_env_fits(dataset: Dataset, dataset_name: str, env: JaxEnv) -> None:
+def _check_env_fits(dataset: Dataset, dataset_name: str, env) -> None:
     """Raises SuiteError unless the dataset's observations and actions fit the eval env."""
     spec, meta = env.spec, dataset.meta
     expected = (tuple(spec.observation_shape),
@@ -49,11 +48,13 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                  out: str, num_seeds: int, num_updates: int, eval_every: int,
                  eval_episodes: int, batch_size: int, sampling: str,
                  sampling_temperature: float | None, hp_specs: list[str], seed: int = 0,
-                 log=print) -> dict[str, Any]:
+                 eval_backend: str = "auto", log=print) -> dict[str, Any]:
     """Returns the final per-cell table after training and writing the run directory."""
     env_name = env_name or dataset.meta.env_id
     if not env_name:
         raise SuiteError(f"train: flag '--env': {dataset_name} names no env; expected --env")
+    env = make_eval_env(env_name, eval_backend)
+    _check_env_fits(dataset, dataset_name, env)
     if algo in MODEL_BASED:  # the dynamics ensemble is trained on the dataset first
         learner, _ = make_model_based(algo, dataset, env_name,
                                       jax.random.fold_in(jax.random.PRNGKey(seed), 1), log=log)
@@ -61,11 +62,6 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
         # The dataset's action space picks the variant where an id exists for both (bc, cql).
         factory, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
         learner = factory(config_cls())
-    env = make_env(env_name)
-    if not isinstance(env, JaxEnv):
-        raise SuiteError(f"train: flag '--env': expected a JAX-native env for in-loop "
-                         f"evaluation, found '{env_name}' (host-side gymnasium)")
-    _check_env_fits(dataset, dataset_name, env)
     defaults = learner.default_hparams
     if learner.discrete:  # the Dataset Perspective's discount (0.95 on CartPole); --hp overrides
         defaults = paper_hparams(defaults, env_name)
@@ -83,6 +79,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                     num_updates=num_updates, eval_every=eval_every,
                     eval_episodes=eval_episodes, batch_size=batch_size, sampling=sampling,
                     sampling_temperature=sampling_temperature, seed=seed,
+                    eval_backend=eval_backend, eval_env=env.spec.name,
                     grid=overrides, defaults=dataclasses.asdict(defaults))
     tables.write_text(out_dir / "config.json", json.dumps(settings, indent=1, default=str))
 

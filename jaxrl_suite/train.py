@@ -6,6 +6,11 @@ function: for every cell of the seed x hyperparameter axis it runs ``eval_every`
 evaluates the policy in the JAX env, all cells vmapped. ``train`` calls it once per chunk; only
 logging, the progress bar and checkpoints happen on the host between chunks.
 
+Evaluation runs on the host instead when ``env`` is a ``HostEvaluator`` (C-MuJoCo gymnasium
+envs; on a CPU faster than MJX): ``run_chunk`` then holds the updates only, and ``train``
+evaluates every cell x episode between chunks with one jitted, cell-vmapped policy call per
+env step (``envs/host_eval.py``), the only host step of the loop.
+
 A cell whose losses or parameters go non-finite is flagged (``diverged``, with the first update
 whose losses were non-finite, else the chunk's last) and frozen at the state it had at the
 start of that chunk: the check costs one scalar test per update and one pass over the state
@@ -30,6 +35,7 @@ from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.data.sampling import WeightedTable, gather, sample_indices_weighted, weighted_table
 from jaxrl_suite.envs.base import JaxEnv
 from jaxrl_suite.envs.evaluate import evaluate
+from jaxrl_suite.envs.host_eval import HostEvaluator
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.transforms.reweight import SAMPLING_SCHEMES, sampling_probs
 
@@ -88,10 +94,14 @@ class ChunkMetrics:
 
 class Trainer(NamedTuple):
     learner: Learner
-    env: JaxEnv
+    env: JaxEnv | HostEvaluator
     config: TrainConfig
     init: Callable[..., TrainState]  # (keys [S], spec, hparams [S]) -> TrainState [S]
     run_chunk: Callable[..., tuple[TrainState, ChunkMetrics]]  # jitted
+    # Host evaluation only (None with a JaxEnv): (state [S]) -> (state [S], eval keys [S]),
+    # jitted, and the per-cell policy_fn the evaluator vmaps.
+    split_eval_keys: Callable[..., tuple[TrainState, jax.Array]] | None = None
+    policy_fn: Callable[..., jax.Array] | None = None
 
 
 def _all_finite(tree: Any) -> jax.Array:
@@ -100,8 +110,13 @@ def _all_finite(tree: Any) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
 
 
-def make_train(learner: Learner, env: JaxEnv, config: TrainConfig) -> Trainer:
-    """Returns the Trainer of ``learner`` evaluated in ``env`` under ``config``."""
+def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfig) -> Trainer:
+    """Returns the Trainer of ``learner`` evaluated in ``env`` under ``config``: in the
+    compiled chunk for a JaxEnv, between chunks on the host for a HostEvaluator."""
+    if not isinstance(env, (JaxEnv, HostEvaluator)):
+        raise SuiteError(f"make_train: env: expected a JaxEnv or a HostEvaluator, found "
+                         f"{type(env).__name__}")
+    in_jit_eval = isinstance(env, JaxEnv)
 
     def init_cell(key, spec: DataSpec, hparams) -> TrainState:
         init_key, run_key = jax.random.split(key)
@@ -140,19 +155,41 @@ def make_train(learner: Learner, env: JaxEnv, config: TrainConfig) -> Trainer:
             diverged=bad,
             diverged_at=jnp.where(bad & (state.diverged_at < 0), state.num_updates - 1,
                                   state.diverged_at))
+        mean_metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+        if not in_jit_eval:  # ``train`` evaluates on the host and fills the returns in
+            placeholder = jnp.full((config.eval_episodes,), jnp.nan, jnp.float32)
+            return state, ChunkMetrics(mean_metrics, placeholder, state.diverged)
         key, eval_key = jax.random.split(state.key)
         returns = evaluate(policy_fn, state.learner, env, eval_key, config.eval_episodes).returns
         # A frozen cell's last finite parameters may still be absurd: report no score for it.
         returns = jnp.where(state.diverged, jnp.nan, returns)
-        mean_metrics = jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
         return state.replace(key=key), ChunkMetrics(mean_metrics, returns, state.diverged)
+
+    def split_eval_key(state: TrainState):
+        key, eval_key = jax.random.split(state.key)
+        return state.replace(key=key), eval_key
 
     def init(keys: jax.Array, spec: DataSpec, hparams) -> TrainState:
         return jax.jit(jax.vmap(init_cell, in_axes=(0, None, 0)))(keys, spec, hparams)
 
     # Dataset and sampling table are shared by every cell (in_axes None), never closed over.
     run_chunk = jax.jit(jax.vmap(chunk_cell, in_axes=(0, None, None, 0)))
-    return Trainer(learner, env, config, init, run_chunk)
+    if in_jit_eval:
+        return Trainer(learner, env, config, init, run_chunk)
+    return Trainer(learner, env, config, init, run_chunk,
+                   split_eval_keys=jax.jit(jax.vmap(split_eval_key)), policy_fn=policy_fn)
+
+
+def host_evaluate_chunk(trainer: Trainer, state: TrainState,
+                        metrics: ChunkMetrics) -> tuple[TrainState, ChunkMetrics]:
+    """Returns (state with its keys advanced, metrics with the host evaluation's returns):
+    every cell not diverged is evaluated for ``eval_episodes`` episodes; diverged cells
+    score NaN, as in-jit evaluation reports them."""
+    state, eval_keys = trainer.split_eval_keys(state)
+    active = ~np.asarray(metrics.diverged)
+    returns = trainer.env.evaluate(trainer.policy_fn, state.learner, eval_keys,
+                                   trainer.config.eval_episodes, active=active)
+    return state, metrics.replace(eval_returns=returns)
 
 
 class TrainResult(NamedTuple):
@@ -241,6 +278,8 @@ def train(
             break
         state, metrics = trainer.run_chunk(state, dataset, table, hparams)
         metrics = jax.device_get(metrics)
+        if trainer.split_eval_keys is not None:
+            state, metrics = host_evaluate_chunk(trainer, state, metrics)
         history.append(metrics)
         if checkpoint_dir is not None:
             checkpoint.save(checkpoint_dir, chunk + 1, state, history)

@@ -2,21 +2,28 @@
 
 Naming rule:
   * gymnax classic control: gymnax's id, e.g. "Pendulum-v1", "CartPole-v1"     (backend gymnax)
+  * gymnasium's MuJoCo v5 locomotion, ported to MJX: gymnasium's id, e.g.      (backend mjx)
+    "HalfCheetah-v5", "Hopper-v5" (``envs/mujoco``; gymnasium's XML and semantics)
   * brax locomotion (MJX physics): brax's lower-case name, e.g. "hopper"       (backend brax)
   * any gymnasium id: prefixed "gymnasium/", e.g. "gymnasium/HalfCheetah-v5",   (backend
     "gymnasium/ALE/Pong-v5"; or the bare id with ``backend="gymnasium"``.       gymnasium)
-The prefix keeps ids that gymnax and gymnasium share (CartPole-v1, Pendulum-v1) unambiguous:
-a bare id is the JAX-native env.
+The prefix keeps ids that gymnax or the MJX ports share with gymnasium (CartPole-v1,
+HalfCheetah-v5) unambiguous: a bare id is the JAX-native env. ``host_twin`` maps a JAX-native
+env to the gymnasium env with the same semantics, where one exists (host-side evaluation).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import jax
+
 from jaxrl_suite.envs import gymnax_env
 from jaxrl_suite.envs.base import EnvSpec, HostEnv, JaxEnv
 from jaxrl_suite.envs.brax_env import BRAX_ENV_NAMES, BRAX_SIZES, brax_spec, make_brax_env
+from jaxrl_suite.envs.host_eval import HostEvaluator
 from jaxrl_suite.envs.gymnasium_env import GYMNASIUM_PREFIX, gymnasium_spec, make_gymnasium_env
+from jaxrl_suite.envs.mujoco import MUJOCO_ENV_NAMES, make_mujoco_env, mujoco_spec
 from jaxrl_suite.errors import EnvError
 
 GYMNAX_ENV_NAMES = (
@@ -27,7 +34,7 @@ GYMNAX_ENV_NAMES = (
     "MountainCar-v0",
 )
 
-BACKENDS = ("gymnax", "brax", "gymnasium")
+BACKENDS = ("gymnax", "mjx", "brax", "gymnasium")
 
 # Reference returns per env name: (ref_min_score, ref_max_score) = (mean return of the uniform
 # random policy, mean return of an expert policy), undiscounted, at the env's default time
@@ -48,25 +55,76 @@ REFERENCE_RETURNS: dict[str, tuple[float | None, float | None]] = {
     "halfcheetah": (None, None),
     "walker2d": (None, None),
     "ant": (None, None),
-    "gymnasium/HalfCheetah-v5": (None, None),
-    "gymnasium/Hopper-v5": (None, None),
-    "gymnasium/Walker2d-v5": (None, None),
 }
+# gymnasium's MuJoCo v5 envs and their MJX ports share one entry (same semantics).
+for _name in MUJOCO_ENV_NAMES:
+    REFERENCE_RETURNS[_name] = REFERENCE_RETURNS[GYMNASIUM_PREFIX + _name] = (None, None)
 
 
 def list_envs() -> list[str]:
     """Returns the registered JAX-native env names (gymnasium ids are open-ended: see module)."""
-    return list(GYMNAX_ENV_NAMES) + list(BRAX_ENV_NAMES)
+    return list(GYMNAX_ENV_NAMES) + list(MUJOCO_ENV_NAMES) + list(BRAX_ENV_NAMES)
+
+
+def host_twin(name: str) -> str | None:
+    """Returns the gymnasium env name with the same semantics as the JAX-native env ``name``
+    (e.g. "HalfCheetah-v5" -> "gymnasium/HalfCheetah-v5"), or None where there is none
+    (gymnax and brax envs differ from gymnasium's in details)."""
+    return GYMNASIUM_PREFIX + name if name in MUJOCO_ENV_NAMES else None
+
+
+EVAL_BACKENDS = ("auto", "jax", "host")
+
+
+def resolve_eval_backend(name: str, eval_backend: str = "auto") -> str:
+    """Returns where ``train`` evaluates env ``name``: "jax" (in the compiled chunk) or "host"
+    (a HostEvaluator of its gymnasium twin, C MuJoCo, between chunks).
+
+    ``eval_backend``: "jax", "host", or "auto" = the faster one for the JAX backend in use:
+    host on a CPU (C MuJoCo steps far faster than MJX there; ``bench/eval_throughput.py``),
+    in-jit on an accelerator. Envs without a gymnasium twin (gymnax, brax) evaluate in-jit;
+    gymnasium ids ("gymnasium/<id>") on the host.
+    """
+    if eval_backend not in EVAL_BACKENDS:
+        raise EnvError(f"flag '--eval_backend': expected one of {', '.join(EVAL_BACKENDS)}, "
+                       f"found '{eval_backend}'")
+    backend, _ = _resolve(name, None)
+    if backend == "gymnasium":
+        if eval_backend == "jax":
+            raise EnvError(f"--eval_backend=jax: env '{name}' is a host-side gymnasium env; "
+                           f"use --eval_backend=host or a JAX-native env "
+                           f"({', '.join(MUJOCO_ENV_NAMES)} have MJX ports)")
+        return "host"
+    if host_twin(name) is None:
+        if eval_backend == "host":
+            raise EnvError(f"--eval_backend=host: env '{name}' has no gymnasium twin with the "
+                           "same semantics; use --eval_backend=jax")
+        return "jax"
+    if eval_backend == "auto":
+        return "host" if jax.default_backend() == "cpu" else "jax"
+    return eval_backend
+
+
+def make_eval_env(name: str, eval_backend: str = "auto") -> JaxEnv | HostEvaluator:
+    """Returns what ``train`` evaluates ``name`` in, per ``resolve_eval_backend``: the JAX
+    env, or a HostEvaluator (of ``name`` itself or its gymnasium twin)."""
+    if resolve_eval_backend(name, eval_backend) == "jax":
+        return make_env(name)
+    host_name = name if name.startswith(GYMNASIUM_PREFIX) else host_twin(name)
+    evaluator = HostEvaluator(host_name)
+    evaluator.spec = _with_reference(evaluator.spec, default_limit=True)
+    return evaluator
 
 
 def make_env(name: str, *, backend: str | None = None, **kwargs: Any) -> JaxEnv | HostEnv:
     """Returns the env ``name`` with its reference returns attached to ``env.spec``.
 
-    gymnax names build a JaxEnv (no kwargs); brax names a JaxEnv, with kwargs
+    gymnax names build a JaxEnv (no kwargs); gymnasium's MuJoCo v5 ids a JaxEnv on MJX, with
+    kwarg ``episode_length`` (default 1000); brax names a JaxEnv, with kwargs
     ``episode_length`` (default 1000), ``brax_backend`` (physics pipeline, default "mjx") and
     brax env constructor arguments; gymnasium names a HostEnv, with kwargs ``num_envs``,
     ``max_episode_steps``, ``autoreset_mode`` and ``gymnasium.make`` arguments.
-    ``backend`` ("gymnax" | "brax" | "gymnasium") must agree with the name if given.
+    ``backend`` ("gymnax" | "mjx" | "brax" | "gymnasium") must agree with the name if given.
     Reference returns hold at the env's default time limit; with a changed limit they are None.
     """
     backend, env_name = _resolve(name, backend)
@@ -75,10 +133,13 @@ def make_env(name: str, *, backend: str | None = None, **kwargs: Any) -> JaxEnv 
             raise EnvError(f"gymnax env '{name}' takes no options, found {sorted(kwargs)}")
         env = gymnax_env.make_gymnax_env(env_name)
         return env._replace(spec=_with_reference(env.spec, default_limit=True))
+    if backend == "mjx":
+        env = make_mujoco_env(env_name, **_mjx_options(name, kwargs))
+        return env._replace(spec=_with_reference(env.spec, _has_default_limit(kwargs)))
     if backend == "brax":
         physics = kwargs.pop("brax_backend", "mjx")
         env = make_brax_env(env_name, backend=physics, **kwargs)
-        return env._replace(spec=_with_reference(env.spec, _brax_default_limit(kwargs)))
+        return env._replace(spec=_with_reference(env.spec, _has_default_limit(kwargs)))
     env = make_gymnasium_env(env_name, **kwargs)
     env.spec = _with_reference(env.spec, kwargs.get("max_episode_steps") is None)
     return env
@@ -96,8 +157,11 @@ def env_spec(name: str, *, backend: str | None = None, **kwargs: Any) -> EnvSpec
 
         env, params = gymnax.make(env_name)
         return _with_reference(gymnax_env.gymnax_spec(env_name, env, params), default_limit=True)
+    if backend == "mjx":
+        spec = mujoco_spec(env_name, **_mjx_options(name, kwargs))
+        return _with_reference(spec, _has_default_limit(kwargs))
     if backend == "brax":
-        default_limit = _brax_default_limit(kwargs)
+        default_limit = _has_default_limit(kwargs)
         episode_length = kwargs.pop("episode_length", 1000)
         kwargs.pop("brax_backend", None)  # the physics pipeline does not change the spaces
         if kwargs:  # constructor options may change the observation size: build to be sure
@@ -123,6 +187,8 @@ def _resolve(name: str, backend: str | None) -> tuple[str, str]:
         return "gymnasium", name
     if name in GYMNAX_ENV_NAMES and backend in (None, "gymnax"):
         return "gymnax", name
+    if name in MUJOCO_ENV_NAMES and backend in (None, "mjx"):
+        return "mjx", name
     if name in BRAX_ENV_NAMES and backend in (None, "brax"):
         return "brax", name
     raise EnvError(
@@ -132,7 +198,14 @@ def _resolve(name: str, backend: str | None) -> tuple[str, str]:
     )
 
 
-def _brax_default_limit(kwargs: dict[str, Any]) -> bool:
+def _mjx_options(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(kwargs) - {"episode_length"})
+    if unknown:
+        raise EnvError(f"MuJoCo env '{name}' takes only 'episode_length', found {unknown}")
+    return dict(kwargs)
+
+
+def _has_default_limit(kwargs: dict[str, Any]) -> bool:
     return int(kwargs.get("episode_length", 1000)) == 1000
 
 

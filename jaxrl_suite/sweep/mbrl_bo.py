@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from jaxrl_suite.data.dataset import Dataset
-from jaxrl_suite.envs.registry import make_env
+from jaxrl_suite.envs.registry import make_eval_env
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.model_based import MODEL_BASED, make_model_based
 from jaxrl_suite.report import tables
@@ -48,6 +48,7 @@ class MBRLBOSettings:
     hidden_sizes: tuple[int, ...] = (256, 256)
     seed: int = 0
     ensemble: Any = None  # dynamics.EnsembleConfig; None: its defaults (7 models, 4x200)
+    eval_backend: str = "auto"  # registry.resolve_eval_backend
 
 
 def make_objective(dataset: Dataset, env_id: str, settings: MBRLBOSettings,
@@ -73,7 +74,7 @@ def make_objective(dataset: Dataset, env_id: str, settings: MBRLBOSettings,
                               buffer_size=settings.buffer_size))
     space = bo.mbrl_space(max_members=model.config.num_members,
                           max_horizon=settings.max_horizon)
-    trainer = make_train(learner, make_env(env_id), TrainConfig(
+    trainer = make_train(learner, make_eval_env(env_id, settings.eval_backend), TrainConfig(
         num_updates=settings.num_updates, batch_size=settings.train_batch_size,
         eval_every=settings.eval_every, eval_episodes=settings.eval_episodes))
 

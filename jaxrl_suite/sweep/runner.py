@@ -64,6 +64,7 @@ class SweepSpec:
     learner_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     ensemble: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     seed: int = 0
+    eval_backend: str = "auto"  # jax | host | auto: registry.resolve_eval_backend
 
     def __post_init__(self):
         where = f"sweep spec '{self.name}'"
@@ -307,7 +308,7 @@ def expand(spec: SweepSpec, datasets: DatasetLoader, log=print
     """Returns every program of ``spec`` with its learner slot (loading the datasets; no
     dynamics model is trained here)."""
     from jaxrl_suite.agents.discrete.common import paper_hparams
-
+    from jaxrl_suite.envs.registry import host_twin, resolve_eval_backend
     from jaxrl_suite.model_based import MODEL_BASED
 
     programs = []
@@ -318,6 +319,7 @@ def expand(spec: SweepSpec, datasets: DatasetLoader, log=print
         if not env_name:
             raise SuiteError(f"{dataset_name}: field 'env_id': expected the dataset to name its "
                              "evaluation env, found none")
+        eval_backend = resolve_eval_backend(env_name, spec.eval_backend)
         for algo in spec.algos:
             key = (algo, dataset_name if algo in MODEL_BASED else dataset.meta.discrete)
             if key not in learners:
@@ -343,6 +345,10 @@ def expand(spec: SweepSpec, datasets: DatasetLoader, log=print
                             dataset_transitions=int(dataset.rewards.shape[0]))
                         if algo in MODEL_BASED:  # the dynamics model the learner rolls out
                             config["ensemble"] = _jsonable(spec.ensemble)
+                        if eval_backend != "jax" or host_twin(env_name):
+                            # MJX and C MuJoCo scores are not one measurement: keep them apart
+                            # (configs of envs evaluated only in-jit keep their hash).
+                            config["eval_backend"] = eval_backend
                         rows.append(dict(config=config, hparams=cell, hash=config_hash(config)))
                 programs.append((Program(algo, dataset_name, sampling, rows), learner))
     return programs
@@ -416,7 +422,7 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
     the first program that trains after that many chunks, as a kill would (for tests)."""
     from tqdm import tqdm
 
-    from jaxrl_suite.envs.registry import make_env
+    from jaxrl_suite.envs.registry import make_eval_env
     from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train
     import jax
 
@@ -441,7 +447,7 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
                 log(f"{label}: all {len(program.rows)} records done, skipped")
                 continue
             dataset = datasets.load(program.dataset)
-            env = make_env(dataset.meta.env_id)
+            env = make_eval_env(dataset.meta.env_id, spec.eval_backend)
             key = (id(slot), dataset.meta.env_id, program.sampling)
             if key not in trainers:
                 trainers[key] = make_train(slot.get(), env, dataclasses.replace(

@@ -8,10 +8,11 @@ from jaxrl_suite.errors import EnvError
 
 GYMNAX = ["Pendulum-v1", "MountainCarContinuous-v0", "CartPole-v1", "Acrobot-v1", "MountainCar-v0"]
 BRAX = ["hopper", "halfcheetah", "walker2d", "ant"]
+MJX = ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5"]
 
 
-def test_list_envs_names_every_gymnax_and_brax_env():
-    assert sorted(list_envs()) == sorted(GYMNAX + BRAX)
+def test_list_envs_names_every_gymnax_mjx_and_brax_env():
+    assert sorted(list_envs()) == sorted(GYMNAX + MJX + BRAX)
 
 
 def test_every_listed_env_has_a_reference_returns_entry():
@@ -20,10 +21,10 @@ def test_every_listed_env_has_a_reference_returns_entry():
 
 def test_unknown_name_raises_env_error_listing_the_known_names():
     with pytest.raises(EnvError) as info:
-        make_env("HalfCheetah-v5")
+        make_env("HalfCheetah-v9")
     message = str(info.value)
-    assert "unknown env 'HalfCheetah-v5'" in message
-    for name in GYMNAX + BRAX:
+    assert "unknown env 'HalfCheetah-v9'" in message
+    for name in GYMNAX + MJX + BRAX:
         assert name in message
     assert "gymnasium/" in message
     with pytest.raises(EnvError, match="known names"):

@@ -1,0 +1,120 @@
+"""Host-side evaluation of a batch of policies in C-MuJoCo gymnasium envs, for ``train``.
+
+``HostEvaluator`` keeps one gymnasium env per (cell, episode) slot, built on first use and
+reused across evaluations. Each step makes ONE jitted call of the policy vmapped over cells
+(observations ``[cells, episodes, *obs_shape]``), then steps only the slots whose episode is
+still running: unlike a gymnasium vector env, a finished episode costs nothing more (no
+autoreset steps), which matters for Hopper/Walker2d, whose episodes end at very different
+times. Every slot runs exactly one episode per evaluation, so no episode is chosen by its
+finishing order. Each env is wrapped as ``gymnasium.make`` wraps it (TimeLimit etc.), so
+time limits and termination are gymnasium's own.
+
+A cell marked inactive (e.g. diverged during training) is not stepped and scores NaN; an
+episode whose policy emits a non-finite action ends there and scores NaN (never a silent
+zero action).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from jaxrl_suite.envs.base import EnvSpec
+from jaxrl_suite.envs.gymnasium_env import (
+    GYMNASIUM_PREFIX,
+    _import_gymnasium,
+    _make_checked,
+    gymnasium_spec_of,
+)
+from jaxrl_suite.errors import EnvError
+
+# policy_fn(params, obs [episodes, *obs_shape], key) -> actions [episodes, action_dim]
+CellPolicyFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
+
+
+class HostEvaluator:
+    """Evaluates ``cells`` policies x ``episodes`` episodes in gymnasium's ``name``."""
+
+    def __init__(self, name: str, **make_kwargs: Any):
+        gym = _import_gymnasium()
+        self.env_id = name[len(GYMNASIUM_PREFIX):] if name.startswith(GYMNASIUM_PREFIX) else name
+        self._make = lambda: _make_checked(self.env_id,
+                                           lambda: gym.make(self.env_id, **make_kwargs))
+        first = self._make()
+        self.spec: EnvSpec = gymnasium_spec_of(self.env_id, first)
+        if self.spec.discrete:
+            raise EnvError(f"host evaluation: {name}: discrete action spaces are evaluated in "
+                           "their JAX envs; expected a continuous (Box) action space")
+        space = first.action_space
+        self._low = np.asarray(space.low, space.dtype)
+        self._high = np.asarray(space.high, space.dtype)
+        self._dtype = space.dtype
+        self._envs: list[Any] = [first]
+        self._policies: dict[int, Callable] = {}
+
+    def _slots(self, n: int) -> list[Any]:
+        while len(self._envs) < n:
+            self._envs.append(self._make())
+        return self._envs[:n]
+
+    def _policy(self, policy_fn: CellPolicyFn) -> Callable:
+        # One compiled, cell-vmapped policy per policy_fn object.
+        if id(policy_fn) not in self._policies:
+            self._policies[id(policy_fn)] = (policy_fn, jax.jit(jax.vmap(policy_fn)))
+        return self._policies[id(policy_fn)][1]
+
+    def evaluate(self, policy_fn: CellPolicyFn, params: Any, keys: jax.Array,
+                 num_episodes: int, active: np.ndarray | None = None) -> np.ndarray:
+        """Returns the undiscounted returns [cells, num_episodes] (float32) of each cell's
+        policy (``params`` and ``keys`` carry a leading [cells] axis).
+
+        Slot (c, e) is reset with seed ``seed_c + e``, where ``seed_c`` is drawn from cell c's
+        key, so one key reproduces a cell's returns whatever the other cells are."""
+        keys = jax.device_get(keys)
+        num_cells, num_episodes = len(keys), int(num_episodes)
+        if num_episodes < 1:
+            raise EnvError(f"host evaluation: num_episodes must be >= 1, found {num_episodes}")
+        active = np.ones(num_cells, bool) if active is None else np.asarray(active, bool)
+        policy = self._policy(policy_fn)
+        seeds = np.asarray(jax.vmap(
+            lambda k: jax.random.randint(k, (), 0, 2**31 - 1 - num_episodes))(
+                jax.vmap(lambda k: jax.random.split(k)[0])(keys)))
+        policy_keys = jax.vmap(lambda k: jax.random.split(k)[1])(keys)
+        envs = self._slots(num_cells * num_episodes)
+        obs = np.zeros((num_cells, num_episodes) + self.spec.observation_shape, np.float32)
+        running = np.repeat(active[:, None], num_episodes, axis=1)
+        returns = np.where(running, 0.0, np.nan)
+        for c in np.flatnonzero(active):
+            for e in range(num_episodes):
+                obs[c, e], _ = envs[c * num_episodes + e].reset(seed=int(seeds[c]) + e)
+        t = 0
+        while running.any():
+            if t > self.spec.max_episode_steps:
+                raise EnvError(f"host evaluation: {self.spec.name}: episodes did not end "
+                               f"within the time limit ({self.spec.max_episode_steps} steps)")
+            step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(policy_keys, t)
+            actions = np.asarray(policy(params, obs, step_keys))
+            expected = (num_cells, num_episodes, self.spec.action_dim)
+            if actions.shape != expected:
+                raise EnvError(f"host evaluation: {self.spec.name}: policy actions: expected "
+                               f"shape {expected}, found {actions.shape}")
+            finite = np.isfinite(actions).all(axis=-1)
+            bad = running & ~finite
+            returns[bad] = np.nan
+            running &= finite
+            actions = np.clip(actions.astype(self._dtype), self._low, self._high)
+            for c, e in zip(*np.nonzero(running)):
+                o, r, terminated, truncated, _ = envs[c * num_episodes + e].step(actions[c, e])
+                obs[c, e] = o
+                returns[c, e] += r
+                if terminated or truncated:
+                    running[c, e] = False
+            t += 1
+        return returns.astype(np.float32)
+
+    def close(self) -> None:
+        for env in self._envs:
+            env.close()
+        self._envs = []

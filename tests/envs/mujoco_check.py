@@ -1,0 +1,171 @@
+"""Checks shared by the per-robot MJX tests: the JAX port against gymnasium's C-MuJoCo env.
+
+Tolerances (float32 MJX vs float64 C MuJoCo, from the same state): one env step is 4-5
+physics substeps, so float32 rounding (~1e-7 relative) grows through the contact solver;
+measured one-step errors from a synced state are ~1e-5 typical and ~3e-4 worst on
+qpos/qvel entries (HalfCheetah, Walker2d), well inside ``ATOL``/``RTOL``. Ant's observed
+contact forces are ``clip(cfrc_ext, -1, 1)`` of forces of tens of newtons at contact onset,
+where MJX's and C's solvers split friction differently (seen in float64 too), so a clipped
+entry can flip; those 78 entries are held to a share-of-entries bound instead.
+"""
+
+from __future__ import annotations
+
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl_suite.envs.mujoco import ROBOTS
+
+ATOL, RTOL = 2e-3, 2e-3
+BATCH = 16
+SYNC_STEPS = 24
+MC_EPISODE_LENGTH = 100
+
+
+class Port:
+    """A robot's MJX env with its jitted, batch-vmapped reset and step (compiled once)."""
+
+    def __init__(self, name: str, episode_length: int = MC_EPISODE_LENGTH):
+        from jaxrl_suite.envs.registry import make_env
+
+        self.name = name
+        self.robot = ROBOTS[name]
+        self.env = make_env(name, episode_length=episode_length)
+        self.reset = jax.jit(jax.vmap(self.env.reset))
+        self.step = jax.jit(jax.vmap(self.env.step))
+        self.healthy = (jax.jit(jax.vmap(self.robot.healthy))
+                        if self.robot.healthy is not None else None)
+
+
+def gym_envs(name: str, n: int, **kwargs):
+    return [gymnasium.make(name, **kwargs) for _ in range(n)]
+
+
+def synced_state(port: Port, template, envs):
+    """Returns the batched MJX state holding each gymnasium env's physics state."""
+    def stack(field):
+        return jnp.asarray(np.stack([getattr(e.unwrapped.data, field) for e in envs]),
+                           template.data.qpos.dtype)
+    data = template.data.replace(qpos=stack("qpos"), qvel=stack("qvel"),
+                                 qacc_warmstart=stack("qacc_warmstart"), xpos=stack("xpos"))
+    return template.replace(data=data)
+
+
+def synced_step_errors(port: Port, seed: int = 0):
+    """Returns (obs errors [T, B, obs], reward errors [T, B], terminated pairs [T, B, 2],
+    gymnasium obs [T, B, obs]) of SYNC_STEPS random-action steps, the MJX state reset to
+    gymnasium's before every step."""
+    envs = gym_envs(port.name, BATCH)
+    for i, e in enumerate(envs):
+        e.reset(seed=seed + i)
+    _, template = port.reset(jax.random.split(jax.random.key(seed), BATCH))
+    rng = np.random.default_rng(seed)
+    low, high = envs[0].action_space.low, envs[0].action_space.high
+    obs_err, rew_err, terms, gym_obs = [], [], [], []
+    for _ in range(SYNC_STEPS):
+        actions = rng.uniform(low, high, size=(BATCH,) + low.shape).astype(np.float32)
+        state = synced_state(port, template, envs)
+        obs, _, reward, terminated, _ = port.step(state, actions, jax.random.split(
+            jax.random.key(1), BATCH))
+        outs = [e.step(a) for e, a in zip(envs, actions)]
+        g_obs = np.stack([o[0] for o in outs])
+        obs_err.append(np.abs(np.asarray(obs, np.float64) - g_obs))
+        gym_obs.append(g_obs)
+        rew_err.append(np.abs(np.asarray(reward, np.float64) - np.array([o[1] for o in outs])))
+        terms.append(np.stack([np.asarray(terminated), [o[2] for o in outs]], axis=-1))
+        for i, (e, o) in enumerate(zip(envs, outs)):
+            if o[2] or o[3]:
+                e.reset(seed=seed + 100 + i)
+    return np.array(obs_err), np.array(rew_err), np.array(terms), np.array(gym_obs)
+
+
+def linear_policy(obs_dim: int, act_dim: int, seed: int = 0):
+    """Returns (W, b) of a fixed deterministic policy a = tanh(obs @ W + b)."""
+    rng = np.random.default_rng(seed)
+    return (rng.normal(0, 0.3 / np.sqrt(obs_dim), (obs_dim, act_dim)).astype(np.float32),
+            rng.normal(0, 0.3, act_dim).astype(np.float32))
+
+
+def mjx_returns(port: Port, W, b, num_episodes: int, seed: int = 0):
+    """Returns (returns, lengths) of ``num_episodes`` MJX episodes of the linear policy."""
+    assert num_episodes % BATCH == 0
+    returns, lengths = [], []
+    for chunk in range(num_episodes // BATCH):
+        obs, state = port.reset(jax.random.split(jax.random.key(seed + chunk), BATCH))
+        done = np.zeros(BATCH, bool)
+        ret, length = np.zeros(BATCH), np.zeros(BATCH, int)
+        while not done.all():
+            obs, state, reward, terminated, truncated = port.step(
+                state, np.tanh(np.asarray(obs) @ W + b), jax.random.split(jax.random.key(0),
+                                                                          BATCH))
+            ret += np.where(done, 0.0, np.asarray(reward))
+            length += ~done
+            done |= np.asarray(terminated) | np.asarray(truncated)
+        returns.append(ret)
+        lengths.append(length)
+    return np.concatenate(returns), np.concatenate(lengths)
+
+
+def gym_returns(port: Port, W, b, num_episodes: int, seed: int = 0):
+    name = port.name
+    env = gymnasium.make(name, max_episode_steps=port.env.spec.max_episode_steps)
+    returns, lengths = [], []
+    for i in range(num_episodes):
+        obs, _ = env.reset(seed=seed + i)
+        ret, length, done = 0.0, 0, False
+        while not done:
+            obs, r, terminated, truncated, _ = env.step(np.tanh(obs.astype(np.float32) @ W + b))
+            ret, length, done = ret + r, length + 1, terminated or truncated
+        returns.append(ret)
+        lengths.append(length)
+    return np.array(returns), np.array(lengths)
+
+
+def assert_same_mean(a, b, what: str, sigmas: float = 4.0):
+    se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    assert abs(a.mean() - b.mean()) <= sigmas * se + 1e-6, (
+        f"{what}: MJX mean {a.mean():.3f} vs gymnasium {b.mean():.3f} (combined SE {se:.3f})")
+
+
+def boundary_states(name: str, n: int, seed: int = 0):
+    """Returns [n] (qpos, qvel) pairs of random states whose health-checked coordinates sit
+    on either side of gymnasium's ranges (1e-3 away from each edge, so float32 is exact)."""
+    env = gymnasium.make(name).unwrapped
+    rng = np.random.default_rng(seed)
+    robot = ROBOTS[name]
+    module = __import__(robot.observation.__module__, fromlist=["_"])
+    states = []
+    for _ in range(n):
+        qpos = env.init_qpos + rng.uniform(-0.1, 0.1, env.model.nq)
+        qvel = rng.uniform(-1, 1, env.model.nv)
+        z_lo, z_hi = module.HEALTHY_Z_RANGE
+        z_edge = z_hi if (rng.random() < 0.5 and np.isfinite(z_hi)) else z_lo
+        z_index = 2 if name == "Ant-v5" else 1
+        qpos[z_index] = z_edge + rng.choice([-1e-3, 1e-3])
+        if hasattr(module, "HEALTHY_ANGLE_RANGE"):
+            if rng.random() < 0.5:
+                qpos[2] = rng.choice(module.HEALTHY_ANGLE_RANGE) + rng.choice([-1e-3, 1e-3])
+        if hasattr(module, "HEALTHY_STATE_RANGE") and rng.random() < 0.3:
+            qvel[rng.integers(env.model.nv)] = rng.choice([-100.001, -99.999, 99.999, 100.001])
+        states.append((qpos, qvel))
+    return states
+
+
+def check_health_agrees(port: Port, rounds: int = 4):
+    """Asserts the port's health check equals gymnasium's ``is_healthy`` on boundary states
+    (``rounds`` batches of BATCH), and that both sides of the ranges occur."""
+    envs = gym_envs(port.name, BATCH)
+    _, template = port.reset(jax.random.split(jax.random.key(0), BATCH))
+    ours, theirs = [], []
+    states = boundary_states(port.name, rounds * BATCH)
+    for r in range(rounds):
+        for e, (qpos, qvel) in zip(envs, states[r * BATCH:(r + 1) * BATCH]):
+            e.reset(seed=0)
+            e.unwrapped.set_state(qpos, qvel)
+        ours.append(np.asarray(port.healthy(synced_state(port, template, envs).data)))
+        theirs.append([bool(e.unwrapped.is_healthy) for e in envs])
+    ours, theirs = np.concatenate(ours), np.concatenate(theirs)
+    assert 0 < theirs.sum() < len(theirs), "the boundary states must include both sides"
+    np.testing.assert_array_equal(ours, theirs)
