@@ -31,10 +31,10 @@ flags.DEFINE_string("suite", "default", "Dataset suite to generate (generate, de
 flags.DEFINE_bool("force", False, "generate: rebuild datasets even if cached.")
 flags.DEFINE_string("reference", None, "info: dataset SACo is relative to (default: the env's "
                     "replay dataset when the dataset belongs to a generated suite).")
-flags.DEFINE_float("ref_min", None, "info: random-policy return for TQ (default: the dataset's "
-                   "ref_min_score).")
-flags.DEFINE_float("ref_max", None, "info: expert return for TQ (default: the dataset's "
-                   "ref_max_score).")
+flags.DEFINE_float("ref_min", None, "info/train: random-policy return for TQ and normalised "
+                   "scores (default: the dataset's ref_min_score, else the env's).")
+flags.DEFINE_float("ref_max", None, "info/train: expert return for TQ and normalised scores "
+                   "(default: the dataset's ref_max_score, else the env's).")
 flags.DEFINE_integer("saco_bins", 100, "info/demo: digitise each state-action dimension into "
                      "this many bins between the reference's min/max before counting unique "
                      "pairs, as the authors' evaluator does (100); 0 counts exact values (every "
@@ -151,7 +151,7 @@ def train_command() -> int:
         eval_every=FLAGS.eval_every, eval_episodes=FLAGS.eval_episodes,
         batch_size=FLAGS.batch_size, sampling=FLAGS.sampling,
         sampling_temperature=FLAGS.sampling_temperature, hp_specs=FLAGS.hp, seed=FLAGS.seed,
-        eval_backend=FLAGS.eval_backend)
+        eval_backend=FLAGS.eval_backend, ref_min=FLAGS.ref_min, ref_max=FLAGS.ref_max)
     return 0
 
 

@@ -44,12 +44,25 @@ def _check_env_fits(dataset: Dataset, dataset_name: str, env) -> None:
                          f"{found[0]} and {found[1]}")
 
 
+def _references(ref_min, ref_max, dataset: Dataset, spec) -> tuple:
+    """Returns (lo, hi): the flags', else the dataset's, else the env's reference returns."""
+    for lo, hi in ((ref_min, ref_max), (dataset.meta.ref_min_score, dataset.meta.ref_max_score),
+                   (spec.ref_min_score, spec.ref_max_score)):
+        if lo is not None and hi is not None:
+            return lo, hi
+    return None, None
+
+
 def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: str | None,
                  out: str, num_seeds: int, num_updates: int, eval_every: int,
                  eval_episodes: int, batch_size: int, sampling: str,
                  sampling_temperature: float | None, hp_specs: list[str], seed: int = 0,
-                 eval_backend: str = "auto", log=print) -> dict[str, Any]:
-    """Returns the final per-cell table after training and writing the run directory."""
+                 eval_backend: str = "auto", ref_min: float | None = None,
+                 ref_max: float | None = None, log=print) -> dict[str, Any]:
+    """Returns the final per-cell table after training and writing the run directory.
+
+    Normalised returns use ``ref_min``/``ref_max`` where given, else the dataset's reference
+    returns, else the eval env's (``envs/registry.py``); NaN where none is known."""
     env_name = env_name or dataset.meta.env_id
     if not env_name:
         raise SuiteError(f"train: flag '--env': {dataset_name} names no env; expected --env")
@@ -80,6 +93,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                     eval_episodes=eval_episodes, batch_size=batch_size, sampling=sampling,
                     sampling_temperature=sampling_temperature, seed=seed,
                     eval_backend=eval_backend, eval_env=env.spec.name,
+                    ref_min=ref_min, ref_max=ref_max,
                     grid=overrides, defaults=dataclasses.asdict(defaults))
     tables.write_text(out_dir / "config.json", json.dumps(settings, indent=1, default=str))
 
@@ -90,7 +104,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                    progress_fn=lambda c, m: bar.update(1), checkpoint_dir=out_dir / "checkpoints")
     bar.close()
 
-    lo, hi = dataset.meta.ref_min_score, dataset.meta.ref_max_score
+    lo, hi = _references(ref_min, ref_max, dataset, env.spec)
     normalise = (lambda r: 100.0 * (r - lo) / (hi - lo)) if lo is not None and hi is not None \
         else (lambda r: float("nan"))
     rows = []

@@ -240,7 +240,22 @@ def load_hdf5(path: PathLike) -> Dataset:
             raw_meta = h5.attrs.get(HDF5_META_ATTR)
         if raw_meta is not None:
             meta = _meta_from_json(raw_meta, source, HDF5_META_ATTR)
-    return from_arrays(**arrays, meta=meta, source=source)
+    dataset = from_arrays(**arrays, meta=meta, source=source)
+    return _with_d4rl_facts(dataset, source) if meta is None else dataset
+
+
+def _with_d4rl_facts(dataset: Dataset, source: str) -> Dataset:
+    """Returns ``dataset`` with env id and D4RL's reference returns attached when its file
+    name is a D4RL one (``hopper_medium-v2.hdf5``); unchanged otherwise."""
+    from jaxrl_suite.data.d4rl import parse_d4rl_name
+
+    name = parse_d4rl_name(source)
+    if name is None:
+        return dataset
+    meta = dataset.meta.replace(env_id=dataset.meta.env_id or name.env_id,
+                                ref_min_score=name.ref_min_score,
+                                ref_max_score=name.ref_max_score)
+    return dataset.replace(meta=meta.with_info(d4rl=name.dataset_id))
 
 
 def save_hdf5(dataset: Dataset, path: PathLike) -> pathlib.Path:

@@ -1,0 +1,77 @@
+"""D4RL file names attach the eval env and D4RL's reference returns; a D4RL file in D4RL's own
+layout (extra groups included) loads, and `info` reports TQ against D4RL's references."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from jaxrl_suite.data import load
+from jaxrl_suite.data.d4rl import D4RL_REFERENCE_RETURNS, parse_d4rl_name
+from tests.test_cli import run_cli
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("halfcheetah_medium-v2.hdf5", ("halfcheetah-medium-v2", "HalfCheetah-v5")),
+    ("/home/u/.d4rl/datasets/hopper_medium_replay-v2.hdf5",
+     ("hopper-medium-replay-v2", "Hopper-v5")),
+    ("hopper-medium-replay-v2", ("hopper-medium-replay-v2", "Hopper-v5")),
+    ("walker2d_medium_expert-v2.hdf5", ("walker2d-medium-expert-v2", "Walker2d-v5")),
+    ("ant_random-v0.h5", ("ant-random-v0", "Ant-v5")),
+])
+def test_d4rl_names_resolve_to_id_env_and_references(name, expected):
+    parsed = parse_d4rl_name(name)
+    assert (parsed.dataset_id, parsed.env_id) == expected
+    assert (parsed.ref_min_score, parsed.ref_max_score) == D4RL_REFERENCE_RETURNS[parsed.robot]
+
+
+@pytest.mark.parametrize("name", ["pendulum_expert.hdf5", "hopper-medium-v3", "maze2d-umaze-v1",
+                                  "myhopper_medium-v2.hdf5"])
+def test_other_names_are_not_d4rl(name):
+    assert parse_d4rl_name(name) is None
+
+
+def _write_d4rl_file(path, obs_dim, act_dim, episodes=4, steps=25, seed=0):
+    """Writes a file in D4RL's layout: root arrays plus its infos/ and metadata/ groups."""
+    rng = np.random.default_rng(seed)
+    n = episodes * steps
+    timeouts = np.zeros(n, bool)
+    timeouts[steps - 1::steps] = True
+    with h5py.File(path, "w") as f:
+        f["observations"] = rng.normal(size=(n, obs_dim)).astype(np.float32)
+        f["next_observations"] = rng.normal(size=(n, obs_dim)).astype(np.float32)
+        f["actions"] = rng.uniform(-1, 1, (n, act_dim)).astype(np.float32)
+        f["rewards"] = rng.normal(3.0, 1.0, n).astype(np.float32)
+        f["terminals"] = np.zeros(n, bool)
+        f["timeouts"] = timeouts
+        f["infos/qpos"] = rng.normal(size=(n, obs_dim + 1))
+        f["infos/action_log_probs"] = rng.normal(size=n)
+        f["metadata/algorithm"] = np.bytes_("SAC")
+        f["metadata/policy/fc0/weight"] = rng.normal(size=(4, 4))
+    return path
+
+
+def test_a_d4rl_hdf5_file_gets_env_and_d4rl_references_and_info_reports_tq(tmp_path):
+    path = _write_d4rl_file(tmp_path / "hopper_medium-v2.hdf5", obs_dim=11, act_dim=3)
+    dataset = load(path)
+    lo, hi = D4RL_REFERENCE_RETURNS["hopper"]
+    assert dataset.meta.env_id == "Hopper-v5"
+    assert (dataset.meta.ref_min_score, dataset.meta.ref_max_score) == (lo, hi)
+    assert dataset.meta.info_dict()["d4rl"] == "hopper-medium-v2"
+    rc, out, err = run_cli("info", f"--dataset={path}", "--json")
+    assert rc == 0, err
+    facts = json.loads(out)
+    with h5py.File(path) as f:
+        mean_return = f["rewards"][()].reshape(4, 25).sum(axis=1).mean()
+    assert facts["tq"] == pytest.approx((mean_return - lo) / (hi - lo), rel=1e-4)
+
+
+def test_a_d4rl_file_whose_observations_do_not_fit_the_env_is_refused_naming_both(tmp_path):
+    # D4RL's Ant-v2 observations have 111 entries; gymnasium's Ant-v5 has 105.
+    path = _write_d4rl_file(tmp_path / "ant_medium-v2.hdf5", obs_dim=111, act_dim=8)
+    rc, out, err = run_cli("train", "--algo=bc", f"--dataset={path}", f"--out={tmp_path}/run",
+                           "--steps=10", "--eval_every=10", "--eval_backend=host")
+    assert rc == 2
+    line = err.strip().splitlines()[-1]
+    assert "(111,)" in line and "(105,)" in line and "Ant-v5" in line, err
