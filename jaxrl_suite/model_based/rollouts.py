@@ -42,11 +42,18 @@ def _walker2d(obs, action, next_obs):  # MOPO static_fns/walker2d.py
     return ~((z > 0.8) & (z < 2.0) & (angle > -1.0) & (angle < 1.0))
 
 
+def _ant(obs, action, next_obs):  # MOPO static_fns/ant.py (obs[0] = torso z)
+    z = next_obs[..., 0]
+    return ~(jnp.all(jnp.isfinite(next_obs), -1) & (z >= 0.2) & (z <= 1.0))
+
+
 # Envs whose termination rule is known; an env missing here is refused rather than assumed
-# never to terminate.
+# never to terminate. Gymnasium's v5 observations start as MOPO's (v3) did: qpos without x
+# (and y for Ant), so z and the torso angle lead and the same rules apply.
 TERMINATION_FNS: dict[str, TerminationFn] = {
     "Pendulum-v1": _never, "MountainCarContinuous-v0": _mountain_car,
     "halfcheetah": _never, "hopper": _hopper, "walker2d": _walker2d,
+    "HalfCheetah-v5": _never, "Hopper-v5": _hopper, "Walker2d-v5": _walker2d, "Ant-v5": _ant,
 }
 
 

@@ -169,3 +169,22 @@ def check_health_agrees(port: Port, rounds: int = 4):
     ours, theirs = np.concatenate(ours), np.concatenate(theirs)
     assert 0 < theirs.sum() < len(theirs), "the boundary states must include both sides"
     np.testing.assert_array_equal(ours, theirs)
+
+
+def check_model_termination_rule_agrees(name: str, n: int = 64):
+    """Asserts the model-based rollouts' termination rule, applied to gymnasium's observation
+    of a state, equals ``not is_healthy`` on boundary states whose velocities are in range
+    (the rule sees clipped observed velocities, gymnasium the raw state)."""
+    from jaxrl_suite.model_based.rollouts import termination_fn
+
+    env = gymnasium.make(name).unwrapped
+    env.reset(seed=0)
+    obs, unhealthy = [], []
+    for qpos, qvel in boundary_states(name, n):
+        env.set_state(qpos, np.clip(qvel, -1.0, 1.0))
+        obs.append(env._get_obs())
+        unhealthy.append(not env.is_healthy)
+    obs = np.asarray(obs, np.float32)
+    done = np.asarray(termination_fn(name)(obs, None, obs))
+    np.testing.assert_array_equal(done, np.array(unhealthy))
+    assert 0 < done.sum() < n

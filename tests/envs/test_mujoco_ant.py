@@ -52,3 +52,7 @@ def test_return_distribution_of_a_fixed_policy_matches_gymnasium(port):
 
 def test_health_check_fires_on_the_same_states_as_gymnasium(port):
     mc.check_health_agrees(port)
+
+
+def test_model_rollout_termination_rule_matches_gymnasium():
+    mc.check_model_termination_rule_agrees(NAME)
