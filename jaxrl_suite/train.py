@@ -159,13 +159,14 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
         if not in_jit_eval:  # ``train`` evaluates on the host and fills the returns in
             placeholder = jnp.full((config.eval_episodes,), jnp.nan, jnp.float32)
             return state, ChunkMetrics(mean_metrics, placeholder, state.diverged)
-        key, eval_key = jax.random.split(state.key)
+        state, eval_key = split_eval_key(state)
         returns = evaluate(policy_fn, state.learner, env, eval_key, config.eval_episodes).returns
         # A frozen cell's last finite parameters may still be absurd: report no score for it.
         returns = jnp.where(state.diverged, jnp.nan, returns)
-        return state.replace(key=key), ChunkMetrics(mean_metrics, returns, state.diverged)
+        return state, ChunkMetrics(mean_metrics, returns, state.diverged)
 
     def split_eval_key(state: TrainState):
+        # Both evaluation paths draw the key alike, so they train the same policy.
         key, eval_key = jax.random.split(state.key)
         return state.replace(key=key), eval_key
 

@@ -60,9 +60,14 @@ class HostEvaluator:
         return self._envs[:n]
 
     def _policy(self, policy_fn: CellPolicyFn) -> Callable:
-        # One compiled, cell-vmapped policy per policy_fn object.
-        if id(policy_fn) not in self._policies:
-            self._policies[id(policy_fn)] = (policy_fn, jax.jit(jax.vmap(policy_fn)))
+        """Returns policy(params [S], obs [S, E, ...], keys [S], t) -> actions [S, E, ...]:
+        one compiled call per step (step keys folded in inside), per policy_fn object."""
+        def step_policy(params, obs, keys, t):
+            step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, t)
+            return jax.vmap(policy_fn)(params, obs, step_keys)
+
+        if id(policy_fn) not in self._policies:  # the fn is kept alive, so its id stays unique
+            self._policies[id(policy_fn)] = (policy_fn, jax.jit(step_policy))
         return self._policies[id(policy_fn)][1]
 
     def evaluate(self, policy_fn: CellPolicyFn, params: Any, keys: jax.Array,
@@ -94,8 +99,7 @@ class HostEvaluator:
             if t > self.spec.max_episode_steps:
                 raise EnvError(f"host evaluation: {self.spec.name}: episodes did not end "
                                f"within the time limit ({self.spec.max_episode_steps} steps)")
-            step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(policy_keys, t)
-            actions = np.asarray(policy(params, obs, step_keys))
+            actions = np.asarray(policy(params, obs, policy_keys, np.int32(t)))
             expected = (num_cells, num_episodes, self.spec.action_dim)
             if actions.shape != expected:
                 raise EnvError(f"host evaluation: {self.spec.name}: policy actions: expected "

@@ -1,4 +1,6 @@
-"""Checks shared by the per-robot MJX tests: the JAX port against gymnasium's C-MuJoCo env.
+"""The MJX ports against gymnasium's C-MuJoCo envs: helpers and the tests themselves, which
+each ``test_mujoco_<robot>.py`` imports with its ``NAME`` (one file per robot, so that
+pytest-xdist spreads the compiles over workers).
 
 Tolerances (float32 MJX vs float64 C MuJoCo, from the same state): one env step is 4-5
 physics substeps, so float32 rounding (~1e-7 relative) grows through the contact solver;
@@ -15,6 +17,7 @@ import gymnasium
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxrl_suite.envs.mujoco import ROBOTS
 
@@ -22,6 +25,12 @@ ATOL, RTOL = 2e-3, 2e-3
 BATCH = 16
 SYNC_STEPS = 24
 MC_EPISODE_LENGTH = 100
+MC_EPISODES = 32
+# Per robot: qpos/qvel entries leading the observation; Ant is contact-rich (looser, stated
+# bounds) and ~10x slower on MJX on a CPU (shorter, fewer Monte-Carlo episodes).
+STATE_DIMS = {"HalfCheetah-v5": 17, "Hopper-v5": 11, "Walker2d-v5": 17, "Ant-v5": 27}
+CONTACT_RICH = {"Ant-v5"}
+MC_SETTINGS = {"Ant-v5": (30, 16)}  # (episode length, episodes)
 
 
 class Port:
@@ -135,7 +144,7 @@ def boundary_states(name: str, n: int, seed: int = 0):
     env = gymnasium.make(name).unwrapped
     rng = np.random.default_rng(seed)
     robot = ROBOTS[name]
-    module = __import__(robot.observation.__module__, fromlist=["_"])
+    module = __import__(robot.healthy.__module__, fromlist=["_"])  # the robot's constants
     states = []
     for _ in range(n):
         qpos = env.init_qpos + rng.uniform(-0.1, 0.1, env.model.nq)
@@ -188,3 +197,60 @@ def check_model_termination_rule_agrees(name: str, n: int = 64):
     done = np.asarray(termination_fn(name)(obs, None, obs))
     np.testing.assert_array_equal(done, np.array(unhealthy))
     assert 0 < done.sum() < n
+
+
+# --- the tests each per-robot file imports -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def port(request):
+    name = request.module.NAME
+    return Port(name, episode_length=MC_SETTINGS.get(name, (MC_EPISODE_LENGTH,))[0])
+
+
+def test_spec_matches_gymnasium_and_the_size_table(port):
+    from jaxrl_suite.envs import env_spec
+    from jaxrl_suite.envs.mujoco import OBSERVATION_SIZES
+
+    gym_env = gymnasium.make(port.name)
+    spec = port.env.spec
+    assert (spec.observation_shape == gym_env.observation_space.shape
+            == (OBSERVATION_SIZES[port.name],))
+    np.testing.assert_array_equal(spec.action_low, gym_env.action_space.low)
+    np.testing.assert_array_equal(spec.action_high, gym_env.action_space.high)
+    assert env_spec(port.name) == spec.replace(max_episode_steps=1000)
+    assert gym_env.spec.max_episode_steps == 1000 and spec.backend == "mjx"
+
+
+def test_steps_from_gymnasium_states_agree(port):
+    obs_err, rew_err, terms, gym_obs = synced_step_errors(port)
+    n = STATE_DIMS[port.name]
+    ok = obs_err[..., :n] <= ATOL + RTOL * np.abs(gym_obs[..., :n])
+    if port.name in CONTACT_RICH:
+        # Contacts make MJX and C MuJoCo part (module docstring); measured 89% of qpos/qvel
+        # entries within tolerance, 99.6% of the clipped contact forces within 0.05.
+        assert ok.mean() > 0.8, f"{ok.mean():.1%} of qpos/qvel entries within tolerance"
+        assert (obs_err[..., n:] <= 0.05).mean() > 0.98
+        assert np.median(rew_err) < 1e-4
+    else:
+        assert ok.all(), f"worst error {obs_err.max():.2e}"
+        assert rew_err.max() < 1e-3
+    np.testing.assert_array_equal(terms[..., 0], terms[..., 1])
+
+
+def test_return_distribution_of_a_fixed_policy_matches_gymnasium(port):
+    episodes = MC_SETTINGS.get(port.name, (None, MC_EPISODES))[1]
+    W, b = linear_policy(port.env.spec.observation_shape[0], port.env.spec.action_dim)
+    ours, our_lengths = mjx_returns(port, W, b, episodes)
+    theirs, their_lengths = gym_returns(port, W, b, episodes)
+    assert_same_mean(ours, theirs, "return")
+    if port.healthy is not None:
+        assert_same_mean(our_lengths.astype(float), their_lengths.astype(float), "length")
+
+
+def test_health_check_fires_on_the_same_states_as_gymnasium(port):
+    check_health_agrees(port)
+
+
+def test_model_rollout_termination_rule_matches_gymnasium(port):
+    check_model_termination_rule_agrees(port.name)

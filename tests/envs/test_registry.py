@@ -84,3 +84,19 @@ def test_reference_returns_come_from_the_table_or_are_none():
     assert lo < hi  # measured: the random policy scores below the expert
     assert make_env("CartPole-v1").spec.ref_min_score == lo
     assert env_spec("ant").ref_max_score is None  # not measured yet
+
+
+def test_eval_backend_resolution_and_its_errors():
+    from jaxrl_suite.envs.registry import resolve_eval_backend
+
+    assert resolve_eval_backend("CartPole-v1") == "jax"  # no gymnasium twin: in-jit
+    assert resolve_eval_backend("HalfCheetah-v5", "jax") == "jax"
+    assert resolve_eval_backend("HalfCheetah-v5", "host") == "host"
+    assert resolve_eval_backend("HalfCheetah-v5") == "host"  # auto, on this CPU
+    assert resolve_eval_backend("gymnasium/Hopper-v5") == "host"
+    with pytest.raises(EnvError, match="no gymnasium twin"):
+        resolve_eval_backend("CartPole-v1", "host")
+    with pytest.raises(EnvError, match="host-side gymnasium env"):
+        resolve_eval_backend("gymnasium/Hopper-v5", "jax")
+    with pytest.raises(EnvError, match="expected one of auto, jax, host"):
+        resolve_eval_backend("Pendulum-v1", "gpu")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxrl_suite.envs.mujoco.common import Robot, control_cost
+from jaxrl_suite.envs.mujoco.common import Robot, forward_healthy_reward
 
 FORWARD_REWARD_WEIGHT = 1.0
 CTRL_COST_WEIGHT = 0.5
@@ -48,10 +48,11 @@ def _observation(data):
 
 
 def _reward(xy_velocity, data, action):
-    healthy_reward = HEALTHY_REWARD * _healthy(data).astype(jnp.float32)
     contact_cost = CONTACT_COST_WEIGHT * jnp.sum(jnp.square(_contact_forces(data)))
-    return (FORWARD_REWARD_WEIGHT * xy_velocity[0] + healthy_reward
-            - control_cost(action, CTRL_COST_WEIGHT) - contact_cost)
+    return forward_healthy_reward(xy_velocity[0], _healthy(data), action,
+                                  forward_weight=FORWARD_REWARD_WEIGHT,
+                                  healthy_reward=HEALTHY_REWARD,
+                                  ctrl_cost_weight=CTRL_COST_WEIGHT) - contact_cost
 
 
 ROBOT = Robot(

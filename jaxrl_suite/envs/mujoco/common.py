@@ -181,6 +181,27 @@ def physics_step(model, data, action, robot: Robot):
     return data
 
 
+def x_position(data) -> jax.Array:
+    """Returns qpos[0], the root's x (tracked by the planar robots' forward reward)."""
+    return data.qpos[0]
+
+
+def planar_observation(data, velocity_clip: float | None = None) -> jax.Array:
+    """Returns qpos[1:] (x excluded) then qvel, clipped to +-``velocity_clip`` if given
+    (the planar robots' ``_get_obs``)."""
+    qvel = data.qvel if velocity_clip is None else jnp.clip(data.qvel, -velocity_clip,
+                                                            velocity_clip)
+    return jnp.concatenate([data.qpos[1:], qvel])
+
+
+def forward_healthy_reward(x_velocity, healthy, action, *, forward_weight: float,
+                           healthy_reward: float, ctrl_cost_weight: float) -> jax.Array:
+    """Returns forward_weight * x_velocity + healthy_reward * healthy - control cost (the
+    ``_get_rew`` of Hopper, Walker2d and, before its contact cost, Ant)."""
+    return (forward_weight * x_velocity + healthy_reward * healthy.astype(jnp.float32)
+            - control_cost(action, ctrl_cost_weight))
+
+
 def control_cost(action: jax.Array, weight: float) -> jax.Array:
     """Returns ``weight * sum(action**2)`` (every v5 robot's ``control_cost``)."""
     return weight * jnp.sum(jnp.square(action))

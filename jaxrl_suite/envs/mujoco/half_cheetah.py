@@ -9,20 +9,10 @@ actions in [-1, 1].
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
-from jaxrl_suite.envs.mujoco.common import Robot, control_cost
+from jaxrl_suite.envs.mujoco.common import Robot, control_cost, planar_observation, x_position
 
 FORWARD_REWARD_WEIGHT = 1.0
 CTRL_COST_WEIGHT = 0.1
-
-
-def _x(data):
-    return data.qpos[0]
-
-
-def _observation(data):
-    return jnp.concatenate([data.qpos[1:], data.qvel])
 
 
 def _reward(x_velocity, data, action):
@@ -36,8 +26,8 @@ ROBOT = Robot(
     frame_skip=5,
     reset_noise_scale=0.1,
     qvel_noise="normal",
-    tracked_position=_x,
-    observation=_observation,
+    tracked_position=x_position,
+    observation=planar_observation,
     reward=_reward,
     healthy=None,
 )

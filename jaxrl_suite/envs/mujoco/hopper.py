@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxrl_suite.envs.mujoco.common import Robot, control_cost, in_open_range
+from jaxrl_suite.envs.mujoco.common import (
+    Robot,
+    forward_healthy_reward,
+    in_open_range,
+    planar_observation,
+    x_position,
+)
 
 FORWARD_REWARD_WEIGHT = 1.0
 CTRL_COST_WEIGHT = 1e-3
@@ -22,10 +28,6 @@ HEALTHY_REWARD = 1.0
 HEALTHY_STATE_RANGE = (-100.0, 100.0)
 HEALTHY_Z_RANGE = (0.7, float("inf"))
 HEALTHY_ANGLE_RANGE = (-0.2, 0.2)
-
-
-def _x(data):
-    return data.qpos[0]
 
 
 def _healthy(data):
@@ -36,13 +38,14 @@ def _healthy(data):
 
 
 def _observation(data):
-    return jnp.concatenate([data.qpos[1:], jnp.clip(data.qvel, -10.0, 10.0)])
+    return planar_observation(data, velocity_clip=10.0)
 
 
 def _reward(x_velocity, data, action):
-    healthy_reward = HEALTHY_REWARD * _healthy(data).astype(jnp.float32)
-    return (FORWARD_REWARD_WEIGHT * x_velocity + healthy_reward
-            - control_cost(action, CTRL_COST_WEIGHT))
+    return forward_healthy_reward(x_velocity, _healthy(data), action,
+                                  forward_weight=FORWARD_REWARD_WEIGHT,
+                                  healthy_reward=HEALTHY_REWARD,
+                                  ctrl_cost_weight=CTRL_COST_WEIGHT)
 
 
 ROBOT = Robot(
@@ -51,7 +54,7 @@ ROBOT = Robot(
     frame_skip=4,
     reset_noise_scale=5e-3,
     qvel_noise="uniform",
-    tracked_position=_x,
+    tracked_position=x_position,
     observation=_observation,
     reward=_reward,
     healthy=_healthy,

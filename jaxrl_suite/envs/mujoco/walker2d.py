@@ -12,9 +12,13 @@ terminated = not healthy (l. 292); reset noise U(-5e-3, 5e-3) on qpos and qvel (
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
-from jaxrl_suite.envs.mujoco.common import Robot, control_cost, in_open_range
+from jaxrl_suite.envs.mujoco.common import (
+    Robot,
+    forward_healthy_reward,
+    in_open_range,
+    planar_observation,
+    x_position,
+)
 
 FORWARD_REWARD_WEIGHT = 1.0
 CTRL_COST_WEIGHT = 1e-3
@@ -23,23 +27,20 @@ HEALTHY_Z_RANGE = (0.8, 2.0)
 HEALTHY_ANGLE_RANGE = (-1.0, 1.0)
 
 
-def _x(data):
-    return data.qpos[0]
-
-
 def _healthy(data):
     return (in_open_range(data.qpos[1], *HEALTHY_Z_RANGE)
             & in_open_range(data.qpos[2], *HEALTHY_ANGLE_RANGE))
 
 
 def _observation(data):
-    return jnp.concatenate([data.qpos[1:], jnp.clip(data.qvel, -10.0, 10.0)])
+    return planar_observation(data, velocity_clip=10.0)
 
 
 def _reward(x_velocity, data, action):
-    healthy_reward = HEALTHY_REWARD * _healthy(data).astype(jnp.float32)
-    return (FORWARD_REWARD_WEIGHT * x_velocity + healthy_reward
-            - control_cost(action, CTRL_COST_WEIGHT))
+    return forward_healthy_reward(x_velocity, _healthy(data), action,
+                                  forward_weight=FORWARD_REWARD_WEIGHT,
+                                  healthy_reward=HEALTHY_REWARD,
+                                  ctrl_cost_weight=CTRL_COST_WEIGHT)
 
 
 ROBOT = Robot(
@@ -48,7 +49,7 @@ ROBOT = Robot(
     frame_skip=4,
     reset_noise_scale=5e-3,
     qvel_noise="uniform",
-    tracked_position=_x,
+    tracked_position=x_position,
     observation=_observation,
     reward=_reward,
     healthy=_healthy,

@@ -1,0 +1,64 @@
+"""The host evaluator: one episode per (cell, episode) slot, reproducible per cell key,
+NaN for inactive cells and for episodes whose policy emits a non-finite action."""
+
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrl_suite.envs.host_eval import HostEvaluator
+from jaxrl_suite.errors import EnvError
+
+
+def policy_fn(scale, obs, key):
+    # obs: [episodes, 11]; scale: [] per cell; NaN scale -> NaN actions.
+    del key
+    return jnp.tanh(scale * obs[:, :3])
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    return HostEvaluator("gymnasium/Hopper-v5", max_episode_steps=50)
+
+
+def _gym_return(scale, seed):
+    env = gymnasium.make("Hopper-v5", max_episode_steps=50)
+    obs, _ = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        action = np.tanh(scale * obs[:3].astype(np.float32))
+        obs, r, terminated, truncated, _ = env.step(action)
+        total, done = total + r, terminated or truncated
+    return total
+
+
+def test_returns_are_gymnasiums_per_slot_and_reproducible_per_cell_key(evaluator):
+    keys = jax.random.split(jax.random.key(0), 3)
+    scales = jnp.array([0.5, -1.0, 2.0])
+    returns = evaluator.evaluate(policy_fn, scales, keys, 2)
+    assert returns.shape == (3, 2) and returns.dtype == np.float32
+    # A cell's returns depend on its own key only, not on the other cells.
+    alone = evaluator.evaluate(policy_fn, scales[1:2], keys[1:2], 2)
+    np.testing.assert_allclose(alone[0], returns[1], rtol=1e-6)
+    # Slot (c, e) is gymnasium's episode reset with seed_c + e.
+    seed = int(jax.random.randint(jax.random.split(keys[2])[0], (), 0, 2**31 - 1 - 2))
+    np.testing.assert_allclose(returns[2], [_gym_return(2.0, seed), _gym_return(2.0, seed + 1)],
+                               rtol=1e-5)
+
+
+def test_inactive_cells_and_non_finite_actions_score_nan(evaluator):
+    keys = jax.random.split(jax.random.key(1), 3)
+    scales = jnp.array([1.0, jnp.nan, 1.0])
+    returns = evaluator.evaluate(policy_fn, scales, keys, 2,
+                                 active=np.array([True, True, False]))
+    assert np.isfinite(returns[0]).all()
+    assert np.isnan(returns[1]).all() and np.isnan(returns[2]).all()
+
+
+def test_wrong_action_shape_and_discrete_envs_are_refused(evaluator):
+    with pytest.raises(EnvError, match=r"expected shape \(1, 1, 3\)"):
+        evaluator.evaluate(lambda p, o, k: o[:, :2], jnp.ones(1),
+                           jax.random.split(jax.random.key(0), 1), 1)
+    with pytest.raises(EnvError, match="discrete"):
+        HostEvaluator("gymnasium/CartPole-v1")
