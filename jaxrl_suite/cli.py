@@ -128,10 +128,18 @@ def info_command() -> int:
 
 @command("generate")
 def generate_command() -> int:
-    """Builds a named dataset suite into the local Minari root (cached)."""
+    """Builds a named dataset suite into the local Minari root (cached), then prints its
+    TQ/SACo table."""
     from jaxrl_suite.generate.suite import build_suite
+    from jaxrl_suite.report import dataset_quality, tables
 
     build_suite(FLAGS.suite, FLAGS.minari_root, force=FLAGS.force)
+    rows = dataset_quality.suite_quality_rows(FLAGS.suite, FLAGS.minari_root,
+                                              FLAGS.saco_bins or None)
+    print(f"\nDataset quality of the '{FLAGS.suite}' suite (TQ: normalised mean return; SACo: "
+          f"unique state-action pairs relative to the replay dataset, "
+          f"{f'{FLAGS.saco_bins} bins per dimension' if FLAGS.saco_bins else 'exact values'})\n")
+    print(tables.markdown_table(rows, dataset_quality.COLUMNS))
     return 0
 
 

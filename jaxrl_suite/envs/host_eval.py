@@ -12,6 +12,9 @@ time limits and termination are gymnasium's own.
 A cell marked inactive (e.g. diverged during training) is not stepped and scores NaN; an
 episode whose policy emits a non-finite action ends there and scores NaN (never a silent
 zero action).
+
+``collect`` runs the same loop for one policy and records its transitions as a Dataset (the
+suite's host-side dataset generation for MuJoCo envs on a CPU).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
+from jaxrl_suite.data.dataset import Dataset, DatasetMeta, from_arrays
 from jaxrl_suite.envs.base import EnvSpec
+from jaxrl_suite.envs.evaluate import PolicyFn
 from jaxrl_suite.envs.gymnasium_env import (
     GYMNASIUM_PREFIX,
     _import_gymnasium,
@@ -77,6 +82,39 @@ class HostEvaluator:
 
         Slot (c, e) is reset with seed ``seed_c + e``, where ``seed_c`` is drawn from cell c's
         key, so one key reproduces a cell's returns whatever the other cells are."""
+        return self._run(policy_fn, params, keys, num_episodes, active, None)
+
+    def collect(self, policy_fn: PolicyFn, params: Any, key: jax.Array, num_transitions: int,
+                *, num_envs: int = 32, meta: DatasetMeta | None = None) -> Dataset:
+        """Returns a Dataset of exactly ``num_transitions`` transitions of one policy
+        (``policy_fn(params, obs [E, ...], key)``, unbatched params), whole episodes in rounds
+        of ``num_envs`` parallel episodes; the episode cut at the end gets a timeout flag.
+        Observations are float32, actions the clipped ones the env received."""
+        if num_transitions < 1:
+            raise EnvError(f"host collection: num_transitions must be >= 1, found "
+                           f"{num_transitions}")
+        num_envs = max(1, min(int(num_envs), int(num_transitions)))
+        params = jax.tree.map(lambda x: np.asarray(x)[None], params)
+        episodes: list[dict[str, np.ndarray]] = []
+        total, round_index = 0, 0
+        while total < num_transitions:
+            recorder = _Recorder(num_envs)
+            self._run(policy_fn, params, jax.random.fold_in(key, round_index)[None],
+                      num_envs, None, recorder)
+            for episode in recorder.episodes():
+                episodes.append(episode)
+                total += len(episode["rewards"])
+            round_index += 1
+        arrays = {k: np.concatenate([e[k] for e in episodes])[:num_transitions]
+                  for k in episodes[0]}
+        arrays["timeouts"][-1] |= ~arrays["terminals"][-1]
+        if meta is None:
+            from jaxrl_suite.generate.collect import meta_for
+
+            meta = meta_for(self.spec)
+        return from_arrays(**arrays, meta=meta)
+
+    def _run(self, policy_fn, params, keys, num_episodes, active, recorder) -> np.ndarray:
         keys = jax.device_get(keys)
         num_cells, num_episodes = len(keys), int(num_episodes)
         if num_episodes < 1:
@@ -106,11 +144,16 @@ class HostEvaluator:
                                f"shape {expected}, found {actions.shape}")
             finite = np.isfinite(actions).all(axis=-1)
             bad = running & ~finite
+            if recorder is not None and bad.any():
+                raise EnvError(f"host collection: {self.spec.name}: the policy emitted a "
+                               "non-finite action; no dataset is written")
             returns[bad] = np.nan
             running &= finite
             actions = np.clip(actions.astype(self._dtype), self._low, self._high)
             for c, e in zip(*np.nonzero(running)):
                 o, r, terminated, truncated, _ = envs[c * num_episodes + e].step(actions[c, e])
+                if recorder is not None:
+                    recorder.add(e, obs[c, e], actions[c, e], r, o, terminated, truncated)
                 obs[c, e] = o
                 returns[c, e] += r
                 if terminated or truncated:
@@ -122,3 +165,24 @@ class HostEvaluator:
         for env in self._envs:
             env.close()
         self._envs = []
+
+
+class _Recorder:
+    """Per-slot transition lists of one collection round, turned into whole episodes."""
+
+    def __init__(self, num_slots: int):
+        self._steps: list[list[tuple]] = [[] for _ in range(num_slots)]
+
+    def add(self, slot, obs, action, reward, next_obs, terminated, truncated) -> None:
+        self._steps[slot].append((np.array(obs, np.float32), action, reward,
+                                  np.asarray(next_obs, np.float32), terminated, truncated))
+
+    def episodes(self) -> list[dict[str, np.ndarray]]:
+        out = []
+        for steps in self._steps:
+            obs, act, rew, nxt, term, trunc = zip(*steps)
+            out.append(dict(
+                observations=np.stack(obs), actions=np.stack(act).astype(np.float32),
+                rewards=np.asarray(rew, np.float32), next_observations=np.stack(nxt),
+                terminals=np.asarray(term, bool), timeouts=np.asarray(trunc, bool)))
+        return out

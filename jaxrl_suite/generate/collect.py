@@ -104,7 +104,7 @@ def _run(env, policy_fn, params, key, num_envs, num_steps):
 
 
 def collect(
-    env: JaxEnv,
+    env: Any,
     policy_fn: PolicyFn,
     params: Any,
     key: jax.Array,
@@ -116,8 +116,11 @@ def collect(
     """Returns a Dataset of exactly ``num_transitions`` transitions of ``policy_fn`` in ``env``.
 
     ``num_envs`` envs step in parallel in one jitted scan, long enough that whole episodes
-    cover ``num_transitions``; the episode cut at the end gets a timeout flag.
+    cover ``num_transitions``; the episode cut at the end gets a timeout flag. ``env`` may also
+    be a host env with its own ``collect`` (``envs.host_eval.HostEvaluator``: C MuJoCo).
     """
+    if not isinstance(env, JaxEnv):
+        return env.collect(policy_fn, params, key, num_transitions, meta=meta)
     num_envs = max(1, min(num_envs, num_transitions))
     # Each env yields at least steps - max_episode_steps transitions of whole episodes.
     num_steps = -(-num_transitions // num_envs) + env.spec.max_episode_steps

@@ -38,6 +38,15 @@ class ExpertConfig:
     eval_episodes: int = 20  # per evaluation between chunks
     final_eval_episodes: int = 100  # to measure the chosen expert's return without selection bias
     learning_starts: int | None = None  # None: the learner's default
+    update_every: int = 1  # host-loop SAC: env steps per batch of as many updates
+
+
+class Snapshot(NamedTuple):
+    """The policy evaluated after ``step`` env steps, with its evaluation mean return."""
+
+    step: int
+    eval_return: float
+    params: Any
 
 
 class OnlineRun(NamedTuple):
@@ -56,12 +65,16 @@ class OnlineRun(NamedTuple):
     expert_return: float
     best_eval_return: float
     train_seconds: float
+    # every evaluated policy, in step order (params on the host)
+    snapshots: tuple[Snapshot, ...] = ()
+    stochastic_policy: PolicyFn | None = None  # continuous runs: the learner's sampling policy
 
 
 class _Learner(NamedTuple):
     learner: Any
     params_of: Callable[[Any], Any]
     expert_policy: PolicyFn
+    stochastic_policy: PolicyFn | None
 
 
 def _learner(env: JaxEnv, config: ExpertConfig) -> _Learner:
@@ -70,9 +83,10 @@ def _learner(env: JaxEnv, config: ExpertConfig) -> _Learner:
         common["learning_starts"] = config.learning_starts
     if env.spec.discrete:
         dqn = make_dqn(env, DQNConfig(**common))
-        return _Learner(dqn, lambda s: s.params, dqn.greedy_policy)
+        return _Learner(dqn, lambda s: s.params, dqn.greedy_policy, None)
     sac = make_sac(env, SACConfig(**common))
-    return _Learner(sac, lambda s: s.actor_params, sac.deterministic_policy)
+    return _Learner(sac, lambda s: s.actor_params, sac.deterministic_policy,
+                    sac.stochastic_policy)
 
 
 def epsilon_mixture(policy_fn: PolicyFn, spec: EnvSpec, epsilon: float) -> PolicyFn:
@@ -119,7 +133,7 @@ def train_online_expert(
     init_key, warm_key, run_key = jax.random.split(key, 3)
     state, _, warm_transitions = warmup(init(init_key), warm_key)
     streams: list[Transition] = [jax.device_get(warm_transitions)]
-    curve, best_return, best_params = [], -np.inf, None
+    curve, snapshots, best_return, best_params = [], [], -np.inf, None
     step = warmup_steps
     for chunk_key in jax.random.split(run_key, num_chunks):
         learn_key, eval_key = jax.random.split(chunk_key)
@@ -128,6 +142,7 @@ def train_online_expert(
         step += config.chunk_steps
         ret = float(score(bundle.params_of(state), eval_key))
         curve.append((step, ret))
+        snapshots.append(Snapshot(step, ret, jax.device_get(bundle.params_of(state))))
         if ret > best_return:
             best_return, best_params = ret, bundle.params_of(state)
         if progress is not None:
@@ -152,10 +167,16 @@ def train_online_expert(
         expert_return=expert_return,
         best_eval_return=float(best_return),
         train_seconds=train_seconds,
+        snapshots=tuple(snapshots),
+        stochastic_policy=bundle.stochastic_policy,
     )
 
 
-def random_return(env: JaxEnv, key: jax.Array, num_episodes: int = 1_000) -> float:
-    """Returns the uniform random policy's mean undiscounted return over ``num_episodes``."""
+def random_return(env: Any, key: jax.Array, num_episodes: int = 1_000) -> float:
+    """Returns the uniform random policy's mean undiscounted return over ``num_episodes``
+    (``env``: a JaxEnv, or a ``HostEvaluator`` for C MuJoCo)."""
+    if not isinstance(env, JaxEnv):
+        return float(np.mean(env.evaluate(random_policy(env.spec), None, key[None],
+                                          num_episodes)))
     result = jax.jit(lambda k: evaluate(random_policy(env.spec), None, env, k, num_episodes))(key)
     return float(result.returns.mean())

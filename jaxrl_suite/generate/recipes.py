@@ -2,6 +2,8 @@
 et al., 2022) and the mixed-quality datasets of "Harnessing Mixed Offline RL Datasets via
 Trajectory Weighting" (Hong et al., 2023). Each records its parameters in ``meta.info``.
 
+``env`` is a JaxEnv or a host ``HostEvaluator`` (C MuJoCo); ``collect`` serves both.
+
 Schweighofer et al. (ml-jku/OfflineRL ``source/train_online.py``), each with as many
 transitions as the online run:
   random  uniform random actions
@@ -11,6 +13,18 @@ transitions as the online run:
   replay  every transition the online learner saw ("er")
 Hong et al. (williamd4112/suboptimal_offline_datasets): whole trajectories from a high-return
 source until more than sigma * N transitions, then low-return trajectories until more than N.
+
+D4RL's MuJoCo recipes (Fu et al., 2020; Farama-Foundation/D4RL
+``scripts/generation/mujoco/collect_data.py`` and ``stitch_dataset.py`` at b92efad^), built
+from one online SAC run:
+  random         uniform random actions (collect_data.py:64-66, ``env.action_space.sample()``)
+  medium         a snapshot of the run at about a third of the expert's return, its actions
+                 *sampled* from the tanh-Gaussian (collect_data.py:68-71, ``distr.sample()``)
+  medium-replay  the run's replay stream up to that snapshot (convert_buffer.py: the rlkit
+                 replay buffer of the run that produced the medium policy)
+  medium-expert  the medium dataset's whole episodes, then the expert's (stitch_dataset.py:
+                 file 1 cut after its last episode end, file 2 appended)
+  expert         the expert's sampled actions, as medium
 """
 
 from __future__ import annotations
@@ -18,19 +32,23 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from jaxrl_suite.data.dataset import Dataset, concatenate
-from jaxrl_suite.envs.base import JaxEnv
+from typing import Any
+
+from jaxrl_suite.data.dataset import Dataset, concatenate, from_arrays
 from jaxrl_suite.envs.evaluate import random_policy
 from jaxrl_suite.generate.collect import collect, meta_for
-from jaxrl_suite.generate.experts import OnlineRun, epsilon_mixture
+from jaxrl_suite.generate.experts import OnlineRun, Snapshot, epsilon_mixture
 
 RECIPES = ("random", "expert", "noisy", "mixed", "replay")
+D4RL_RECIPES = ("random", "medium", "medium-replay", "medium-expert", "expert")
+MEDIUM_FRACTION = 1.0 / 3.0  # D4RL: "medium" is a policy at about 1/3 of the expert's return
 NOISY_EPSILON = 0.2  # Schweighofer et al.: agent.eval_eps = 0.2
 MIXED_RANDOM_SHARE = 0.8  # Schweighofer et al.: random_buffer.mix(final_policy_buffer, 0.8)
 MIXED_SIGMAS = (0.01, 0.05, 0.1, 0.5)  # Hong et al.: share of high-return transitions
 
 
-def _with_refs(meta, run: OnlineRun | None, ref_min: float | None):
+def with_refs(meta, run: OnlineRun | None, ref_min: float | None):
+    """Returns ``meta`` with the random return as ref_min and the run's expert as ref_max."""
     updates = {}
     if ref_min is not None:
         updates["ref_min_score"] = ref_min
@@ -39,29 +57,29 @@ def _with_refs(meta, run: OnlineRun | None, ref_min: float | None):
     return meta.replace(**updates)
 
 
-def random_dataset(env: JaxEnv, key: jax.Array, num_transitions: int, *,
+def random_dataset(env: Any, key: jax.Array, num_transitions: int, *,
                    run: OnlineRun | None = None, ref_min: float | None = None) -> Dataset:
     """Returns ``num_transitions`` transitions of the uniform random policy."""
-    meta = _with_refs(meta_for(env.spec, recipe="random"), run, ref_min)
+    meta = with_refs(meta_for(env.spec, recipe="random"), run, ref_min)
     return collect(env, random_policy(env.spec), None, key, num_transitions, meta=meta)
 
 
-def expert_dataset(env: JaxEnv, run: OnlineRun, key: jax.Array, num_transitions: int, *,
+def expert_dataset(env: Any, run: OnlineRun, key: jax.Array, num_transitions: int, *,
                    ref_min: float | None = None) -> Dataset:
     """Returns ``num_transitions`` transitions of the online run's greedy expert."""
-    meta = _with_refs(meta_for(env.spec, recipe="expert"), run, ref_min)
+    meta = with_refs(meta_for(env.spec, recipe="expert"), run, ref_min)
     return collect(env, run.expert_policy, run.expert_params, key, num_transitions, meta=meta)
 
 
-def noisy_dataset(env: JaxEnv, run: OnlineRun, key: jax.Array, num_transitions: int, *,
+def noisy_dataset(env: Any, run: OnlineRun, key: jax.Array, num_transitions: int, *,
                   epsilon: float = NOISY_EPSILON, ref_min: float | None = None) -> Dataset:
     """Returns transitions of the expert acting uniformly at random with prob. ``epsilon``."""
-    meta = _with_refs(meta_for(env.spec, recipe="noisy", epsilon=epsilon), run, ref_min)
+    meta = with_refs(meta_for(env.spec, recipe="noisy", epsilon=epsilon), run, ref_min)
     policy = epsilon_mixture(run.expert_policy, env.spec, epsilon)
     return collect(env, policy, run.expert_params, key, num_transitions, meta=meta)
 
 
-def mixed_dataset(env: JaxEnv, run: OnlineRun, key: jax.Array, num_transitions: int, *,
+def mixed_dataset(env: Any, run: OnlineRun, key: jax.Array, num_transitions: int, *,
                   random_share: float = MIXED_RANDOM_SHARE,
                   ref_min: float | None = None) -> Dataset:
     """Returns ``random_share`` random transitions followed by expert ones, N in total.
@@ -72,7 +90,7 @@ def mixed_dataset(env: JaxEnv, run: OnlineRun, key: jax.Array, num_transitions: 
     """
     num_random = int(num_transitions * random_share)
     random_key, expert_key = jax.random.split(key)
-    meta = _with_refs(meta_for(env.spec, recipe="mixed", random_share=random_share), run,
+    meta = with_refs(meta_for(env.spec, recipe="mixed", random_share=random_share), run,
                       ref_min)
     parts = []
     if num_random > 0:
@@ -85,7 +103,7 @@ def mixed_dataset(env: JaxEnv, run: OnlineRun, key: jax.Array, num_transitions: 
 
 def replay_dataset(run: OnlineRun, *, ref_min: float | None = None) -> Dataset:
     """Returns every transition the online learner saw, in order."""
-    meta = _with_refs(run.replay.meta.with_info(recipe="replay"), run, ref_min)
+    meta = with_refs(run.replay.meta.with_info(recipe="replay"), run, ref_min)
     return run.replay.replace(meta=meta)
 
 
@@ -120,3 +138,25 @@ def mixed_quality_dataset(high: Dataset, low: Dataset, sigma: float,
         recipe="mixed_quality", sigma=sigma, high_source=high.meta.info_dict().get("recipe"),
         low_source=low.meta.info_dict().get("recipe"), num_high_transitions=num_high)
     return concatenate(parts, meta=meta)
+
+
+def expert_snapshot(run: OnlineRun) -> Snapshot:
+    """Returns the run's best-evaluated snapshot (the expert), the earliest on ties."""
+    return max(run.snapshots, key=lambda s: (s.eval_return, -s.step))
+
+
+def medium_snapshot(run: OnlineRun, fraction: float = MEDIUM_FRACTION) -> Snapshot:
+    """Returns the run's evaluated policy whose evaluation return is closest to ``fraction``
+    of the expert's return (D4RL's medium policy), the earliest on ties."""
+    if not run.snapshots:
+        raise ValueError("medium_snapshot: the online run kept no snapshots")
+    target = fraction * run.expert_return
+    return min(run.snapshots, key=lambda s: (abs(s.eval_return - target), s.step))
+
+
+def first_transitions(ds: Dataset, num_transitions: int, meta=None) -> Dataset:
+    """Returns the first ``num_transitions`` transitions of ``ds``; the episode cut there ends
+    with a timeout flag (its true next observation is kept)."""
+    arrays = {k: v[:num_transitions].copy() for k, v in ds.to_numpy().items()}
+    arrays["timeouts"][-1] |= ~arrays["terminals"][-1]
+    return from_arrays(**arrays, meta=meta or ds.meta)

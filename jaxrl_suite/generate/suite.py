@@ -6,6 +6,11 @@ the five Dataset Perspective recipes and, for one continuous env, Hong et al.'s 
 datasets, and saves each as a Minari dataset ``jaxrl_suite/<suite>/<env>/<name>-v0``. A
 manifest beside them records the build (budgets, reference returns, timings); an env whose
 datasets are all present and were built with the same settings is not built again.
+
+The ``mujoco*`` suites build gymnasium's MuJoCo v5 robots with D4RL's recipes. On a CPU their
+online SAC runs on the host in C MuJoCo (``generate.host_online``) with a checkpoint after
+every evaluation beside the manifest, so a killed build resumes mid-run; on an accelerator it
+runs in-jit on the MJX port. A bar per env shows the online run's progress on a terminal.
 """
 
 from __future__ import annotations
@@ -20,13 +25,18 @@ from typing import Any, Callable
 
 import jax
 import numpy as np
+import tqdm
 
 from jaxrl_suite.data import io
-from jaxrl_suite.data.dataset import Dataset
-from jaxrl_suite.envs.registry import make_env
+from jaxrl_suite.data.dataset import Dataset, concatenate
+from jaxrl_suite.envs.base import JaxEnv
+from jaxrl_suite.envs.host_eval import HostEvaluator
+from jaxrl_suite.envs.registry import host_twin, make_env, resolve_eval_backend
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.generate import recipes as recipe_lib
+from jaxrl_suite.generate.collect import collect, meta_for
 from jaxrl_suite.generate.experts import ExpertConfig, random_return, train_online_expert
+from jaxrl_suite.generate.host_online import train_host_sac
 
 NAMESPACE = "jaxrl_suite"
 
@@ -60,14 +70,28 @@ class SuiteSpec:
     mixed_quality_envs: tuple[str, ...] = ()
     sigmas: tuple[float, ...] = recipe_lib.MIXED_SIGMAS
     seed: int = 0
+    # Hong et al.'s high-return sources (datasets of this suite) mixed with its random data
+    mixed_high_sources: tuple[str, ...] = ("expert",)
+    # how the medium/expert recipes act: "deterministic" (Schweighofer et al.: the greedy
+    # policy) or "stochastic" (D4RL: actions sampled from the SAC policy)
+    expert_sampling: str = "deterministic"
 
     def fingerprint(self, budget: EnvBudget) -> str:
         """Returns a short hash of everything that determines one env's datasets."""
         facts = dict(budget=dataclasses.asdict(budget), recipes=self.recipes, seed=self.seed,
                      sigmas=self.sigmas if budget.env in self.mixed_quality_envs else None)
+        if self.mixed_high_sources != ("expert",) or self.expert_sampling != "deterministic":
+            facts.update(mixed_high_sources=self.mixed_high_sources,
+                         expert_sampling=self.expert_sampling)
+        if budget.online.update_every != 1:
+            facts["budget"]["online"]["update_every"] = budget.online.update_every
+        else:
+            facts["budget"]["online"].pop("update_every")
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
 
+_MUJOCO_ENVS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
+_MUJOCO_RECIPES = recipe_lib.D4RL_RECIPES + ("noisy", "replay")
 _DQN_NET = (256, 256, 256)  # Schweighofer et al.: three 256-unit SELU layers
 _SAC_NET = (256, 256)
 
@@ -106,6 +130,39 @@ SUITES: dict[str, SuiteSpec] = {
                          ("num_eval_envs", 8))),),
         recipes=("random", "expert", "replay"),
     ),
+    # gymnasium's MuJoCo v5 robots with D4RL's recipes (``recipes.D4RL_RECIPES``) plus the
+    # Dataset Perspective's noisy and replay, and Hong et al.'s mixed sets from the random data
+    # and the expert or medium data. SAC (two 256-unit layers, ``online.sac``) trains the
+    # expert: in-jit on MJX on an accelerator, on the host in C MuJoCo on a CPU.
+    # D4RL's budgets: 1M-step online run, 1M-transition datasets.
+    "mujoco": SuiteSpec(
+        name="mujoco",
+        envs=tuple(EnvBudget(env, ExpertConfig(1_000_000, 10_000, _SAC_NET, eval_episodes=10),
+                             random_episodes=100) for env in _MUJOCO_ENVS),
+        recipes=_MUJOCO_RECIPES, mixed_quality_envs=_MUJOCO_ENVS,
+        mixed_high_sources=("expert", "medium"), expert_sampling="stochastic",
+    ),
+    # The same recipes sized for a 2-core CPU (<= 45 minutes in all; BUILD_NOTES "mujoco-small"):
+    # online runs of 150k (HalfCheetah), 100k (Hopper) and 120k (Walker2d) steps, each update
+    # batch of 10 after 10 host env steps; 100k-transition datasets.
+    "mujoco-small": SuiteSpec(
+        name="mujoco-small",
+        envs=tuple(EnvBudget(env, ExpertConfig(steps, 5_000, _SAC_NET, eval_episodes=5,
+                                               final_eval_episodes=20, update_every=10),
+                             num_transitions=100_000, random_episodes=100)
+                   for env, steps in zip(_MUJOCO_ENVS, (150_000, 100_000, 120_000))),
+        recipes=_MUJOCO_RECIPES, mixed_quality_envs=_MUJOCO_ENVS,
+        mixed_high_sources=("expert", "medium"), expert_sampling="stochastic",
+    ),
+    # The mujoco code path in seconds (for tests): Hopper with 50-step episodes.
+    "mujoco-tiny": SuiteSpec(
+        name="mujoco-tiny",
+        envs=(EnvBudget("Hopper-v5", ExpertConfig(
+            600, 200, (16,), eval_episodes=2, final_eval_episodes=2, learning_starts=200,
+            update_every=10), random_episodes=4, episode_length=50, num_transitions=300),),
+        recipes=_MUJOCO_RECIPES, mixed_quality_envs=("Hopper-v5",), sigmas=(0.1, 0.5),
+        mixed_high_sources=("expert", "medium"), expert_sampling="stochastic",
+    ),
     # For tests: tiny budgets, the same code path.
     "tiny": SuiteSpec(
         name="tiny",
@@ -132,10 +189,12 @@ def dataset_id(suite: str, env_name: str, name: str) -> str:
     return f"{NAMESPACE}/{suite}/{env_slug(env_name)}/{name}-v0"
 
 
-def mixed_quality_name(sigma: float) -> str:
-    """Returns the dataset name for a high-return share sigma, e.g. 0.05 -> "mixed-sigma5pct"."""
+def mixed_quality_name(sigma: float, high_source: str = "expert") -> str:
+    """Returns the dataset name for a high-return share sigma, e.g. 0.05 -> "mixed-sigma5pct"
+    (expert data as the high-return source) or "mixed-medium-sigma5pct" (medium data)."""
     pct = 100 * sigma
-    return f"mixed-sigma{pct:g}pct".replace(".", "p")
+    source = "" if high_source == "expert" else f"{high_source}-"
+    return f"mixed-{source}sigma{pct:g}pct".replace(".", "p")
 
 
 def suite_dataset_ids(spec: SuiteSpec) -> dict[str, list[str]]:
@@ -144,7 +203,8 @@ def suite_dataset_ids(spec: SuiteSpec) -> dict[str, list[str]]:
     for budget in spec.envs:
         names = list(spec.recipes)
         if budget.env in spec.mixed_quality_envs:
-            names += [mixed_quality_name(s) for s in spec.sigmas]
+            names += [mixed_quality_name(s, h) for h in spec.mixed_high_sources
+                      for s in spec.sigmas]
         out[budget.env] = [dataset_id(spec.name, budget.env, n) for n in names]
     return out
 
@@ -173,18 +233,52 @@ def _is_cached(spec: SuiteSpec, budget: EnvBudget, root: pathlib.Path, manifest:
     return all((root / i).is_dir() for i in suite_dataset_ids(spec)[budget.env])
 
 
-def build_env_datasets(spec: SuiteSpec, budget: EnvBudget, key: jax.Array,
-                       log: Callable[[str], None] = print) -> tuple[dict[str, Dataset], dict]:
-    """Returns ({name: Dataset}, build facts) for one env of a suite (nothing is saved)."""
+def make_generation_env(budget: EnvBudget) -> Any:
+    """Returns what a suite env is generated in: its JaxEnv, or for a MuJoCo env on a CPU a
+    ``HostEvaluator`` of its gymnasium twin (C MuJoCo; ``envs.registry.resolve_eval_backend``)
+    whose spec carries the bare id, so the datasets name the env ``train`` resolves."""
+    if resolve_eval_backend(budget.env) == "host":
+        kwargs = {} if budget.episode_length is None else dict(
+            max_episode_steps=budget.episode_length)
+        evaluator = HostEvaluator(host_twin(budget.env), **kwargs)
+        evaluator.spec = evaluator.spec.replace(name=budget.env)
+        return evaluator
     env_kwargs = {} if budget.episode_length is None else dict(episode_length=budget.episode_length)
-    env = make_env(budget.env, **env_kwargs)
+    return make_env(budget.env, **env_kwargs)
+
+
+def _progress_bar(budget: EnvBudget, log: Callable[[str], None]):
+    """Returns progress(step, eval_return) that logs each evaluation and moves a bar (on a
+    terminal) over the env's online steps, and the bar."""
+    bar = tqdm.tqdm(total=budget.online.total_steps, desc=f"{budget.env} online", unit="step",
+                    unit_scale=True, disable=None, leave=False)
+
+    def progress(step: int, ret: float) -> None:
+        bar.update(step - bar.n)
+        bar.set_postfix(eval_return=f"{ret:.1f}")
+        log(f"[{budget.env}] step {step:>9,}: eval return {ret:9.2f}")
+
+    return progress, bar
+
+
+def build_env_datasets(spec: SuiteSpec, budget: EnvBudget, key: jax.Array,
+                       log: Callable[[str], None] = print,
+                       checkpoint: pathlib.Path | None = None) -> tuple[dict[str, Dataset], dict]:
+    """Returns ({name: Dataset}, build facts) for one env of a suite (nothing is saved).
+    ``checkpoint``: a file the host-side online run resumes from and saves to."""
+    env = make_generation_env(budget)
     ref_key, online_key, data_key = jax.random.split(key, 3)
     start = time.perf_counter()
     ref_min = random_return(env, ref_key, budget.random_episodes)
     log(f"[{budget.env}] random policy mean return {ref_min:.2f} "
         f"({budget.random_episodes} episodes)")
-    progress = lambda s, r: log(f"[{budget.env}] step {s:>9,}: eval return {r:9.2f}")
-    run = train_online_expert(env, online_key, budget.online, progress=progress)
+    progress, bar = _progress_bar(budget, log)
+    if isinstance(env, JaxEnv):
+        run = train_online_expert(env, online_key, budget.online, progress=progress)
+    else:
+        run = train_host_sac(env, online_key, budget.online, progress=progress,
+                             checkpoint=checkpoint)
+    bar.close()
     if budget.brax_expert is not None:
         run = _with_brax_expert(env, budget, run, jax.random.fold_in(online_key, 1), progress)
     log(f"[{budget.env}] expert: return {run.expert_return:.2f} on "
@@ -192,21 +286,52 @@ def build_env_datasets(spec: SuiteSpec, budget: EnvBudget, key: jax.Array,
         f"{run.best_eval_return:.2f}); online training {run.train_seconds:.1f} s")
     n = budget.size
     keys = dict(zip(("random", "expert", "noisy", "mixed"), jax.random.split(data_key, 4)))
+    keys["medium"] = jax.random.fold_in(data_key, 4)
+    meta = lambda recipe, **info: recipe_lib.with_refs(
+        meta_for(env.spec, recipe=recipe, **info), run, ref_min)
+    acting = run.stochastic_policy if spec.expert_sampling == "stochastic" else run.expert_policy
+    medium = (recipe_lib.medium_snapshot(run)
+              if any(r.startswith("medium") for r in spec.recipes) else None)
+    if spec.expert_sampling == "stochastic":
+        expert_maker = lambda: collect(
+            env, acting, run.expert_params, keys["expert"], n,
+            meta=meta("expert", sampling="stochastic",
+                      policy_step=recipe_lib.expert_snapshot(run).step))
+    else:
+        expert_maker = lambda: recipe_lib.expert_dataset(env, run, keys["expert"], n,
+                                                         ref_min=ref_min)
     makers = {
         "random": lambda: recipe_lib.random_dataset(env, keys["random"], n, run=run,
                                                  ref_min=ref_min),
-        "expert": lambda: recipe_lib.expert_dataset(env, run, keys["expert"], n, ref_min=ref_min),
+        "expert": expert_maker,
         "noisy": lambda: recipe_lib.noisy_dataset(env, run, keys["noisy"], n, ref_min=ref_min),
         "mixed": lambda: recipe_lib.mixed_dataset(env, run, keys["mixed"], n, ref_min=ref_min),
         "replay": lambda: recipe_lib.replay_dataset(run, ref_min=ref_min),
+        "medium": lambda: collect(
+            env, acting, medium.params, keys["medium"], n,
+            meta=meta("medium", sampling=spec.expert_sampling, policy_step=medium.step,
+                      policy_eval_return=medium.eval_return)),
+        "medium-replay": lambda: recipe_lib.first_transitions(
+            run.replay, medium.step, meta=meta("medium-replay", online_steps=medium.step)),
+        "medium-expert": lambda: concatenate(
+            [get("medium"), get("expert")], meta=meta("medium-expert")),
     }
-    datasets = {name: makers[name]() for name in spec.recipes}
+    datasets: dict[str, Dataset] = {}
+
+    def get(name: str) -> Dataset:
+        if name not in datasets:
+            datasets[name] = makers[name]()
+        return datasets[name]
+
+    for name in spec.recipes:
+        get(name)
     if budget.env in spec.mixed_quality_envs:
-        high = datasets.get("expert") or makers["expert"]()
-        low = datasets.get("random") or makers["random"]()
-        for sigma in spec.sigmas:
-            datasets[mixed_quality_name(sigma)] = recipe_lib.mixed_quality_dataset(
-                high, low, sigma, n)
+        for source in spec.mixed_high_sources:
+            for sigma in spec.sigmas:
+                datasets[mixed_quality_name(sigma, source)] = (
+                    recipe_lib.mixed_quality_dataset(get(source), get("random"), sigma, n))
+    built = {i.rsplit("/", 1)[-1][: -len("-v0")] for i in suite_dataset_ids(spec)[budget.env]}
+    datasets = {k: v for k, v in datasets.items() if k in built}
     facts = dict(
         fingerprint=spec.fingerprint(budget),
         ref_min_score=ref_min,
@@ -216,9 +341,13 @@ def build_env_datasets(spec: SuiteSpec, budget: EnvBudget, key: jax.Array,
         online_train_seconds=run.train_seconds,
         build_seconds=time.perf_counter() - start,
     )
+    if medium is not None:
+        facts["medium_policy"] = dict(step=medium.step, eval_return=medium.eval_return)
     fp = facts["fingerprint"]
     datasets = {k: d.replace(meta=d.meta.with_info(suite=spec.name, suite_fingerprint=fp))
                 for k, d in datasets.items()}
+    if not isinstance(env, JaxEnv):
+        env.close()
     return datasets, facts
 
 
@@ -254,7 +383,12 @@ def build_suite(name: str, root: Any = None, *, force: bool = False,
         if not force and _is_cached(spec, budget, root, manifest):
             log(f"[{budget.env}] cached in {root / NAMESPACE / name}")
             continue
-        datasets, facts = build_env_datasets(spec, budget, env_key, log)
+        checkpoint = (root / NAMESPACE / name /
+                      f"{env_slug(budget.env)}-{spec.fingerprint(budget)}.online.pkl")
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        if force:
+            checkpoint.unlink(missing_ok=True)
+        datasets, facts = build_env_datasets(spec, budget, env_key, log, checkpoint)
         save_start = time.perf_counter()
         for ds_name, ds in datasets.items():
             ds_id = dataset_id(name, budget.env, ds_name)
@@ -272,5 +406,6 @@ def build_suite(name: str, root: Any = None, *, force: bool = False,
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(manifest, indent=1))
         tmp.replace(path)
+        checkpoint.unlink(missing_ok=True)
         log(f"[{budget.env}] {len(datasets)} datasets saved in {facts['save_seconds']:.1f} s")
     return manifest

@@ -10,6 +10,10 @@ The actor and critics work in [-1, 1] action units; the env, the replay stream a
 the env's bounds. The whole run is two ``lax.scan``s (random warm-up, then collect + update)
 inside one traceable ``train(key, hparams)``; ``jax.jit(jax.vmap(train, in_axes=(0, None)))``
 runs many seeds in one program.
+
+``make_sac(spec)`` (an EnvSpec, no JaxEnv) builds the same learner for a host-side env loop
+(``generate.host_online``): ``init`` then holds no env carry, and ``learn_from(state,
+transitions [K], key, hparams)`` adds K host transitions and runs K updates in one scan.
 """
 
 from __future__ import annotations
@@ -111,6 +115,8 @@ class SAC(NamedTuple):
     train_steps(state, key, num_steps, hparams=None, learn=True)
         -> (state, metrics [num_steps], transitions [num_steps])   # chunked training
     act(actor_params, obs [B, *obs_shape], key, deterministic) -> actions [B, A] in env units
+    learn_from(state, transitions [K], key, hparams=None) -> (state, (critic_loss, actor_loss,
+        alpha, entropy) [K]): K transitions added, then K updates (host-side env loops)
     deterministic_policy(actor_params, obs, key): tanh(mean), the expert (a rollout policy_fn)
     stochastic_policy(actor_params, obs, key): a sample of the tanh-Gaussian
     noisy_policy(noise_std) -> policy_fn: deterministic action plus Gaussian noise of std
@@ -123,15 +129,21 @@ class SAC(NamedTuple):
     init: Callable[..., SACState]
     train: Callable[..., SACOutput]
     train_steps: Callable[..., tuple]
+    learn_from: Callable[..., tuple]
     act: Callable[..., jax.Array]
     deterministic_policy: PolicyFn
     stochastic_policy: PolicyFn
     noisy_policy: Callable[[float], PolicyFn]
 
 
-def make_sac(env: JaxEnv, config: SACConfig = SACConfig()) -> SAC:
-    """Returns a SAC for the continuous env ``env``; raises ValueError on an unusable config."""
-    spec = env.spec
+def make_sac(env: JaxEnv | EnvSpec, config: SACConfig = SACConfig()) -> SAC:
+    """Returns a SAC for the continuous env ``env``; raises ValueError on an unusable config.
+
+    Given an EnvSpec instead of a JaxEnv, the SAC is for a host-side env loop: ``init`` holds
+    no env carry, ``learn_from`` trains on the host's transitions, and ``train`` /
+    ``train_steps`` (which step a JaxEnv inside jit) raise ValueError."""
+    host = isinstance(env, EnvSpec)
+    spec = env if host else env.spec
     if spec.discrete:
         raise ValueError(f"make_sac: env '{spec.name}' has discrete actions; use make_dqn")
     _check_config(config)
@@ -188,12 +200,13 @@ def make_sac(env: JaxEnv, config: SACConfig = SACConfig()) -> SAC:
         critic_params = critic.init(critic_key, obs, action)
         log_alpha = jnp.log(jnp.asarray(hparams.init_alpha, jnp.float32))
         actor_opt, critic_opt, alpha_opt = optimizers(hparams)
-        rollout = init_rollout(env, env_key, 1)
+        rollout = None if host else init_rollout(env, env_key, 1)
+        example_obs = obs[0] if host else rollout.obs[0]
         example = Transition(
-            obs=rollout.obs[0],
+            obs=example_obs,
             action=jnp.zeros((action_dim,), jnp.float32),
             reward=jnp.float32(0.0),
-            next_obs=rollout.obs[0],
+            next_obs=example_obs,
             terminated=jnp.bool_(False),
             truncated=jnp.bool_(False),
         )
@@ -271,6 +284,10 @@ def make_sac(env: JaxEnv, config: SACConfig = SACConfig()) -> SAC:
         metrics = (critic_loss, actor_loss, jnp.exp(state.log_alpha), -jnp.mean(log_prob))
         return state, metrics
 
+    def sample_and_update(state, sample_key, update_key, hparams):
+        batch = replay_sample(state.buffer, sample_key, config.batch_size)
+        return update(state, batch, update_key, hparams)
+
     def env_step(state, key, hparams, learn: bool):
         act_key, env_key, sample_key, update_key = jax.random.split(key, 4)
         if learn:
@@ -281,10 +298,8 @@ def make_sac(env: JaxEnv, config: SACConfig = SACConfig()) -> SAC:
         transition, stats = jax.tree.map(lambda x: x[0], (transition, stats))
         state = state.replace(rollout=rollout, buffer=replay_add(state.buffer, transition))
         if learn:
-            batch = replay_sample(state.buffer, sample_key, config.batch_size)
-            state, (critic_loss, actor_loss, alpha, entropy) = update(
-                state, batch, update_key, hparams
-            )
+            state, (critic_loss, actor_loss, alpha, entropy) = sample_and_update(
+                state, sample_key, update_key, hparams)
         else:
             critic_loss = actor_loss = entropy = jnp.float32(0.0)
             alpha = jnp.exp(state.log_alpha)
@@ -294,14 +309,37 @@ def make_sac(env: JaxEnv, config: SACConfig = SACConfig()) -> SAC:
         )
         return state, (metrics, transition)
 
+    def learn_from(state, transitions, key, hparams=None, learn: bool = True):
+        """Returns (state, metrics [K]) after adding ``transitions`` [K] (env units, from a
+        host env loop) to the buffer and running K updates on it: one update per env step,
+        run after the K steps that a policy fixed for the chunk collected. ``learn=False``
+        only adds them (the warm-up); metrics are then None."""
+        hparams = SACHParams() if hparams is None else hparams
+        buffer = jax.lax.fori_loop(
+            0, transitions.reward.shape[0],
+            lambda i, b: replay_add(b, jax.tree.map(lambda x: x[i], transitions)),
+            state.buffer)
+        if not learn:
+            return state.replace(buffer=buffer), None
+        return jax.lax.scan(lambda s, k: sample_and_update(s, *jax.random.split(k), hparams),
+                            state.replace(buffer=buffer),
+                            jax.random.split(key, transitions.reward.shape[0]))
+
+    def require_env(what: str):
+        if host:
+            raise ValueError(f"make_sac: {what} steps a JaxEnv; this SAC was built from the "
+                             f"EnvSpec of '{spec.name}' for a host loop (use learn_from)")
+
     def train_steps(state, key, num_steps: int, hparams=None, learn: bool = True):
         """Returns (state, metrics [num_steps], transitions [num_steps]) after num_steps env
         steps, each followed by an update if ``learn``. For chunked training with evaluation
         between chunks; ``train`` is init, a warm-up chunk and one learning chunk."""
+        require_env("train_steps")
         hparams = SACHParams() if hparams is None else hparams
         return scan_env_steps(env_step, state, key, num_steps, hparams, learn)
 
     def train(key, hparams=None):
+        require_env("train")
         hparams = SACHParams() if hparams is None else hparams
         state, metrics, transitions = warmup_then_learn(
             init, env_step, key, hparams, config.learning_starts, config.total_steps)
@@ -314,6 +352,7 @@ def make_sac(env: JaxEnv, config: SACConfig = SACConfig()) -> SAC:
         init=init,
         train=train,
         train_steps=train_steps,
+        learn_from=learn_from,
         act=act,
         deterministic_policy=deterministic_policy,
         stochastic_policy=stochastic_policy,
