@@ -35,10 +35,11 @@ flags.DEFINE_float("ref_min", None, "info/train: random-policy return for TQ and
                    "scores (default: the dataset's ref_min_score, else the env's).")
 flags.DEFINE_float("ref_max", None, "info/train: expert return for TQ and normalised scores "
                    "(default: the dataset's ref_max_score, else the env's).")
-flags.DEFINE_integer("saco_bins", 100, "info/demo: digitise each state-action dimension into "
-                     "this many bins between the reference's min/max before counting unique "
-                     "pairs, as the authors' evaluator does (100); 0 counts exact values (every "
-                     "continuous state is then unique, so SACo degenerates to a size ratio).")
+flags.DEFINE_integer("saco_bins", 100, "info/demo/generate: digitise each state-action "
+                     "dimension into this many bins between the reference's min/max before "
+                     "counting unique pairs, as the authors' evaluator does (100); 0 counts "
+                     "exact values (every continuous state is then unique, so SACo "
+                     "degenerates to a size ratio).")
 
 flags.DEFINE_string("algo", None, "train: learner id (bc, td3bc, ...).")
 flags.DEFINE_string("env", None, "train: evaluation env (default: the dataset's env id).")

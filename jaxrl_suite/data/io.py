@@ -480,7 +480,53 @@ def load_minari(dataset_id_or_path: PathLike, root: PathLike | None = None) -> D
                 f"no such dataset; local ids: [{shown}]")
     with _reading(source, WHOLE_FILE):
         minari_dataset = minari.MinariDataset(data_path)
-    return from_minari_dataset(minari_dataset, source=source)
+    dataset = from_minari_dataset(minari_dataset, source=source)
+    return _with_minari_mujoco_refs(dataset, source, data_path.parent.parent)
+
+
+_MINARI_MUJOCO = re.compile(r"(?:.*/)?(?P<namespace>mujoco/[-_\w]+)/(?P<level>[-_\w]+?)"
+                            r"-v(?P<version>\d+)/?")
+
+
+def _with_minari_mujoco_refs(dataset: Dataset, source: str, namespace_dir: pathlib.Path
+                             ) -> Dataset:
+    """Returns a Minari ``mujoco/<robot>/<level>-v<k>`` dataset with reference returns, which
+    Minari's own do not ship (Minari issue #323); others unchanged.
+
+    ref_min: the registry's random-policy return of the dataset's env
+    (``envs.registry.REFERENCE_RETURNS``, measured by the suite); ref_max: the mean episode
+    return of ``mujoco/<robot>/expert-v<k>`` when that dataset is stored beside this one (the
+    expert dataset's own mean return), else the registry's expert return. ``info.references``
+    says which.
+    """
+    match = _MINARI_MUJOCO.fullmatch(source)
+    meta = dataset.meta
+    if match is None or not meta.env_id or (
+            meta.ref_min_score is not None and meta.ref_max_score is not None):
+        return dataset
+    from jaxrl_suite.envs.registry import REFERENCE_RETURNS, REFERENCE_SOURCES
+
+    ref_min, ref_max = REFERENCE_RETURNS.get(meta.env_id, (None, None))
+    how = dict(ref_min=REFERENCE_SOURCES.get(meta.env_id, "not measured"),
+               ref_max=REFERENCE_SOURCES.get(meta.env_id, "not measured"))
+    expert_name = f"expert-v{match['version']}"
+    expert_dir = namespace_dir / expert_name
+    if (expert_dir / "data").is_dir():
+        if match["level"] == "expert":
+            expert = dataset
+        else:
+            with _reading(str(expert_dir), WHOLE_FILE):
+                import minari
+
+                expert = from_minari_dataset(minari.MinariDataset(expert_dir / "data"),
+                                             source=str(expert_dir))
+        ref_max = float(np.mean(np.asarray(expert.episode_returns())))
+        how["ref_max"] = (f"mean return of {match['namespace']}/{expert_name} "
+                          f"({expert.num_episodes} episodes)")
+    if ref_min is None and ref_max is None:
+        return dataset
+    meta = meta.replace(ref_min_score=ref_min, ref_max_score=ref_max)
+    return dataset.replace(meta=meta.with_info(references=how))
 
 
 def save_minari(

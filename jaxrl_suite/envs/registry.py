@@ -56,9 +56,27 @@ REFERENCE_RETURNS: dict[str, tuple[float | None, float | None]] = {
     "walker2d": (None, None),
     "ant": (None, None),
 }
-# gymnasium's MuJoCo v5 envs and their MJX ports share one entry (same semantics).
+# gymnasium's MuJoCo v5 envs (C MuJoCo) and their MJX ports share one entry (same semantics).
+# Measured by `python -m jaxrl_suite generate --suite=mujoco-small` (2-core CPU, 2026-12-02;
+# manifest.json of the build, BUILD_NOTES "mujoco-small"): ref_min = uniform random policy
+# over 100 episodes (D4RL's protocol); ref_max = the suite's SAC expert (two 128-unit layers,
+# 150k / 200k / 200k host steps) over 20 fresh episodes. Ant-v5: random only, by
+# `bench/reference_returns.py --envs Ant-v5` (100 episodes); no expert trained yet.
+_MUJOCO_REFERENCES = {
+    "HalfCheetah-v5": (-282.03, 4688.77),
+    "Hopper-v5": (17.27, 1490.09),
+    "Walker2d-v5": (2.90, 566.34),
+    "Ant-v5": (-51.36, None),
+}
+# How each MuJoCo entry was measured (shown with the scores of Minari's mujoco/* datasets).
+REFERENCE_SOURCES: dict[str, str] = {}
 for _name in MUJOCO_ENV_NAMES:
-    REFERENCE_RETURNS[_name] = REFERENCE_RETURNS[GYMNASIUM_PREFIX + _name] = (None, None)
+    REFERENCE_RETURNS[_name] = REFERENCE_RETURNS[GYMNASIUM_PREFIX + _name] = (
+        _MUJOCO_REFERENCES[_name])
+    REFERENCE_SOURCES[_name] = REFERENCE_SOURCES[GYMNASIUM_PREFIX + _name] = (
+        "suite measurement (envs/registry.py): random policy over 100 episodes; expert: the "
+        "mujoco-small suite's SAC expert over 20 episodes" if _name != "Ant-v5" else
+        "suite measurement (envs/registry.py): random policy over 100 episodes; no expert")
 
 
 def list_envs() -> list[str]:

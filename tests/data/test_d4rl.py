@@ -75,3 +75,45 @@ def test_a_d4rl_file_whose_observations_do_not_fit_the_env_is_refused_naming_bot
     assert rc == 2
     line = err.strip().splitlines()[-1]
     assert "(111,)" in line and "(105,)" in line and "Ant-v5" in line, err
+
+
+def _minari_mujoco(root, level, reward, seed):
+    """Saves a Minari-style ``mujoco/halfcheetah/<level>-v0`` dataset without references."""
+    from jaxrl_suite.data import DatasetMeta, from_arrays, io
+
+    rng = np.random.default_rng(seed)
+    n = 60
+    timeouts = np.zeros(n, bool)
+    timeouts[19::20] = True
+    obs = rng.normal(size=(n + 1, 17)).astype(np.float32)
+    next_obs = obs[1:].copy()
+    next_obs[timeouts] = rng.normal(size=(3, 17))  # episode ends: their own final states
+    ds = from_arrays(
+        observations=obs[:-1], next_observations=next_obs,
+        actions=rng.uniform(-1, 1, (n, 6)).astype(np.float32),
+        rewards=np.full(n, reward, np.float32), terminals=np.zeros(n, bool), timeouts=timeouts,
+        meta=DatasetMeta(env_id="HalfCheetah-v5", action_dim=6, action_low=(-1.0,) * 6,
+                         action_high=(1.0,) * 6))
+    io.save_minari(ds, f"mujoco/halfcheetah/{level}-v0", root=root)
+
+
+def test_minari_mujoco_datasets_get_suite_references(tmp_path):
+    """Minari's mujoco/* datasets ship no references: ref_min comes from the registry (the
+    suite's random-policy measurement), ref_max from the local expert dataset's mean return."""
+    from jaxrl_suite.envs.registry import REFERENCE_RETURNS
+
+    _minari_mujoco(tmp_path, "medium", 1.0, 0)
+    alone = load("mujoco/halfcheetah/medium-v0", root=tmp_path)
+    assert (alone.meta.ref_min_score, alone.meta.ref_max_score) == pytest.approx(
+        REFERENCE_RETURNS["HalfCheetah-v5"])
+    _minari_mujoco(tmp_path, "expert", 5.0, 1)
+    ds = load("mujoco/halfcheetah/medium-v0", root=tmp_path)
+    assert ds.meta.ref_max_score == pytest.approx(100.0)  # 20 steps x reward 5
+    assert ds.meta.ref_min_score == pytest.approx(REFERENCE_RETURNS["HalfCheetah-v5"][0])
+    assert "expert-v0 (3 episodes)" in ds.meta.info_dict()["references"]["ref_max"]
+    rc, out, err = run_cli("info", "--dataset=mujoco/halfcheetah/medium-v0",
+                           f"--minari_root={tmp_path}", "--json")
+    assert rc == 0, err
+    facts = json.loads(out)
+    ref_min = REFERENCE_RETURNS["HalfCheetah-v5"][0]
+    assert facts["tq"] == pytest.approx((20.0 - ref_min) / (100.0 - ref_min), rel=1e-5)
