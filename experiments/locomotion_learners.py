@@ -88,7 +88,7 @@ SCALES = {
                   model_based_config=(("rollout_starts", 16), ("buffer_size", 1_000))),
     # CQL's and EDAC's updates cost ~5-10 TD3+BC updates on a CPU, MOPO/MOBILE's add model
     # rollouts and the ensemble's training: they get half the budget.
-    "default": Scale("mujoco-small", _ENVS, ("medium-replay",), 2, 10_000, 2_000, 5,
+    "default": Scale("mujoco-small", _ENVS, ("medium-replay",), 2, 10_000, 1_000, 5,
                      updates_per_algo=tuple((a, 5_000) for a in ("cql", "edac") + MODEL_BASED),
                      ensemble=(("max_epochs", 30),)),
     "paper": Scale("mujoco", _ENVS, ("medium", "medium-replay", "medium-expert"), 4,

@@ -212,6 +212,7 @@ def port(request):
 def test_spec_matches_gymnasium_and_the_size_table(port):
     from jaxrl_suite.envs import env_spec
     from jaxrl_suite.envs.mujoco import OBSERVATION_SIZES
+    from jaxrl_suite.envs.registry import REFERENCE_RETURNS
 
     gym_env = gymnasium.make(port.name)
     spec = port.env.spec
@@ -219,7 +220,10 @@ def test_spec_matches_gymnasium_and_the_size_table(port):
             == (OBSERVATION_SIZES[port.name],))
     np.testing.assert_array_equal(spec.action_low, gym_env.action_space.low)
     np.testing.assert_array_equal(spec.action_high, gym_env.action_space.high)
-    assert env_spec(port.name) == spec.replace(max_episode_steps=1000)
+    # at the default limit the spec carries the registry's references (a shortened one: None)
+    ref_min, ref_max = REFERENCE_RETURNS[port.name]
+    assert env_spec(port.name) == spec.replace(max_episode_steps=1000, ref_min_score=ref_min,
+                                               ref_max_score=ref_max)
     assert gym_env.spec.max_episode_steps == 1000 and spec.backend == "mjx"
 
 
