@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import csv
+import math
 import pathlib
+import time
 from typing import Any, Sequence
+
+from jaxrl_suite.report import tables
+from jaxrl_suite.report.stats import FAILED_RUN_SCORE
 
 REFERENCE_DIR = pathlib.Path(__file__).resolve().parent.parent / "results" / "reference"
 
@@ -31,3 +36,25 @@ def beside_reference(rows: Sequence[dict[str, Any]], reference: Sequence[dict[st
         value = index.get(tuple(str(row[k]) for k in keys))
         merged.append({**row, out_column: float(value) if value not in (None, "") else None})
     return merged
+
+
+def final_score(record: dict[str, Any]) -> float:
+    """Returns the record's final normalised score; a diverged run's missing one is a failure
+    (``report.stats.FAILED_RUN_SCORE``), as the report counts it."""
+    score = record.get("final_score")
+    score = math.nan if score is None else float(score)
+    return FAILED_RUN_SCORE if record.get("diverged") and not math.isfinite(score) else score
+
+
+def print_study(rows: Sequence[dict[str, Any]], columns: Sequence[str], reference: str,
+                reference_label: str, note: str, summaries: Sequence[dict[str, Any]],
+                start: float, out: pathlib.Path) -> None:
+    """Prints a study's table, its reference's citation, its setting note and what trained."""
+    _, source = load_reference(reference)
+    print(tables.markdown_table(rows, columns))
+    print(f"{reference_label}: {source}")
+    print(note)
+    trained = sum(s["trained"] for s in summaries)
+    skipped = sum(s["skipped"] for s in summaries)
+    print(f"{trained} programs trained, {skipped} skipped, in {time.perf_counter() - start:.0f} "
+          f"s; written to {out}/")

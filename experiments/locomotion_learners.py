@@ -29,7 +29,6 @@ most 30 epochs) on the medium-replay datasets of ``mujoco-small`` (``--envs`` pi
 from __future__ import annotations
 
 import dataclasses
-import math
 import pathlib
 import sys
 import time
@@ -41,10 +40,9 @@ from absl import app, flags, logging
 if not __package__:  # run as a script: make the `experiments` package importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from experiments.common import load_reference
+from experiments.common import final_score, load_reference, print_study
 from jaxrl_suite.generate.suite import env_slug
 from jaxrl_suite.report import tables
-from jaxrl_suite.report.stats import FAILED_RUN_SCORE
 from jaxrl_suite.sweep.runner import SweepSpec, run_sweep
 from jaxrl_suite.sweep.store import load_records
 
@@ -135,12 +133,6 @@ def _belongs(record: dict[str, Any], spec: SweepSpec) -> bool:
             and (spec.hidden_sizes is None or tuple(widths or ()) == spec.hidden_sizes))
 
 
-def _final_score(record: dict[str, Any]) -> float:
-    score = record.get("final_score")
-    score = math.nan if score is None else float(score)
-    return FAILED_RUN_SCORE if record.get("diverged") and not math.isfinite(score) else score
-
-
 def score_rows(records: Sequence[dict[str, Any]], scale: Scale,
                algos: Sequence[str]) -> list[dict[str, Any]]:
     """Returns per algo x env x level the final score's mean and std over seeds, with the
@@ -153,7 +145,7 @@ def score_rows(records: Sequence[dict[str, Any]], scale: Scale,
             for level in scale.levels:
                 runs = [r for r in records if (r["config"]["algo"], r["config"]["dataset"])
                         == (algo, f"{env}/{level}")]
-                scores = np.array([_final_score(r) for r in runs], float)
+                scores = np.array([final_score(r) for r in runs], float)
                 ref = theirs.get((algo, f"{env_slug(env)}-{level}-v2"))
                 seconds = sum({r["program"]["seconds"] for r in runs if "program" in r})
                 rows.append(dict(
@@ -198,14 +190,7 @@ def main(argv: list[str]) -> None:
     out = pathlib.Path(f.out)
     start = time.perf_counter()
     rows, summaries = run_study(scale, out, f.minari_root, algos=f.algos)
-    _, source = load_reference(REFERENCE)
-    print(tables.markdown_table(rows, COLUMNS))
-    print(f"references: {source}")
-    print(SETTING_NOTE)
-    trained = sum(s["trained"] for s in summaries)
-    skipped = sum(s["skipped"] for s in summaries)
-    print(f"{trained} programs trained, {skipped} skipped, in {time.perf_counter() - start:.0f} "
-          f"s; written to {out}/")
+    print_study(rows, COLUMNS, REFERENCE, "references", SETTING_NOTE, summaries, start, out)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ networks, batch 256, 4 seeds, 5k updates for IQL and TD3+BC but 2k for CQL, whos
 from __future__ import annotations
 
 import dataclasses
-import math
 import pathlib
 import sys
 import time
@@ -51,11 +50,10 @@ from absl import app, flags, logging
 if not __package__:  # run as a script: make the `experiments` package importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from experiments.common import beside_reference, load_reference
+from experiments.common import beside_reference, final_score, load_reference, print_study
 from jaxrl_suite.generate.recipes import MIXED_SIGMAS
 from jaxrl_suite.generate.suite import mixed_quality_name
 from jaxrl_suite.report import tables
-from jaxrl_suite.report.stats import FAILED_RUN_SCORE
 from jaxrl_suite.sweep.runner import SAMPLING, SweepSpec, run_sweep
 from jaxrl_suite.sweep.store import load_records
 
@@ -142,14 +140,6 @@ def _belongs(record: dict[str, Any], spec: SweepSpec) -> bool:
             and tuple(c["learner_config"].get("hidden_sizes", ())) == spec.hidden_sizes)
 
 
-def _final_score(record: dict[str, Any]) -> float:
-    """Returns the record's final normalised score; a diverged run's missing one is a failure
-    (``report.stats.FAILED_RUN_SCORE``), as the report counts it."""
-    score = record.get("final_score")
-    score = math.nan if score is None else float(score)
-    return FAILED_RUN_SCORE if record.get("diverged") and not math.isfinite(score) else score
-
-
 def score_rows(records: Sequence[dict[str, Any]], algos: Sequence[str],
                sampling: Sequence[str]) -> list[dict[str, Any]]:
     """Returns per algo x sampling x sigma (then sigma "mean": the mean over the sigma rows)
@@ -162,7 +152,7 @@ def score_rows(records: Sequence[dict[str, Any]], algos: Sequence[str],
             for pct, dataset in DATASETS.items():
                 runs = [r for r in records if (r["config"]["algo"], r["config"]["sampling"],
                                                r["config"]["dataset"]) == (algo, scheme, dataset)]
-                scores = np.array([_final_score(r) for r in runs], float)
+                scores = np.array([final_score(r) for r in runs], float)
                 updates = sorted({r["config"]["num_updates"] for r in runs})
                 mine.append(dict(
                     algo=algo, sampling=scheme, sigma_pct=pct, dataset=dataset,
@@ -246,14 +236,7 @@ def main(argv: list[str]) -> None:
     out = pathlib.Path(f.out)
     start = time.perf_counter()
     rows, summaries = run_study(scale, out, f.minari_root, algos=f.algos, sampling=f.sampling)
-    _, source = load_reference(REFERENCE)
-    print(tables.markdown_table(rows, COLUMNS))
-    print(f"paper: {source}")
-    print(SETTING_NOTE)
-    trained = sum(s["trained"] for s in summaries)
-    skipped = sum(s["skipped"] for s in summaries)
-    print(f"{trained} programs trained, {skipped} skipped, in {time.perf_counter() - start:.0f} "
-          f"s; written to {out}/")
+    print_study(rows, COLUMNS, REFERENCE, "paper", SETTING_NOTE, summaries, start, out)
 
 
 if __name__ == "__main__":
