@@ -76,6 +76,15 @@ class SuiteSpec:
     # policy) or "stochastic" (D4RL: actions sampled from the SAC policy)
     expert_sampling: str = "deterministic"
 
+    def __post_init__(self):
+        if self.expert_sampling not in ("deterministic", "stochastic"):
+            raise SuiteError(f"suite '{self.name}': field 'expert_sampling': expected "
+                             f"'deterministic' or 'stochastic', found '{self.expert_sampling}'")
+        unknown = sorted(set(self.mixed_high_sources) - {"expert", "medium"})
+        if unknown:
+            raise SuiteError(f"suite '{self.name}': field 'mixed_high_sources': expected "
+                             f"entries of ('expert', 'medium'), found {unknown}")
+
     def fingerprint(self, budget: EnvBudget) -> str:
         """Returns a short hash of everything that determines one env's datasets."""
         facts = dict(budget=dataclasses.asdict(budget), recipes=self.recipes, seed=self.seed,

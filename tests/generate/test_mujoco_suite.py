@@ -139,3 +139,12 @@ def test_d4rl_recipes_in_a_jax_env():
     assert datasets["medium-expert"].num_transitions == 800
     assert datasets["expert"].meta.info_dict()["sampling"] == "stochastic"
     assert datasets["expert"].meta.ref_max_score == pytest.approx(facts["ref_max_score"])
+
+
+@pytest.mark.parametrize("field, value", [("expert_sampling", "stochastc"),
+                                          ("mixed_high_sources", ("expert", "noisy"))])
+def test_a_suite_with_an_unknown_setting_is_refused_naming_the_field(field, value):
+    from jaxrl_suite.errors import SuiteError
+
+    with pytest.raises(SuiteError, match=f"field '{field}'"):
+        suite.SuiteSpec(name="bad", envs=(), **{field: value})
