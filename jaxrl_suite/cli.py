@@ -7,6 +7,7 @@ printed as one line on stderr with exit code 2; ``--debug`` shows the traceback 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import sys
@@ -41,7 +42,16 @@ flags.DEFINE_integer("saco_bins", 100, "info/demo/generate: digitise each state-
                      "exact values (every continuous state is then unique, so SACo "
                      "degenerates to a size ratio).")
 
-flags.DEFINE_string("algo", None, "train: learner id (bc, td3bc, ...).")
+def _algo_help() -> str:
+    from jaxrl_suite.agents import DISCRETE_LEARNERS, LEARNERS
+    from jaxrl_suite.model_based import MODEL_BASED
+
+    return (f"train/bo: learner id; continuous actions: {', '.join(LEARNERS)}; discrete: "
+            f"{', '.join(DISCRETE_LEARNERS)} (bc and cql pick the variant by the dataset's "
+            f"actions); model-based (train and bo): {', '.join(MODEL_BASED)}.")
+
+
+flags.DEFINE_string("algo", None, _algo_help())
 flags.DEFINE_string("env", None, "train: evaluation env (default: the dataset's env id).")
 flags.DEFINE_integer("num_seeds", 4, "train: seeds per hyperparameter cell (vmapped).")
 flags.DEFINE_integer("steps", 100_000, "train: gradient updates per cell.")
@@ -74,14 +84,32 @@ flags.DEFINE_list("method_keys", ["algo", "sampling"], "report: record config fi
                   "a method (grid cells with different overrides are separate methods).")
 flags.DEFINE_integer("reps", 2000, "report: bootstrap replications for the CIs.")
 
-COMMANDS: dict[str, Callable[[], int]] = {}
+GLOBAL_FLAGS = ("debug",)
 
 
-def command(name: str):
-    """Returns a decorator registering a command function under ``name``."""
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """A CLI command: its function, the flags it reads (only these are listed by its --help
+    and accepted on its command line), and an example command line."""
+
+    fn: Callable[[], int]
+    flags: tuple[str, ...]
+    example: str
+
+    @property
+    def summary(self) -> str:
+        return " ".join((self.fn.__doc__ or "").strip().split("\n\n")[0].split())
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, flags: tuple[str, ...], example: str):
+    """Returns a decorator registering a command function under ``name`` with the flags it
+    reads and an example."""
 
     def register(fn: Callable[[], int]) -> Callable[[], int]:
-        COMMANDS[name] = fn
+        COMMANDS[name] = Command(fn, flags, example)
         return fn
 
     return register
@@ -95,7 +123,9 @@ def print_table(rows: list[tuple[str, object]]) -> None:
         print(f"{key:<{width}}  {value}")
 
 
-@command("info")
+@command("info", ("dataset", "minari_root", "reference", "ref_min", "ref_max", "saco_bins",
+                  "json"),
+         "python -m jaxrl_suite info --dataset=jaxrl_suite/default/pendulum/noisy-v0 --json")
 def info_command() -> int:
     """Prints a dataset's size, episode structure, return statistics, spaces, TQ and SACo."""
     import dataclasses
@@ -127,7 +157,8 @@ def info_command() -> int:
     return 0
 
 
-@command("generate")
+@command("generate", ("suite", "minari_root", "force", "saco_bins"),
+         "python -m jaxrl_suite generate --suite=default")
 def generate_command() -> int:
     """Builds a named dataset suite into the local Minari root (cached), then prints its
     TQ/SACo table."""
@@ -144,19 +175,58 @@ def generate_command() -> int:
     return 0
 
 
-@command("train")
+def _check_algo(name: str) -> None:
+    """Refuses a missing or unknown ``--algo`` and a missing ``--dataset`` before anything is
+    loaded (the order a user fixes them in); the continuous/discrete variant is checked once
+    the dataset's action space is known."""
+    from jaxrl_suite.agents import DISCRETE_LEARNERS, LEARNERS
+    from jaxrl_suite.model_based import MODEL_BASED
+
+    known = MODEL_BASED if name == "bo" else {**LEARNERS, **DISCRETE_LEARNERS, **MODEL_BASED}
+    if not FLAGS.algo or FLAGS.algo not in known:
+        found = f"'{FLAGS.algo}'" if FLAGS.algo else "none"
+        raise SuiteError(f"{name}: flag '--algo': expected one of {sorted(known)}, found {found}")
+    if not FLAGS.dataset:
+        raise SuiteError(f"{name}: flag '--dataset': expected a file path or Minari id, "
+                         "found none")
+
+
+def _out_dir(name: str) -> str:
+    """Returns ``--out``, or a new directory ``runs/<command>-<algo>-<dataset>-<time>`` (printed)
+    when it is not given."""
+    if FLAGS.out:
+        return FLAGS.out
+    import re
+    import time
+
+    stem = pathlib.Path(FLAGS.dataset.rstrip("/")).name if pathlib.Path(FLAGS.dataset).exists() \
+        else FLAGS.dataset
+    stem = re.sub(r"\.(npz|hdf5|h5)$", "", stem)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_")
+    out = pathlib.Path("runs") / f"{name}-{FLAGS.algo}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    suffix, candidate = 1, out
+    while candidate.exists():  # two runs in one second
+        suffix += 1
+        candidate = out.with_name(f"{out.name}-{suffix}")
+    print(f"{name}: writing to {candidate} (--out not given)")
+    return str(candidate)
+
+
+@command("train", ("algo", "dataset", "minari_root", "env", "out", "num_seeds", "steps",
+                   "eval_every", "eval_episodes", "eval_backend", "batch_size", "sampling",
+                   "sampling_temperature", "hp", "seed", "ref_min", "ref_max"),
+         "python -m jaxrl_suite train --algo=iql --dataset=jaxrl_suite/default/pendulum/noisy-v0"
+         " --num_seeds=8 --steps=20000 --hp.expectile=0.7,0.9 --sampling=rw")
 def train_command() -> int:
     """Trains a learner for seeds x hyperparameter cells in one compiled program."""
     from jaxrl_suite.data import io
     from jaxrl_suite.run import run_training
 
-    for name in ("algo", "dataset", "out"):
-        if not getattr(FLAGS, name):
-            raise SuiteError(f"train: flag '--{name}': expected a value, found none")
+    _check_algo("train")
     dataset = io.load(FLAGS.dataset, root=FLAGS.minari_root)
     run_training(
         algo=FLAGS.algo, dataset=dataset, dataset_name=FLAGS.dataset, env_name=FLAGS.env,
-        out=FLAGS.out, num_seeds=FLAGS.num_seeds, num_updates=FLAGS.steps,
+        out=_out_dir("train"), num_seeds=FLAGS.num_seeds, num_updates=FLAGS.steps,
         eval_every=FLAGS.eval_every, eval_episodes=FLAGS.eval_episodes,
         batch_size=FLAGS.batch_size, sampling=FLAGS.sampling,
         sampling_temperature=FLAGS.sampling_temperature, hp_specs=FLAGS.hp, seed=FLAGS.seed,
@@ -164,15 +234,17 @@ def train_command() -> int:
     return 0
 
 
-@command("bo")
+@command("bo", ("algo", "dataset", "minari_root", "env", "out", "trials", "batch", "max_horizon",
+                "num_seeds", "steps", "eval_every", "eval_episodes", "batch_size",
+                "eval_backend", "storage", "study", "seed"),
+         "python -m jaxrl_suite bo --algo=mopo --dataset=jaxrl_suite/default/pendulum/mixed-v0"
+         " --trials=32 --batch=8 --steps=5000 --num_seeds=2")
 def bo_command() -> int:
     """Bayesian optimisation of a model-based learner's config, q configs per vmapped run."""
     from jaxrl_suite.data import io
     from jaxrl_suite.sweep.mbrl_bo import MBRLBOSettings, run_mbrl_bo
 
-    for name in ("algo", "dataset", "out"):
-        if not getattr(FLAGS, name):
-            raise SuiteError(f"bo: flag '--{name}': expected a value, found none")
+    _check_algo("bo")
     dataset = io.load(FLAGS.dataset, root=FLAGS.minari_root)
     env_id = FLAGS.env or dataset.meta.env_id
     if not env_id:
@@ -184,16 +256,18 @@ def bo_command() -> int:
         eval_every=FLAGS.eval_every if steps % FLAGS.eval_every == 0 else steps,
         eval_episodes=FLAGS.eval_episodes, train_batch_size=FLAGS.batch_size,
         max_horizon=FLAGS.max_horizon, seed=FLAGS.seed, eval_backend=FLAGS.eval_backend)
-    summary = run_mbrl_bo(dataset, env_id, FLAGS.out, settings, storage=FLAGS.storage,
+    out = _out_dir("bo")
+    summary = run_mbrl_bo(dataset, env_id, out, settings, storage=FLAGS.storage,
                           study_name=FLAGS.study)
     print_table([("incumbent score", summary["best_value"]),
                  ("incumbent on fresh seeds", summary["best_value_fresh_seeds"]),
                  ("default config score", summary["default_value"]),
-                 *summary["best_params"].items(), ("written to", FLAGS.out)])
+                 *summary["best_params"].items(), ("written to", out)])
     return 0
 
 
-@command("sweep")
+@command("sweep", ("spec", "out", "minari_root", "saco_bins", "method_keys", "reps", "seed"),
+         "python -m jaxrl_suite sweep --spec=sweeps/example.py --spec.num_seeds=16")
 def sweep_command() -> int:
     """Runs a sweep spec into the results store, skipping records already there, then
     writes its report (rliable aggregates, tables, plots)."""
@@ -244,7 +318,8 @@ def _report(results: list[str], out: pathlib.Path) -> int:
     return 0
 
 
-@command("report")
+@command("report", ("results", "out", "method_keys", "reps", "seed"),
+         "python -m jaxrl_suite report --results=results/sweeps/example")
 def report_command() -> int:
     """Writes and prints the rliable report of one or more results directories."""
     if not FLAGS.results:
@@ -253,7 +328,8 @@ def report_command() -> int:
                                                "report"))
 
 
-@command("demo")
+@command("demo", ("suite", "minari_root", "out", "saco_bins", "reps"),
+         "python -m jaxrl_suite demo")
 def demo_command() -> int:
     """Runs the suite's main job on its self-generated default datasets, printing a table."""
     from jaxrl_suite import demo
@@ -262,21 +338,114 @@ def demo_command() -> int:
                     saco_bins=FLAGS.saco_bins or None, reps=FLAGS.reps)
 
 
+HELP_FLAGS = ("--help", "-h", "--help=true", "-help", "help")
+
+
+OUT_DEFAULTS = {
+    "train": "a new runs/train-<algo>-<dataset>-<time>, printed at start",
+    "bo": "a new runs/bo-<algo>-<dataset>-<time>, printed at start",
+    "sweep": "results/sweeps/<spec name>",
+    "report": "<first --results>/report",
+    "demo": "results/generated/demo",
+}
+
+
+def _flag_help(name: str, command_name: str) -> str:
+    """Returns a flag's help without the command prefixes and absl's additions (enum choices,
+    "repeat this option"), which the per-command listing shows its own way."""
+    import re
+
+    text = FLAGS[name].help
+    text = re.sub(r"^<[^>]*>: ", "", text)
+    text = re.sub(r";\s*repeat this option to specify a list of values$", "", text)
+    text = re.sub(r"^[a-z]+(/[a-z]+)*: ", "", text)
+    if name == "out" and command_name in OUT_DEFAULTS:
+        text = f"Output directory (default: {OUT_DEFAULTS[command_name]})."
+    return text
+
+
+def _flag_lines(name: str, command_name: str) -> list[str]:
+    import textwrap
+
+    flag = FLAGS[name]
+    default = flag.default
+    if name == "spec":
+        shown = "--spec=<file>   (then --spec.<field>=<value> overrides a field)"
+    elif isinstance(default, bool):
+        shown = f"--[no]{name}"
+    elif getattr(flag.parser, "enum_values", None):
+        shown = f"--{name}={'|'.join(flag.parser.enum_values)}"
+    else:
+        kind = {"int": "int", "float": "float",
+                "comma separated list of strings": "a,b,..."}.get(flag.flag_type(), "value")
+        shown = f"--{name}=<{kind}>"
+    text = _flag_help(name, command_name)
+    if name in ("hp", "results"):
+        text += " Repeatable."
+    if default not in (None, [], "") and "(default" not in text:
+        value = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        text += f" (default: {value})"
+    return [f"  {shown}", *textwrap.wrap(text, 92, initial_indent=" " * 6,
+                                         subsequent_indent=" " * 6)]
+
+
+def command_help(name: str) -> str:
+    """Returns ``<command> --help``'s text: what it does, its own flags with defaults, an
+    example."""
+    cmd = COMMANDS[name]
+    import textwrap
+
+    lines = [f"usage: python -m jaxrl_suite {name} [--flags]", "", *textwrap.wrap(cmd.summary, 96),
+             "", "flags:"]
+    for flag in (*cmd.flags, *GLOBAL_FLAGS):
+        lines += _flag_lines(flag, name)
+    lines += ["", "example:", f"  {cmd.example}"]
+    return "\n".join(lines)
+
+
+def overview_help() -> str:
+    """Returns ``--help``'s text: the commands with one line each."""
+    import textwrap
+
+    width = max(map(len, COMMANDS))
+    lines = ["usage: python -m jaxrl_suite <command> [--flags]", "", "commands:"]
+    for n, c in COMMANDS.items():
+        lines += textwrap.wrap(f"{n:<{width}}  {c.summary}", 94, initial_indent="  ",
+                               subsequent_indent=" " * (width + 4))
+    lines += ["", "python -m jaxrl_suite <command> --help lists a command's flags and an example."]
+    return "\n".join(lines)
+
+
+def _foreign_flags(name: str) -> list[str]:
+    """Returns the suite's flags given on the command line that ``name`` does not read."""
+    own = set(COMMANDS[name].flags) | set(GLOBAL_FLAGS)
+    suite_flags = {f for c in COMMANDS.values() for f in c.flags}
+    return sorted(f for f in suite_flags - own if FLAGS[f].present)
+
+
 def main(argv: list[str]) -> int:
     # JAX logs its accelerator probing at INFO through absl; users need warnings only.
     logging.set_verbosity(logging.WARNING)
-    names = ", ".join(sorted(COMMANDS))
+    names = ", ".join(COMMANDS)
     if len(argv) < 2 or argv[1] not in COMMANDS:
         found = argv[1] if len(argv) > 1 else "none"
         print(f"usage: python -m jaxrl_suite <command> [--flags]; command: expected one of "
-              f"{names}, found {found}", file=sys.stderr)
+              f"{names}, found {found} (python -m jaxrl_suite --help lists them)",
+              file=sys.stderr)
         return 2
     if len(argv) > 2:
         print(f"{argv[1]}: unexpected positional arguments {argv[2:]} (use --flags)",
               file=sys.stderr)
         return 2
+    foreign = _foreign_flags(argv[1])
+    if foreign:
+        owners = {f: [n for n, c in COMMANDS.items() if f in c.flags] for f in foreign}
+        listed = "; ".join(f"--{f} is for {', '.join(o)}" for f, o in owners.items())
+        print(f"error: {argv[1]}: {listed}; python -m jaxrl_suite {argv[1]} --help lists its "
+              "flags", file=sys.stderr)
+        return 2
     try:
-        return COMMANDS[argv[1]]()
+        return COMMANDS[argv[1]].fn()
     except SuiteError as exc:
         if FLAGS.debug:
             raise
@@ -289,5 +458,22 @@ def _hp_dot_flags(argv: list[str]) -> list[str]:
     return [f"--hp={a[len('--hp.'):]}" if a.startswith("--hp.") else a for a in argv]
 
 
+def _help_text(argv: list[str]) -> str | None:
+    """Returns the help to print for ``argv`` when it asks for help (absl's --helpfull still
+    lists every flag), else None."""
+    asked = [a for a in argv[1:] if a in HELP_FLAGS]
+    if not asked:
+        return None
+    named = [a for a in argv[1:] if a in COMMANDS]
+    return command_help(named[0]) if named else overview_help()
+
+
 def run() -> None:
+    text = _help_text(sys.argv)
+    if text is not None:
+        try:
+            print(text)
+        except BrokenPipeError:  # e.g. piped into head
+            pass
+        sys.exit(0)
     app.run(main, argv=_hp_dot_flags(sys.argv))

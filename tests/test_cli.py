@@ -1,6 +1,7 @@
 """The CLI: one clear line and exit 2 on bad input, no traceback; info's JSON contract."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -66,6 +67,40 @@ def test_unknown_command_and_missing_dataset_are_one_line_errors(tmp_path):
     assert rc == 2 and "missing.npz" in err and "Traceback" not in err
 
 
+def test_help_lists_the_commands_and_each_commands_own_flags():
+    from jaxrl_suite import cli
+
+    rc, out, err = run_cli("--help")
+    assert rc == 0, err
+    for name, cmd in cli.COMMANDS.items():  # a line each: name, then what it does
+        assert re.search(rf"^  {name} +{re.escape(cmd.summary.split()[0])} ", out, re.M), name
+    rc, train_help, err = run_cli("train", "--help")
+    assert rc == 0 and train_help == cli.command_help("train") + "\n"
+    every = {f for c in cli.COMMANDS.values() for f in c.flags}
+    for name, cmd in cli.COMMANDS.items():
+        text = cli.command_help(name)
+        assert cmd.summary.split()[0] in text and f"example:\n  python -m jaxrl_suite {name}" in text
+        listed = {line.split("=")[0].strip().lstrip("-").replace("[no]", "")
+                  for line in text.splitlines() if line.startswith("  --")}
+        assert listed == set(cmd.flags) | set(cli.GLOBAL_FLAGS), name  # its own flags only
+        assert not (listed & (every - set(cmd.flags))), name
+    assert "(default: 4)" in cli.command_help("train")  # --num_seeds' default
+
+
+def test_errors_come_in_the_order_a_user_fixes_them(tmp_path):
+    missing = tmp_path / "missing.npz"
+    rc, _, err = run_cli("train", "--algo=foo", f"--dataset={missing}")
+    assert rc == 2 and "'--algo'" in err and "'foo'" in err and "td3bc" in err
+    rc, _, err = run_cli("train", "--algo=td3bc")
+    assert rc == 2 and "'--dataset'" in err and "--out" not in err
+    rc, _, err = run_cli("train", "--algo=td3bc", f"--dataset={missing}")
+    assert rc == 2 and "missing.npz" in err and "--out" not in err
+    rc, _, err = run_cli("bo", "--algo=td3bc", f"--dataset={missing}")
+    assert rc == 2 and "'--algo'" in err and "mopo" in err  # bo tunes model-based learners only
+    rc, _, err = run_cli("train", "--algo=td3bc", "--trials=3", f"--dataset={missing}")
+    assert rc == 2 and "--trials is for bo" in err and "Traceback" not in err
+
+
 def test_train_writes_metrics_and_a_final_table_over_a_grid(tmp_path):
     import csv
 
@@ -89,6 +124,12 @@ def test_train_writes_metrics_and_a_final_table_over_a_grid(tmp_path):
     assert {r["learning_rate"] for r in rows} == {"0.001", "0.0001"}
     assert all(r["normalized_return"] != "nan" for r in rows)
     assert (out / "final.md").read_text().count("\n") == 4 and (out / "checkpoints").is_dir()
+    rc, stdout, err = run_cli("train", "--algo=bc", f"--dataset={data}", "--num_seeds=1",
+                              "--steps=20", "--eval_every=20", "--eval_episodes=1",
+                              "--batch_size=16", cwd=tmp_path)  # no --out: a new runs/ folder
+    assert rc == 0, err
+    made = list((tmp_path / "runs").glob("train-bc-pendulum-*/metrics.csv"))
+    assert len(made) == 1 and f"writing to {made[0].parent.relative_to(tmp_path)}" in stdout
     rc, _, err = run_cli("train", "--algo=bc", f"--dataset={data}", "--hp.nope=1",
                          f"--out={out}")
     assert rc == 2 and "--hp.nope" in err and "Traceback" not in err
