@@ -17,6 +17,7 @@ state afterwards: the same ``seed`` gives the same intervals, and callers' own u
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import warnings
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -33,6 +34,14 @@ FAILED_RUN_SCORE = 0.0
 # scores normalised to 0-1).
 OPTIMALITY_GAMMA = 100.0
 AGGREGATE_METRICS = ("iqm", "mean", "median", "optimality_gap")
+# The config fields every run of one method shares on all its tasks: records of two scales or
+# budgets under one method label must not meet in one report. (Within one method and task every
+# field but the seed must agree; these are the ones that do not follow the task, as its
+# dataset, env, size and source, a learner config derived from the data and a discrete
+# learner's per-env discount do.)
+METHOD_SETTING_FIELDS = ("num_updates", "batch_size", "eval_every", "eval_episodes",
+                         "sampling_temperature", "final_eval_episodes", "ensemble",
+                         "learner_config.hidden_sizes")
 
 Log = Callable[[str], None]
 
@@ -91,6 +100,66 @@ def _overrides_key(overrides: Mapping[str, Any]) -> tuple:
                         else (str(k), 1, 0.0, str(v)) for k, v in overrides.items()))
 
 
+def _field(config: Mapping[str, Any], path: str) -> Any:
+    """Returns the value at dotted ``path`` of ``config`` (None where absent)."""
+    value: Any = config
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _short(value: Any, limit: int = 48) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def setting_differences(a: Mapping[str, Any], b: Mapping[str, Any], *,
+                        fields: Sequence[str] | None = None,
+                        ignore: Sequence[str] = ("seed",)) -> list[str]:
+    """Returns "field: A vs B" for every field where record configs ``a`` and ``b`` differ,
+    nested mappings (``learner_config``, ``hparams``) by their differing keys
+    ("learner_config.hidden_sizes: [32, 32] vs [64, 64]"); empty when they are one setting.
+
+    ``fields``: dotted paths to compare (default: every field of either config but those in
+    ``ignore``). A field one config lacks compares as None.
+    """
+    if fields is None:
+        fields = sorted((set(a) | set(b)) - set(ignore))
+    out = []
+    for path in fields:
+        x, y = _field(a, path), _field(b, path)
+        if x == y:
+            continue
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            out += [f"{path}.{d}" for d in setting_differences(x, y, ignore=())]
+        else:
+            out.append(f"{path}: {_short(x)} vs {_short(y)}")
+    return out
+
+
+def differences_text(differences: Sequence[str], most: int = 3) -> str:
+    """Returns the first ``most`` of ``differences`` joined by "; " (and how many more)."""
+    text = "; ".join(differences[:most])
+    return text + (f"; and {len(differences) - most} more" if len(differences) > most else "")
+
+
+def _refuse_mixed_settings(label: str, records: Sequence[Mapping[str, Any]], *,
+                           fields: Sequence[str] | None = None, where: str = "") -> None:
+    """Raises SuiteError when two of ``records`` (one method's, or one method and task's) are of
+    different settings: ``fields`` (default every config field but the seed) differ."""
+    first = records[0]
+    for r in records[1:]:
+        differences = setting_differences(first["config"], r["config"], fields=fields)
+        if differences:
+            raise SuiteError(
+                f"report: method '{label}'{where}: records {first.get('hash')} and "
+                f"{r.get('hash')} are of different settings ({differences_text(differences)}); "
+                "records of two scales or settings do not belong in one report: report each "
+                "results directory on its own, or add the differing field to method_keys")
+
+
 def method_labels(records: Sequence[Mapping[str, Any]], *,
                   method_keys: Sequence[str] = ("algo", "sampling")) -> list[str]:
     """Returns the method label of each record, in order.
@@ -126,13 +195,22 @@ def group_records(records: Sequence[Mapping[str, Any]], *,
     """Returns ({method: {task: {seed: record}}}, sorted task names), every seed of every task.
 
     Methods are ordered by their ``method_keys`` values then overrides, tasks and seeds sorted,
-    so the result does not depend on the order of ``records``. Raises SuiteError when two
-    records share method, task and seed (add the field that tells them apart to
-    ``method_keys``).
+    so the result does not depend on the order of ``records``. Raises SuiteError when the
+    records of one method are of different settings (two scales' records, say: a field of
+    METHOD_SETTING_FIELDS differs, or within one task any config field but the seed), naming
+    two of them and the fields, and when two records share method, task and seed (add the field
+    that tells them apart to ``method_keys``).
     """
     if not records:
         raise SuiteError("report: field 'records': expected at least one results record, "
                          "found none")
+    # A method's hyperparameter cells (its labels with overrides) share one budget too.
+    by_base: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records:
+        by_base.setdefault("/".join(_format_value(_config_value(r, k)) for k in method_keys),
+                           []).append(r)
+    for base, rs in by_base.items():
+        _refuse_mixed_settings(base, rs, fields=METHOD_SETTING_FIELDS)
     by_method: dict[str, list[Mapping[str, Any]]] = {}
     for label, r in zip(method_labels(records, method_keys=method_keys), records):
         by_method.setdefault(label, []).append(r)
@@ -140,6 +218,11 @@ def group_records(records: Sequence[Mapping[str, Any]], *,
     grouped: dict[str, dict[str, dict[int, Mapping[str, Any]]]] = {}
     tasks: set[str] = set()
     for label, rs in ordered:
+        by_task: dict[str, list[Mapping[str, Any]]] = {}
+        for r in rs:
+            by_task.setdefault(str(_config_value(r, task_key)), []).append(r)
+        for task, task_records in by_task.items():
+            _refuse_mixed_settings(label, task_records, where=f", {task_key} '{task}'")
         per_task: dict[str, dict[int, Mapping[str, Any]]] = {}
         for r in rs:
             task = str(_config_value(r, task_key))
@@ -256,6 +339,10 @@ def curve_matrices(records: Sequence[Mapping[str, Any]], *,
             if not isinstance(curve, Mapping) or "step" not in curve or "score" not in curve:
                 raise SuiteError(f"{_record_name(r)}: field 'curve': expected a mapping with "
                                  f"'step' and 'score' lists, found {type(curve).__name__}")
+            if len(curve["step"]) != len(curve["score"]):
+                raise SuiteError(f"{_record_name(r)}: field 'curve': expected 'step' and "
+                                 f"'score' of one length, found {len(curve['step'])} and "
+                                 f"{len(curve['score'])}")
         alive = [r for r in rs_all if not r.get("diverged", False)] or rs_all
         steps = sorted(set.intersection(*(set(int(s) for s in r["curve"]["step"])
                                           for r in alive)))

@@ -208,3 +208,60 @@ def test_curve_matrices_stack_runs_tasks_steps_with_failed_points_zero():
     assert curves["iql/uniform"].shape == (3, 2, len(STEPS))
     np.testing.assert_array_equal(steps["iql/uniform"], STEPS)
     np.testing.assert_array_equal(curves["iql/uniform"][0, 0], [5.0, 10.0, 0.0, 0.0, 0.0])
+
+
+def _at_scale(r, num_updates, eval_every, hidden_sizes):
+    """Returns record ``r`` as a run of another budget: its curve evaluated every ``eval_every``
+    of ``num_updates`` updates, ``hidden_sizes`` wide."""
+    steps = list(range(0, num_updates + 1, eval_every))
+    config = dict(r["config"], num_updates=num_updates, eval_every=eval_every,
+                  learner_config={"hidden_sizes": list(hidden_sizes)})
+    return dict(r, hash=f"{r['hash'][:12]}{num_updates:04d}", config=config,
+                curve=dict(step=steps, score=[r["final_score"]] * len(steps),
+                           return_mean=[0.0] * len(steps)))
+
+
+def test_records_of_two_scales_are_refused_in_one_line_naming_the_fields():
+    tiny = [_at_scale(record("bc", t, s, 10.0), 400, 200, (32, 32)) for t in ("a", "b")
+            for s in (0, 1)]
+    default = [_at_scale(record("bc", t, s, 50.0), 5000, 1000, (64, 64)) for t in ("a", "b")
+               for s in (0, 1, 2)]
+    for fn in (stats.score_matrices, stats.curve_matrices, stats.per_task_rows):
+        with pytest.raises(SuiteError) as info:
+            fn(tiny + default)
+        message = str(info.value)
+        assert "\n" not in message and "bc/uniform" in message
+        assert "different settings" in message
+        assert "num_updates: 400 vs 5000" in message
+        assert "learner_config.hidden_sizes: [32, 32] vs [64, 64]" in message
+    scores, _ = stats.score_matrices(default)  # one scale alone reports
+    assert scores["bc/uniform"].shape == (3, 2)
+
+
+def test_two_scales_on_disjoint_tasks_or_in_separate_grid_cells_are_refused():
+    tiny = [_at_scale(record("bc", "a", s, 10.0), 400, 200, (32, 32)) for s in (0, 1)]
+    default = [_at_scale(record("bc", "b", s, 50.0), 5000, 1000, (64, 64)) for s in (0, 1)]
+    with pytest.raises(SuiteError, match="method 'bc/uniform': .*num_updates"):
+        stats.score_matrices(tiny + default)
+    # A grid cell of one scale beside the defaults of another is one method's two budgets.
+    cell = [_at_scale(record("bc", "a", s, 10.0, overrides={"lr": 1e-3}), 400, 200, (32, 32))
+            for s in (0, 1)]
+    plain = [_at_scale(record("bc", "a", s, 50.0), 5000, 1000, (32, 32)) for s in (0, 1)]
+    with pytest.raises(SuiteError, match="eval_every: 200 vs 1000"):
+        stats.score_matrices(cell + plain)
+
+
+def test_records_of_one_task_from_two_sources_are_refused_naming_the_field():
+    records = [record("bc", "a", s, 1.0) for s in (0, 1)]
+    other = record("bc", "a", 2, 1.0)
+    other["config"] = dict(other["config"], sweep="another", dataset_source="tiny/a")
+    with pytest.raises(SuiteError, match=r"dataset 'a'.*dataset_source: null vs \"tiny/a\"; "
+                                         r"sweep: \"test\" vs \"another\""):
+        stats.score_matrices(records + [other])
+
+
+def test_curve_whose_steps_and_scores_differ_in_length_is_refused():
+    records = [record("bc", "a", s, 1.0) for s in (0, 1)]
+    records[1]["curve"]["score"] = records[1]["curve"]["score"][:3]
+    with pytest.raises(SuiteError, match=f"{records[1]['hash']}.*one length, found 5 and 3"):
+        stats.curve_matrices(records)
