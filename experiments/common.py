@@ -1,17 +1,102 @@
-"""What every paper experiment shares: the paper's reference numbers beside ours."""
+"""What every paper experiment shares: where its results go, its sweeps run on a store that
+holds one setting, the paper's reference numbers beside ours, and one-line errors."""
 
 from __future__ import annotations
 
 import csv
 import math
+import os
 import pathlib
+import sys
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.report import tables
-from jaxrl_suite.report.stats import FAILED_RUN_SCORE
+from jaxrl_suite.report.stats import FAILED_RUN_SCORE, differences_text, setting_differences
+from jaxrl_suite.sweep.runner import DatasetLoader, SweepSpec, expand, run_sweep
+from jaxrl_suite.sweep.store import RECORDS, load_records
 
 REFERENCE_DIR = pathlib.Path(__file__).resolve().parent.parent / "results" / "reference"
+RESULTS_ROOT = pathlib.Path("results")
+# Fields two runs of one (algo, dataset, sampling) may differ in and still be one setting: the
+# seed and the hyperparameter cell of a grid.
+RUN_FIELDS = ("seed", "overrides", "hparams")
+
+
+def results_dir(experiment: str, scale: str, out: str | os.PathLike | None = None,
+                results_root: str | os.PathLike = RESULTS_ROOT) -> pathlib.Path:
+    """Returns ``out`` when given, else ``<results_root>/<experiment>/<scale>``: each scale's
+    records, tables and plots in a folder of their own, so that a run at one scale never reads
+    another's records nor overwrites its tables."""
+    return pathlib.Path(out) if out else pathlib.Path(results_root) / experiment / scale
+
+
+def planned_runs(spec: SweepSpec, loader: DatasetLoader) -> dict[str, dict[str, Any]]:
+    """Returns {record hash: config} of every run of ``spec`` (``runner.expand``: loads the
+    datasets through ``loader``, trains nothing)."""
+    return {row["hash"]: row["config"] for program, _ in expand(spec, loader, log=lambda _: None)
+            for row in program.rows}
+
+
+def refuse_other_settings(out: str | os.PathLike, planned: Mapping[str, Mapping[str, Any]]
+                          ) -> None:
+    """Raises SuiteError naming ``out`` when its store holds a record of a planned run's
+    (algo, dataset, sampling) under another setting (another scale's budget, widths, suite or
+    sweep name: any config field but RUN_FIELDS), before anything is trained or written."""
+    if not (pathlib.Path(out) / RECORDS).is_dir():
+        return
+    mine: dict[tuple, Mapping[str, Any]] = {}
+    for config in planned.values():
+        mine.setdefault((config["algo"], config["dataset"], config["sampling"]), config)
+    for record in load_records(out):
+        c = record["config"]
+        config = mine.get((c.get("algo"), c.get("dataset"), c.get("sampling")))
+        if record["hash"] in planned or config is None:
+            continue
+        differences = setting_differences(config, c, ignore=RUN_FIELDS)
+        if differences:
+            raise SuiteError(
+                f"{out}: record {record['hash']} ({c['algo']} on {c['dataset']}) is of another "
+                f"setting than this run ({differences_text(differences)}; this run's first): "
+                "keep each scale or setting in its own results directory (--out; the default "
+                "is results/<experiment>/<scale>/)")
+
+
+def run_sweeps(specs: Sequence[SweepSpec], out: str | os.PathLike, *, root: Any = None,
+               log: Callable[[str], None] = print, progress: bool = True,
+               datasets: Mapping[str, Any] | None = None
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Returns (``run_sweep``'s summary per spec, the records of the specs' runs) after
+    refusing an ``out`` that holds their runs under another setting (``refuse_other_settings``)
+    and training what its store lacks. Only the specs' own runs are read (by hash), so other
+    records in the store never enter a study's tables or report. ``datasets``: in-memory
+    Datasets by the names the specs use (as ``run_sweep``)."""
+    by_suite: dict[Any, DatasetLoader] = {}  # one per suite: each dataset is read once
+    loaders = [by_suite.setdefault(spec.suite, DatasetLoader(spec, root, log, datasets))
+               for spec in specs]
+    planned: dict[str, dict[str, Any]] = {}
+    for spec, loader in zip(specs, loaders):
+        planned.update(planned_runs(spec, loader))
+    refuse_other_settings(out, planned)
+    summaries = [run_sweep(spec, out, root=root, log=log, progress=progress, datasets=loader)
+                 for spec, loader in zip(specs, loaders)]
+    return summaries, [r for r in load_records(out) if r["hash"] in planned]
+
+
+def run_app(main: Callable[[list[str]], None]) -> None:
+    """Runs absl ``main``, a SuiteError (a refused results directory, a bad flag) printed as one
+    line and exit status 2, as the suite's CLI does."""
+    from absl import app
+
+    def guarded(argv: list[str]) -> None:
+        try:
+            main(argv)
+        except SuiteError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+
+    app.run(guarded)
 
 
 def load_reference(name: str) -> tuple[list[dict[str, str]], str]:

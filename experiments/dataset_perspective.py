@@ -4,7 +4,8 @@ Builds (or finds cached) a generated suite, measures each dataset's TQ and SACo,
 every discrete learner on every dataset of the suite's discrete-action envs, seeds vmapped (one
 compile per learner and env: the datasets of one env share their shapes), through the shared
 sweep runner: one record per run in the results store under --out (default
-results/dataset_perspective/), so a re-run skips what is done. It writes there:
+results/dataset_perspective/<scale>/, so scales never share records or tables), so a re-run
+skips what is done. It writes there:
 
 - ``dataset_quality.{md,csv}``: the TQ / SACo table (env x recipe);
 - ``learners.{md,csv}``: one row per learner x env x dataset: TQ, SACo, the final normalised
@@ -18,7 +19,7 @@ results/dataset_perspective/), so a re-run skips what is done. It writes there:
   task): aggregates with CIs, performance profiles, learning curves;
 - ``records/``: the results store.
 
-    .venv/bin/python experiments/dataset_perspective.py --scale=tiny --out=/tmp/dp
+    .venv/bin/python experiments/dataset_perspective.py --scale=tiny     # results/.../tiny/
     .venv/bin/python experiments/dataset_perspective.py --scale=default      # < 1 h, 2 CPUs
     .venv/bin/python experiments/dataset_perspective.py --scale=paper        # GPU-sized
 
@@ -37,15 +38,21 @@ import time
 from typing import Any, Callable
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
+if not __package__:  # run as a script: make the `experiments` package importable
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from experiments.common import results_dir, run_app, run_sweeps
 from jaxrl_suite.agents import DISCRETE_LEARNERS
 from jaxrl_suite.envs.registry import make_env
+from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.generate.suite import build_suite, get_suite, suite_dataset_ids
 from jaxrl_suite.report import dataset_quality, plots, tables
 from jaxrl_suite.report.summary import write_report
-from jaxrl_suite.sweep.runner import ALL_ALGOS, SweepSpec, run_sweep
-from jaxrl_suite.sweep.store import load_records
+from jaxrl_suite.sweep.runner import ALL_ALGOS, SweepSpec
+
+EXPERIMENT = "dataset_perspective"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +95,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("steps", None, "Updates per run (default: the scale's).")
     flags.DEFINE_string("minari_root", None, "Local Minari root (default: "
                         "$MINARI_DATASETS_PATH, else Minari's default).")
-    flags.DEFINE_string("out", "results/dataset_perspective", "Output directory.")
+    flags.DEFINE_string("out", None, f"Output directory (default: results/{EXPERIMENT}/"
+                        "<scale>).")
     flags.DEFINE_integer("saco_bins", 100, "Bins per dimension for SACo (0 = exact).")
 
 
@@ -129,7 +137,7 @@ def sweep_spec(scale: Scale, learners: list[str], datasets: list[str]) -> SweepS
     rate (where the scale sets one) is a one-value grid axis so that records carry it."""
     grid = {} if scale.learning_rate is None else {
         ALL_ALGOS: (f"learning_rate={scale.learning_rate}",)}
-    return SweepSpec(name="dataset_perspective", suite=scale.suite, algos=tuple(learners),
+    return SweepSpec(name=EXPERIMENT, suite=scale.suite, algos=tuple(learners),
                      datasets=tuple(datasets), grid=grid, num_seeds=scale.num_seeds,
                      num_updates=scale.num_updates, eval_every=scale.eval_every,
                      eval_episodes=scale.eval_episodes, batch_size=scale.batch_size,
@@ -146,6 +154,10 @@ def learner_rows(records: list[dict[str, Any]], quality: dict[str, dict[str, Any
         groups.setdefault((r["config"]["algo"], r["config"]["dataset"]), []).append(r)
     rows = []
     for (algo, name), runs in groups.items():
+        lengths = sorted({len(r["curve"]["score"]) for r in runs})
+        if len(lengths) > 1:  # seeds of two budgets: their curves do not stack
+            raise SuiteError(f"{algo} on {name}: field 'curve.score': expected one length over "
+                             f"the seeds' records, found {lengths} (records of two settings)")
         curves = np.array([[np.nan if v is None else v for v in r["curve"]["score"]]
                            for r in runs], float)  # [seeds, evaluations]
         env, _, recipe = name.rpartition("/")
@@ -163,7 +175,8 @@ def run_study(scale: Scale, learners: list[str], recipes: list[str], out: pathli
               log: Callable[[str], None] = print, progress: bool = True,
               reps: int = 2000) -> list[dict[str, Any]]:
     """Returns the learner x env x dataset rows after training (what the results store under
-    ``out`` lacks) and writing every output."""
+    ``out`` lacks) and writing every output. Raises SuiteError, before training or writing
+    anything, when ``out`` holds these runs under another setting (another scale's)."""
     build_suite(scale.suite, root, log=log)
     spec = get_suite(scale.suite)
     envs = [e for e in suite_dataset_ids(spec) if make_env(e).spec.discrete]
@@ -171,15 +184,12 @@ def run_study(scale: Scale, learners: list[str], recipes: list[str], out: pathli
         raise SystemExit(f"suite '{scale.suite}' has no discrete-action env")
     table = [q for q in dataset_quality.suite_quality_rows(scale.suite, root, saco_bins)
              if q["env"] in envs]
-    out.mkdir(parents=True, exist_ok=True)
-    tables.write_table(out, "dataset_quality", table, dataset_quality.COLUMNS)
     quality = [dict(q, dataset=f"{q['env']}/{q['dataset']}") for q in table]  # sweep names
     datasets = [f"{e}/{r}" for e in envs for r in recipes]
-    summary = run_sweep(sweep_spec(scale, learners, datasets), out, root=root, log=log,
-                        progress=progress)
+    (summary,), records = run_sweeps([sweep_spec(scale, learners, datasets)], out, root=root,
+                                     log=log, progress=progress)
     log(f"{summary['trained']} programs trained, {summary['skipped']} found done")
-    records = [r for r in load_records(out) if r["config"]["algo"] in learners
-               and r["config"]["dataset"] in datasets]
+    tables.write_table(out, "dataset_quality", table, dataset_quality.COLUMNS)
     rows = learner_rows(records, {q["dataset"]: q for q in quality})
     tables.write_table(out, "learners", rows, COLUMNS)
     tables.write_table(out, "correlations", correlations(rows),
@@ -201,7 +211,7 @@ def main(argv: list[str]) -> None:
         print(f"flags '--learners'/'--recipes': expected ids from {list(DISCRETE_LEARNERS)} / "
               f"{list(RECIPES)}, found {flags.FLAGS.learners} / {flags.FLAGS.recipes}", file=sys.stderr)
         sys.exit(2)
-    out = pathlib.Path(flags.FLAGS.out)
+    out = results_dir(EXPERIMENT, flags.FLAGS.scale, flags.FLAGS.out)
     start = time.perf_counter()
     rows = run_study(scale, flags.FLAGS.learners, flags.FLAGS.recipes, out, flags.FLAGS.minari_root,
                      flags.FLAGS.saco_bins or None)
@@ -214,4 +224,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    run_app(main)

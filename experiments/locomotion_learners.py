@@ -5,11 +5,12 @@ publish for D4RL's own -v2 datasets.
 
 Each learner is one SweepSpec of the shared sweep machinery (``jaxrl_suite.sweep.runner``), so
 its datasets x seeds train as vmapped programs and a re-run trains only what the store at --out
+(default results/locomotion_learners/<scale>/, so scales never share records or tables)
 lacks. The table (``locomotion_learners.{md,csv}``) lists per learner x env x level the final
 normalised score (mean and std over seeds; a diverged run scores 0, as in the report), the
 updates, the seeds, the wall time of the program that trained them, and the reference's score.
 
-    .venv/bin/python experiments/locomotion_learners.py --scale=tiny --out=/tmp/loco
+    .venv/bin/python experiments/locomotion_learners.py --scale=tiny   # results/.../tiny/
     .venv/bin/python experiments/locomotion_learners.py --scale=default    # mujoco-small, CPU
     .venv/bin/python experiments/locomotion_learners.py --scale=paper      # mujoco, GPU
 
@@ -35,18 +36,18 @@ import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 if not __package__:  # run as a script: make the `experiments` package importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from experiments.common import final_score, load_reference, print_study
+from experiments.common import (final_score, load_reference, print_study, results_dir, run_app,
+                                run_sweeps)
 from jaxrl_suite.generate.suite import env_slug
 from jaxrl_suite.report import tables
-from jaxrl_suite.sweep.runner import SweepSpec, run_sweep
-from jaxrl_suite.sweep.store import load_records
+from jaxrl_suite.sweep.runner import SweepSpec
 
-SWEEP = "locomotion_learners"
+SWEEP = EXPERIMENT = "locomotion_learners"
 ALGOS = ("bc", "td3bc", "iql", "cql", "rebrac", "edac", "mopo", "mobile")
 MODEL_BASED = ("mopo", "mobile")
 REFERENCE = "locomotion_learners"
@@ -102,7 +103,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("num_seeds", None, "Seeds per dataset (default: the scale's).")
     flags.DEFINE_string("minari_root", None, "Local Minari root (default: "
                         "$MINARI_DATASETS_PATH, else Minari's default).")
-    flags.DEFINE_string("out", "results/locomotion_learners", "Output directory.")
+    flags.DEFINE_string("out", None, f"Output directory (default: results/{EXPERIMENT}/"
+                        "<scale>).")
 
 
 def datasets(scale: Scale) -> tuple[str, ...]:
@@ -119,18 +121,6 @@ def sweep_specs(scale: Scale, algos: Sequence[str] = ALGOS) -> list[SweepSpec]:
         ensemble=dict(scale.ensemble) if algo in MODEL_BASED else {},
         learner_config=dict(scale.model_based_config) if algo in MODEL_BASED else {})
         for algo in algos]
-
-
-def _belongs(record: dict[str, Any], spec: SweepSpec) -> bool:
-    """Whether ``record`` is a run of ``spec`` (the store may hold other scales' runs)."""
-    c = record["config"]
-    widths = c["learner_config"].get("hidden_sizes")
-    return (c["sweep"] == spec.name and c["algo"] in spec.algos
-            and c["dataset"] in spec.datasets
-            and spec.seed <= c["seed"] < spec.seed + spec.num_seeds
-            and (c["num_updates"], c["batch_size"], c["eval_every"], c["eval_episodes"])
-            == (spec.num_updates, spec.batch_size, spec.eval_every, spec.eval_episodes)
-            and (spec.hidden_sizes is None or tuple(widths or ()) == spec.hidden_sizes))
 
 
 def score_rows(records: Sequence[dict[str, Any]], scale: Scale,
@@ -166,10 +156,10 @@ def run_study(scale: Scale, out: pathlib.Path, root: Any = None, *,
               algos: Sequence[str] = ALGOS, log: Callable[[str], None] = print,
               progress: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Returns (table rows, run_sweep summaries) after training what the store at ``out``
-    lacks and writing the table."""
-    specs = sweep_specs(scale, algos)
-    summaries = [run_sweep(spec, out, root=root, log=log, progress=progress) for spec in specs]
-    records = [r for r in load_records(out) if any(_belongs(r, s) for s in specs)]
+    lacks and writing the table. Raises SuiteError, before training or writing anything, when
+    ``out`` holds these runs under another setting (another scale's)."""
+    summaries, records = run_sweeps(sweep_specs(scale, algos), out, root=root, log=log,
+                                    progress=progress)
     rows = score_rows(records, scale, algos)
     tables.write_table(out, SWEEP, rows, COLUMNS)
     return rows, summaries
@@ -187,7 +177,7 @@ def main(argv: list[str]) -> None:
         sys.exit(2)
     if not f["verbosity"].present:  # orbax logs every chunk checkpoint at INFO
         logging.set_verbosity(logging.WARNING)
-    out = pathlib.Path(f.out)
+    out = results_dir(EXPERIMENT, f.scale, f.out)
     start = time.perf_counter()
     rows, summaries = run_study(scale, out, f.minari_root, algos=f.algos)
     print_study(rows, COLUMNS, REFERENCE, "references", SETTING_NOTE, summaries, start, out)
@@ -195,4 +185,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    run_app(main)

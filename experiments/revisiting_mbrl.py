@@ -6,7 +6,8 @@ and the other defaults, trains as ONE vmapped run (penalty type and horizon are 
 hyperparameters) through the shared sweep runner, one record per run in the results store
 under --out (``records/``, with its rliable report in ``report/``); (2) a batched BO study searches
 penalty, lambda, horizon, models in use and real ratio, q configurations per vmapped run. Writes
-under --out (default results/revisiting_mbrl/):
+under --out (default results/revisiting_mbrl/<scale>/, so scales never share records, BO
+studies or tables):
 
 - ``penalty_horizon.{md,csv}``: dataset x penalty x horizon -> normalised return (seed mean);
 - ``bo_vs_default.{md,csv}``: per dataset, the default MOPO config's score beside the
@@ -14,7 +15,7 @@ under --out (default results/revisiting_mbrl/):
   value), as the paper's table of default vs BO configs;
 - ``bo/<dataset>/``: each study (SQLite, resumable), its trials, trace plot and best config.
 
-    .venv/bin/python experiments/revisiting_mbrl.py --scale=tiny --out=/tmp/rm
+    .venv/bin/python experiments/revisiting_mbrl.py --scale=tiny      # results/.../tiny/
     .venv/bin/python experiments/revisiting_mbrl.py --scale=default     # CPU, ~15 min
 
 Scales: ``paper`` uses MOPO's networks (7 models of 4x200, SAC 2x256), horizons {1, 5, 10},
@@ -28,12 +29,17 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import sys
 import time
 from typing import Any, Callable
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
+if not __package__:  # run as a script: make the `experiments` package importable
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from experiments.common import results_dir, run_app, run_sweeps
 from jaxrl_suite.data import io
 from jaxrl_suite.generate.suite import build_suite, dataset_id
 from jaxrl_suite.model_based.dynamics import EnsembleConfig
@@ -41,9 +47,10 @@ from jaxrl_suite.model_based.penalties import PENALTIES
 from jaxrl_suite.report import tables
 from jaxrl_suite.report.summary import write_report
 from jaxrl_suite.sweep import bo
-from jaxrl_suite.sweep.runner import SweepSpec, run_sweep
-from jaxrl_suite.sweep.store import load_records
+from jaxrl_suite.sweep.runner import SweepSpec
 from jaxrl_suite.sweep.mbrl_bo import FRESH_SEEDS, MBRLBOSettings, make_objective
+
+EXPERIMENT = "revisiting_mbrl"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +95,8 @@ def define_flags() -> None:
     flags.DEFINE_enum("scale", "default", list(SCALES), "Budget preset.")
     flags.DEFINE_string("minari_root", None, "Local Minari root (default: "
                         "$MINARI_DATASETS_PATH, else Minari's default).")
-    flags.DEFINE_string("out", "results/revisiting_mbrl", "Output directory.")
+    flags.DEFINE_string("out", None, f"Output directory (default: results/{EXPERIMENT}/"
+                        "<scale>).")
 
 
 def grid_spec(scale: Scale) -> SweepSpec:
@@ -96,7 +104,7 @@ def grid_spec(scale: Scale) -> SweepSpec:
     penalty (its index into PENALTIES, traced) x horizon x seed, at the BO's budget."""
     st = scale.settings
     return SweepSpec(
-        name="revisiting_mbrl", suite=scale.suite, algos=(st.algo,),
+        name=EXPERIMENT, suite=scale.suite, algos=(st.algo,),
         datasets=tuple(f"{env}/{recipe}" for env, recipe in scale.datasets),
         grid={st.algo: (f"penalty_index=0:{len(PENALTIES) - 1}:{len(PENALTIES)}",
                         "horizon=" + ",".join(str(h) for h in scale.horizons))},
@@ -131,12 +139,11 @@ def run_study(scale: Scale, out: pathlib.Path, root: Any = None,
               reps: int = 2000) -> tuple[list[dict], list[dict]]:
     """Returns (penalty x horizon rows, BO-vs-default rows) after writing every output. The
     grid's runs go to the results store under ``out`` and the BO's trials to an optuna study
-    per dataset (``bo/<dataset>/study.db``): a re-run skips or resumes both."""
+    per dataset (``bo/<dataset>/study.db``): a re-run skips or resumes both. Raises SuiteError,
+    before training or writing anything, when ``out`` holds the grid's runs under another
+    setting (another scale's)."""
     build_suite(scale.suite, root, log=log)
-    out.mkdir(parents=True, exist_ok=True)
-    spec = grid_spec(scale)
-    run_sweep(spec, out, root=root, log=log, progress=progress)
-    records = [r for r in load_records(out) if r["config"]["sweep"] == spec.name]
+    _, records = run_sweeps([grid_spec(scale)], out, root=root, log=log, progress=progress)
     grid = grid_rows(records)
     write_report(records, out / "report", method_keys=("algo",), reps=reps, log=log)
     bo_rows = []
@@ -165,12 +172,13 @@ def run_study(scale: Scale, out: pathlib.Path, root: Any = None,
 def main(argv: list[str]) -> None:
     del argv
     start = time.perf_counter()
-    grid_rows, bo_rows = run_study(SCALES[flags.FLAGS.scale], pathlib.Path(flags.FLAGS.out), flags.FLAGS.minari_root)
+    out = results_dir(EXPERIMENT, flags.FLAGS.scale, flags.FLAGS.out)
+    grid_rows, bo_rows = run_study(SCALES[flags.FLAGS.scale], out, flags.FLAGS.minari_root)
     print(tables.markdown_table(grid_rows, GRID_COLUMNS))
     print(tables.markdown_table(bo_rows, BO_COLUMNS))
-    print(f"done in {time.perf_counter() - start:.0f} s; written to {flags.FLAGS.out}/")
+    print(f"done in {time.perf_counter() - start:.0f} s; written to {out}/")
 
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    run_app(main)

@@ -12,7 +12,8 @@ run in ``--out/records/``, re-runs skip what is done):
 - ``labelled-only-<share>``: only the labelled trajectories (what one can do without an IDM);
 - ``proxy-<share>``: the labelled trajectories with true actions, the rest with proxy actions.
 
-Writes under --out (default results/semi_supervised/):
+Writes under --out (default results/semi_supervised/<scale>/, so scales never share records or
+tables):
 
 - ``semi_supervised.{md,csv}``: per dataset x learner x variant, the final normalised score
   (mean and std over seeds), labelled / total trajectories, the mean return of the labelled
@@ -23,7 +24,7 @@ Writes under --out (default results/semi_supervised/):
   over the learner's ``full`` variant, learning curves, performance profiles);
 - ``records/``: the append-only results store.
 
-    .venv/bin/python experiments/semi_supervised.py --scale=tiny --out=/tmp/ss
+    .venv/bin/python experiments/semi_supervised.py --scale=tiny       # results/.../tiny/
     .venv/bin/python experiments/semi_supervised.py --scale=default     # 2 CPU cores, ~5 min
     .venv/bin/python experiments/semi_supervised.py --scale=paper       # GPU-sized
 
@@ -42,9 +43,11 @@ Choices:
   program). Deterministic: a re-run builds the same datasets and finds its records done.
 * Record identity: a record's config holds the dataset name and size but not the action values,
   so the sweep name carries a fingerprint of everything that decides the proxy actions (the
-  IDM config, ``which``, the threshold, the shares and the split seed): a changed labelling
-  setting writes new records beside the old ones (the table reads only the current ones). A
-  changed *implementation* of the labelling code is not fingerprinted: use a fresh --out then.
+  IDM config, ``which``, the threshold, the shares and the split seed): records of a changed
+  labelling setting never share a hash with the old ones, and the study refuses (before any
+  learner trains) an --out that holds the old ones, naming the differing setting: give each
+  setting its own --out. A changed *implementation* of the labelling code is not
+  fingerprinted: use a fresh --out then.
 * Scales: ``paper`` uses ``InverseDynamicsConfig()`` (ssorl's [1024, 1024], lr 1e-4, batch
   1024), TD3+BC and CQL at their 256-wide defaults, 1M updates, 5 seeds (GPU-sized).
   ``default`` takes ~5 min on two CPU cores (a re-run that trains nothing ~1 min: it labels
@@ -66,25 +69,31 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import sys
 import time
 import zlib
 from typing import Any, Callable, NamedTuple
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
+if not __package__:  # run as a script: make the `experiments` package importable
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from experiments.common import results_dir, run_app, run_sweeps
 from jaxrl_suite.data import io
 from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.generate.suite import build_suite, dataset_id
 from jaxrl_suite.report import tables
-from jaxrl_suite.sweep.runner import SweepSpec, run_sweep
-from jaxrl_suite.sweep.store import config_hash, load_records
+from jaxrl_suite.sweep.runner import SweepSpec
+from jaxrl_suite.sweep.store import config_hash
 from jaxrl_suite.transforms.labels import (RETURN_THRESHOLD, WHICH, InverseDynamicsConfig,
                                            ProxyLabelResult, label_error,
                                            labelled_episode_indices, labelled_split,
                                            proxy_label_actions)
 
+EXPERIMENT = "semi_supervised"
 PAPER_FINDING = ("Zheng et al. (ICML 2023): with 10% low-return labelled trajectories, TD3+BC "
                  "with proxy labels approaches the fully labelled result (D4RL MuJoCo; no "
                  "comparable numbers stored for the suite's datasets).")
@@ -144,7 +153,8 @@ def define_flags() -> None:
                       "lowest-return half (the paper) or from all (default: the scale's).")
     flags.DEFINE_string("minari_root", None, "Local Minari root (default: "
                         "$MINARI_DATASETS_PATH, else Minari's default).")
-    flags.DEFINE_string("out", "results/semi_supervised", "Output directory.")
+    flags.DEFINE_string("out", None, f"Output directory (default: results/{EXPERIMENT}/"
+                        "<scale>).")
     flags.DEFINE_bool("progress", True, "Show a progress bar per training program.")
 
 
@@ -242,7 +252,7 @@ def sweep_spec(scale: Scale, names: tuple[str, ...]) -> SweepSpec:
                      return_threshold=scale.return_threshold,
                      shares=list(scale.labelled_shares), seed=scale.seed)
     return SweepSpec(
-        name=f"semi_supervised-{scale.name}-{config_hash(labelling)[:8]}", algos=scale.algos,
+        name=f"{EXPERIMENT}-{scale.name}-{config_hash(labelling)[:8]}", algos=scale.algos,
         datasets=names, suite=scale.suite, num_seeds=scale.num_seeds,
         num_updates=scale.num_updates, eval_every=scale.eval_every,
         eval_episodes=scale.eval_episodes, batch_size=scale.batch_size,
@@ -266,28 +276,11 @@ class Study(NamedTuple):
     spec: SweepSpec
 
 
-def study_records(out: pathlib.Path, spec: SweepSpec) -> list[dict[str, Any]]:
-    """Returns the store's records of ``spec`` (one per dataset x algo x seed), each config with
-    ``variant`` and ``base_dataset`` added; raises SystemExit if ``out`` holds two of one run."""
-    seeds = set(range(spec.seed, spec.seed + spec.num_seeds))
-    mine = [r for r in load_records(out)
-            if r["config"]["sweep"] == spec.name and r["config"]["dataset"] in spec.datasets
-            and r["config"]["algo"] in spec.algos and r["config"]["seed"] in seeds
-            and r["config"]["num_updates"] == spec.num_updates
-            and r["config"]["batch_size"] == spec.batch_size
-            and r["config"]["eval_every"] == spec.eval_every
-            and r["config"]["eval_episodes"] == spec.eval_episodes
-            and (spec.hidden_sizes is None or r["config"]["learner_config"].get("hidden_sizes")
-                 == list(spec.hidden_sizes))]
-    seen: dict[tuple, str] = {}
-    for r in mine:
-        run = (r["config"]["dataset"], r["config"]["algo"], r["config"]["seed"])
-        if run in seen:
-            raise SystemExit(f"{out}: records {seen[run]} and {r['hash']} are both {run}: the "
-                             "store holds runs of another configuration; use a fresh --out")
-        seen[run] = r["hash"]
+def study_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Returns the study's ``records`` (one per dataset x algo x seed), each config with
+    ``variant`` and ``base_dataset`` added."""
     out_records = []
-    for r in mine:
+    for r in records:
         base, variant = split_dataset_name(r["config"]["dataset"])
         out_records.append({**r, "config": {**r["config"], "variant": variant,
                                             "base_dataset": base}})
@@ -337,15 +330,17 @@ def table_rows(scale: Scale, records: list[dict[str, Any]], datasets: dict[str, 
 def run_study(scale: Scale, out: pathlib.Path, root: Any = None,
               log: Callable[[str], None] = print, progress: bool = False) -> Study:
     """Returns the Study after labelling, training what the store lacks and writing every
-    output under ``out``."""
+    output under ``out``. Raises SuiteError, before training or writing anything, when ``out``
+    holds these runs under another setting (another scale's or labelling's)."""
     from jaxrl_suite.report.summary import write_report
 
     build_suite(scale.suite, root, log=log)
     out.mkdir(parents=True, exist_ok=True)
     datasets, labellings = build_variants(scale, root, log)
     spec = sweep_spec(scale, tuple(datasets))
-    summary = run_sweep(spec, out, root=root, log=log, progress=progress, datasets=datasets)
-    records = study_records(out, spec)
+    (summary,), records = run_sweeps([spec], out, root=root, log=log, progress=progress,
+                                     datasets=datasets)
+    records = study_records(records)
     rows = table_rows(scale, records, datasets, labellings)
     tables.write_table(out, "semi_supervised", rows, COLUMNS)
     write_report(records, out / "report", method_keys=("algo", "variant"),
@@ -361,7 +356,7 @@ def main(argv: list[str]) -> None:
     scale = SCALES[flags.FLAGS.scale]
     if flags.FLAGS.which:
         scale = dataclasses.replace(scale, which=flags.FLAGS.which)
-    out = pathlib.Path(flags.FLAGS.out)
+    out = results_dir(EXPERIMENT, flags.FLAGS.scale, flags.FLAGS.out)
     start = time.perf_counter()
     study = run_study(scale, out, flags.FLAGS.minari_root, progress=flags.FLAGS.progress)
     print(tables.markdown_table(study.rows, COLUMNS))
@@ -372,4 +367,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    run_app(main)

@@ -8,7 +8,7 @@ TD3+BC train on each with each sampling scheme through the shared sweep machiner
 (``jaxrl_suite.sweep.runner``): one SweepSpec per learner, since the paper's temperature alpha
 is 0.2 for CQL and 0.1 for IQL and TD3+BC; every record lands in the append-only store under
 --out, so a re-run trains only what is missing. Writes under --out (default
-results/trajectory_weighting/):
+results/trajectory_weighting/<scale>/, so scales never share records or tables):
 
 - ``records/<hash>.json``: one record per (learner, dataset, sampling, seed);
 - ``trajectory_weighting.{md,csv}``: per learner x sampling x sigma the final normalised score
@@ -20,7 +20,7 @@ results/trajectory_weighting/):
   learner's uniform sampling), and ``report/<algo>/`` the same per learner, where the
   probability of improvement is each scheme against that learner's uniform sampling.
 
-    .venv/bin/python experiments/trajectory_weighting.py --scale=tiny --out=/tmp/tw
+    .venv/bin/python experiments/trajectory_weighting.py --scale=tiny   # results/.../tiny/
     .venv/bin/python experiments/trajectory_weighting.py --scale=default    # ~11 min, 2 CPUs
     .venv/bin/python experiments/trajectory_weighting.py --scale=paper      # GPU-sized
 
@@ -45,19 +45,19 @@ import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 if not __package__:  # run as a script: make the `experiments` package importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from experiments.common import beside_reference, final_score, load_reference, print_study
+from experiments.common import (beside_reference, final_score, load_reference, print_study,
+                                results_dir, run_app, run_sweeps)
 from jaxrl_suite.generate.recipes import MIXED_SIGMAS
 from jaxrl_suite.generate.suite import mixed_quality_name
 from jaxrl_suite.report import tables
-from jaxrl_suite.sweep.runner import SAMPLING, SweepSpec, run_sweep
-from jaxrl_suite.sweep.store import load_records
+from jaxrl_suite.sweep.runner import SAMPLING, SweepSpec
 
-SWEEP = "trajectory_weighting"
+SWEEP = EXPERIMENT = "trajectory_weighting"
 ENV = "Pendulum-v1"
 # Hong et al.'s alpha: 0.2 in the CQL script, 0.1 in the IQL and TD3+BC scripts.
 TEMPERATURES = {"cql": 0.2, "iql": 0.1, "td3bc": 0.1}
@@ -106,7 +106,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("num_seeds", None, "Seeds per dataset (default: the scale's).")
     flags.DEFINE_string("minari_root", None, "Local Minari root (default: "
                         "$MINARI_DATASETS_PATH, else Minari's default).")
-    flags.DEFINE_string("out", "results/trajectory_weighting", "Output directory.")
+    flags.DEFINE_string("out", None, f"Output directory (default: results/{EXPERIMENT}/"
+                        "<scale>).")
 
 
 def sigma_pct(sigma: float) -> str:
@@ -126,18 +127,6 @@ def sweep_specs(scale: Scale, algos: Sequence[str] = ALGOS,
         num_seeds=scale.num_seeds, num_updates=scale.updates(algo), eval_every=scale.eval_every,
         eval_episodes=scale.eval_episodes, batch_size=scale.batch_size,
         hidden_sizes=scale.hidden_sizes) for algo in algos]
-
-
-def _belongs(record: dict[str, Any], spec: SweepSpec) -> bool:
-    """Whether ``record`` is a run of ``spec`` (the store may also hold other scales' runs)."""
-    c = record["config"]
-    return (c["sweep"] == spec.name and c["algo"] in spec.algos
-            and c["dataset"] in spec.datasets and c["sampling"] in spec.sampling
-            and c["sampling_temperature"] == spec.sampling_temperature
-            and spec.seed <= c["seed"] < spec.seed + spec.num_seeds
-            and (c["num_updates"], c["batch_size"], c["eval_every"], c["eval_episodes"])
-            == (spec.num_updates, spec.batch_size, spec.eval_every, spec.eval_episodes)
-            and tuple(c["learner_config"].get("hidden_sizes", ())) == spec.hidden_sizes)
 
 
 def score_rows(records: Sequence[dict[str, Any]], algos: Sequence[str],
@@ -201,12 +190,13 @@ def run_study(scale: Scale, out: pathlib.Path, root: Any = None, *,
               log: Callable[[str], None] = print, progress: bool = True,
               report_reps: int = 2000) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Returns (table rows, run_sweep summaries, one per learner) after training what the store
-    at ``out`` lacks and writing the table and the report."""
+    at ``out`` lacks and writing the table and the report. Raises SuiteError, before training
+    or writing anything, when ``out`` holds these runs under another setting (another
+    scale's)."""
     from jaxrl_suite.report.summary import write_report
 
-    specs = sweep_specs(scale, algos, sampling)
-    summaries = [run_sweep(spec, out, root=root, log=log, progress=progress) for spec in specs]
-    records = [r for r in load_records(out) if any(_belongs(r, s) for s in specs)]
+    summaries, records = run_sweeps(sweep_specs(scale, algos, sampling), out, root=root,
+                                    log=log, progress=progress)
     reference, _ = load_reference(REFERENCE)
     rows = with_reference(score_rows(records, algos, sampling), reference)
     tables.write_table(out, SWEEP, rows, COLUMNS)
@@ -233,7 +223,7 @@ def main(argv: list[str]) -> None:
         sys.exit(2)
     if not f["verbosity"].present:  # orbax logs every chunk checkpoint at INFO
         logging.set_verbosity(logging.WARNING)
-    out = pathlib.Path(f.out)
+    out = results_dir(EXPERIMENT, f.scale, f.out)
     start = time.perf_counter()
     rows, summaries = run_study(scale, out, f.minari_root, algos=f.algos, sampling=f.sampling)
     print_study(rows, COLUMNS, REFERENCE, "paper", SETTING_NOTE, summaries, start, out)
@@ -241,4 +231,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    run_app(main)
