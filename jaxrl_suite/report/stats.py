@@ -110,6 +110,11 @@ def _field(config: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+# The config fields that tell two scales' records apart, listed first in a difference.
+_SCALE_FIELDS = ("sweep", "num_updates", "learner_config", "batch_size", "eval_every",
+                 "eval_episodes", "dataset_source")
+
+
 def _short(value: Any, limit: int = 48) -> str:
     text = json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= limit else text[:limit - 3] + "..."
@@ -123,10 +128,13 @@ def setting_differences(a: Mapping[str, Any], b: Mapping[str, Any], *,
     ("learner_config.hidden_sizes: [32, 32] vs [64, 64]"); empty when they are one setting.
 
     ``fields``: dotted paths to compare (default: every field of either config but those in
-    ``ignore``). A field one config lacks compares as None.
+    ``ignore``, the ones that tell scales apart first). A field one config lacks compares as
+    None.
     """
     if fields is None:
-        fields = sorted((set(a) | set(b)) - set(ignore))
+        rest = sorted((set(a) | set(b)) - set(ignore))
+        fields = [f for f in _SCALE_FIELDS if f in rest] + [f for f in rest
+                                                              if f not in _SCALE_FIELDS]
     out = []
     for path in fields:
         x, y = _field(a, path), _field(b, path)

@@ -255,8 +255,8 @@ def test_records_of_one_task_from_two_sources_are_refused_naming_the_field():
     records = [record("bc", "a", s, 1.0) for s in (0, 1)]
     other = record("bc", "a", 2, 1.0)
     other["config"] = dict(other["config"], sweep="another", dataset_source="tiny/a")
-    with pytest.raises(SuiteError, match=r"dataset 'a'.*dataset_source: null vs \"tiny/a\"; "
-                                         r"sweep: \"test\" vs \"another\""):
+    with pytest.raises(SuiteError, match=r"dataset 'a'.*\(sweep: \"test\" vs \"another\"; "
+                                         r"dataset_source: null vs \"tiny/a\"\)"):
         stats.score_matrices(records + [other])
 
 
