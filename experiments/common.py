@@ -22,6 +22,9 @@ RESULTS_ROOT = pathlib.Path("results")
 # Fields two runs of one (algo, dataset, sampling) may differ in and still be one setting: the
 # seed and the hyperparameter cell of a grid.
 RUN_FIELDS = ("seed", "overrides", "hparams")
+# Fields every run of one study (sweep name) shares, whatever its learner and dataset (budgets
+# and widths may differ per learner).
+STUDY_FIELDS = ("batch_size", "eval_every", "eval_episodes")
 
 
 def results_dir(experiment: str, scale: str, out: str | os.PathLike | None = None,
@@ -41,20 +44,28 @@ def planned_runs(spec: SweepSpec, loader: DatasetLoader) -> dict[str, dict[str, 
 
 def refuse_other_settings(out: str | os.PathLike, planned: Mapping[str, Mapping[str, Any]]
                           ) -> None:
-    """Raises SuiteError naming ``out`` when its store holds a record of a planned run's
-    (algo, dataset, sampling) under another setting (another scale's budget, widths, suite or
-    sweep name: any config field but RUN_FIELDS), before anything is trained or written."""
+    """Raises SuiteError naming ``out`` when its store holds, under another setting, a record
+    of a planned run's (algo, dataset, sampling) (any config field but RUN_FIELDS differs:
+    another scale's budget, widths, suite or sweep name) or of a planned sweep name (a field of
+    STUDY_FIELDS differs), before anything is trained or written."""
     if not (pathlib.Path(out) / RECORDS).is_dir():
         return
-    mine: dict[tuple, Mapping[str, Any]] = {}
+    runs: dict[tuple, Mapping[str, Any]] = {}
+    sweeps: dict[str, Mapping[str, Any]] = {}
     for config in planned.values():
-        mine.setdefault((config["algo"], config["dataset"], config["sampling"]), config)
+        runs.setdefault((config["algo"], config["dataset"], config["sampling"]), config)
+        sweeps.setdefault(config["sweep"], config)
     for record in load_records(out):
-        c = record["config"]
-        config = mine.get((c.get("algo"), c.get("dataset"), c.get("sampling")))
-        if record["hash"] in planned or config is None:
+        if record["hash"] in planned:
             continue
-        differences = setting_differences(config, c, ignore=RUN_FIELDS)
+        c = record["config"]
+        run = runs.get((c.get("algo"), c.get("dataset"), c.get("sampling")))
+        if run is not None:
+            differences = setting_differences(run, c, ignore=RUN_FIELDS)
+        elif c.get("sweep") in sweeps:
+            differences = setting_differences(sweeps[c["sweep"]], c, fields=STUDY_FIELDS)
+        else:
+            continue
         if differences:
             raise SuiteError(
                 f"{out}: record {record['hash']} ({c['algo']} on {c['dataset']}) is of another "

@@ -53,6 +53,13 @@ def test_records_of_another_scale_in_the_results_dir_are_refused_in_one_line(tmp
     assert "own results directory" in message
 
 
+def test_another_scale_of_the_study_on_other_runs_is_refused(tmp_path):
+    _store(tmp_path, _config(algo="dqn", dataset="Acrobot-v1/replay", eval_every=1_000))
+    with pytest.raises(SuiteError, match=r"\(dqn on Acrobot-v1/replay\) .*eval_every: 200 vs 1000"):
+        common.refuse_other_settings(tmp_path, _planned(_config()))
+    common.refuse_other_settings(tmp_path, _planned(_config(sweep="another study")))
+
+
 def test_a_renamed_sweep_of_the_same_runs_is_refused(tmp_path):
     _store(tmp_path, _config(sweep="semi_supervised-tiny-0000aaaa"))
     with pytest.raises(SuiteError, match='sweep: "semi_supervised-tiny-1111bbbb" vs '
@@ -62,7 +69,8 @@ def test_a_renamed_sweep_of_the_same_runs_is_refused(tmp_path):
 
 
 def test_the_same_setting_with_more_seeds_cells_or_learners_is_accepted(tmp_path):
-    _store(tmp_path, _config(), _config(seed=3), _config(algo="dqn", num_updates=9),
+    _store(tmp_path, _config(), _config(seed=3), _config(algo="dqn", num_updates=9,
+                                                        learner_config={"hidden_sizes": [8]}),
            _config(overrides={"learning_rate": 3e-4}, hparams={"learning_rate": 3e-4}))
     common.refuse_other_settings(tmp_path, _planned(_config(), _config(seed=1)))
     common.refuse_other_settings(tmp_path / "none", _planned(_config()))  # no store yet
