@@ -11,6 +11,12 @@ envs; on a CPU faster than MJX): ``run_chunk`` then holds the updates only, and 
 evaluates every cell x episode between chunks with one jitted, cell-vmapped policy call per
 env step (``envs/host_eval.py``), the only host step of the loop.
 
+With ``final_eval_episodes`` > 0, ``train`` ends with a final evaluation of every trained
+policy over many episodes (Unifloral's ``eval_final_episodes``, 1,000 by default there:
+``algorithms/td3_bc.py`` lines 31 and 357-371), all cells x episodes in one compiled call (in-jit
+with a JaxEnv; one jitted, cell-vmapped policy call per env step with a HostEvaluator). Its
+per-episode returns feed online policy selection (``report/selection.py``).
+
 A cell whose losses or parameters go non-finite is flagged (``diverged``, with the first update
 whose losses were non-finite, else the chunk's last) and frozen at the state it had at the
 start of that chunk: the check costs one scalar test per update and one pass over the state
@@ -50,6 +56,7 @@ class TrainConfig:
     eval_episodes: int = 10
     sampling: str = "uniform"  # uniform | rw | aw (Hong et al., 2023)
     sampling_temperature: float | None = None  # None: the paper's default (0.1)
+    final_eval_episodes: int = 0  # episodes of the final evaluation after training; 0: none
 
     def __post_init__(self):
         if self.sampling not in SAMPLING_SCHEMES:
@@ -58,6 +65,9 @@ class TrainConfig:
         for name in ("num_updates", "batch_size", "eval_every", "eval_episodes"):
             if getattr(self, name) < 1:
                 raise SuiteError(f"train: '{name}': expected >= 1, found {getattr(self, name)}")
+        if self.final_eval_episodes < 0:
+            raise SuiteError(f"train: 'final_eval_episodes': expected >= 0 (0: no final "
+                             f"evaluation), found {self.final_eval_episodes}")
         if self.num_updates % self.eval_every:
             raise SuiteError(f"train: 'num_updates' ({self.num_updates}) must be a multiple of "
                              f"'eval_every' ({self.eval_every})")
@@ -102,6 +112,9 @@ class Trainer(NamedTuple):
     # jitted, and the per-cell policy_fn the evaluator vmaps.
     split_eval_keys: Callable[..., tuple[TrainState, jax.Array]] | None = None
     policy_fn: Callable[..., jax.Array] | None = None
+    # In-jit evaluation with final_eval_episodes > 0 only: (state [S]) -> returns
+    # [S, final_eval_episodes], jitted (``final_evaluate`` calls it).
+    final_eval: Callable[..., jax.Array] | None = None
 
 
 def _all_finite(tree: Any) -> jax.Array:
@@ -159,11 +172,15 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
         if not in_jit_eval:  # ``train`` evaluates on the host and fills the returns in
             placeholder = jnp.full((config.eval_episodes,), jnp.nan, jnp.float32)
             return state, ChunkMetrics(mean_metrics, placeholder, state.diverged)
-        state, eval_key = split_eval_key(state)
-        returns = evaluate(policy_fn, state.learner, env, eval_key, config.eval_episodes).returns
-        # A frozen cell's last finite parameters may still be absurd: report no score for it.
-        returns = jnp.where(state.diverged, jnp.nan, returns)
+        state, returns = evaluate_cell(state, config.eval_episodes)
         return state, ChunkMetrics(mean_metrics, returns, state.diverged)
+
+    def evaluate_cell(state: TrainState, num_episodes: int) -> tuple[TrainState, jax.Array]:
+        # The in-jit evaluation of one cell: after every chunk, and the final one.
+        state, eval_key = split_eval_key(state)
+        returns = evaluate(policy_fn, state.learner, env, eval_key, num_episodes).returns
+        # A frozen cell's last finite parameters may still be absurd: report no score for it.
+        return state, jnp.where(state.diverged, jnp.nan, returns)
 
     def split_eval_key(state: TrainState):
         # Both evaluation paths draw the key alike, so they train the same policy.
@@ -176,7 +193,11 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
     # Dataset and sampling table are shared by every cell (in_axes None), never closed over.
     run_chunk = jax.jit(jax.vmap(chunk_cell, in_axes=(0, None, None, 0)))
     if in_jit_eval:
-        return Trainer(learner, env, config, init, run_chunk)
+        final_eval = None
+        if config.final_eval_episodes:
+            final_eval = jax.jit(jax.vmap(
+                lambda s: evaluate_cell(s, config.final_eval_episodes)[1]))
+        return Trainer(learner, env, config, init, run_chunk, final_eval=final_eval)
     return Trainer(learner, env, config, init, run_chunk,
                    split_eval_keys=jax.jit(jax.vmap(split_eval_key)), policy_fn=policy_fn)
 
@@ -186,17 +207,39 @@ def host_evaluate_chunk(trainer: Trainer, state: TrainState,
     """Returns (state with its keys advanced, metrics with the host evaluation's returns):
     every cell not diverged is evaluated for ``eval_episodes`` episodes; diverged cells
     score NaN, as in-jit evaluation reports them."""
-    state, eval_keys = trainer.split_eval_keys(state)
-    active = ~np.asarray(metrics.diverged)
-    returns = trainer.env.evaluate(trainer.policy_fn, state.learner, eval_keys,
-                                   trainer.config.eval_episodes, active=active)
+    state, returns = _host_evaluate(trainer, state, trainer.config.eval_episodes)
     return state, metrics.replace(eval_returns=returns)
+
+
+def _host_evaluate(trainer: Trainer, state: TrainState,
+                   num_episodes: int) -> tuple[TrainState, np.ndarray]:
+    # The host evaluation of every cell: after every chunk, and the final one.
+    state, eval_keys = trainer.split_eval_keys(state)
+    returns = trainer.env.evaluate(trainer.policy_fn, state.learner, eval_keys, num_episodes,
+                                   active=~np.asarray(state.diverged))
+    return state, returns
+
+
+def final_evaluate(trainer: Trainer, state: TrainState) -> np.ndarray:
+    """Returns the final evaluation's returns [S, final_eval_episodes] (float32) of every
+    cell's deterministic policy: all cells x episodes in one compiled call, NaN for a diverged
+    cell. Its key is the one the next chunk's evaluation would draw from each cell's key
+    (``state`` itself is left as it is), so one cell's returns do not depend on the others."""
+    episodes = trainer.config.final_eval_episodes
+    if episodes < 1:
+        raise SuiteError("final evaluation: 'final_eval_episodes': expected >= 1, found "
+                         f"{episodes}")
+    if trainer.final_eval is not None:
+        return np.asarray(jax.device_get(trainer.final_eval(state)), np.float32)
+    return _host_evaluate(trainer, state, episodes)[1]
 
 
 class TrainResult(NamedTuple):
     """state: final TrainState [S]; eval_returns: [S, chunks, eval_episodes];
     update_metrics: {name: [S, chunks]}; eval_steps: [chunks] updates at each evaluation;
-    diverged: [S] bool; diverged_at: [S] int (-1 if never); seconds: wall time of the loop."""
+    diverged: [S] bool; diverged_at: [S] int (-1 if never); seconds: wall time of the loop
+    (the final evaluation excluded); final_returns: [S, final_eval_episodes] of the final
+    evaluation (``final_evaluate``), None without one or when the run stopped early."""
 
     state: TrainState
     eval_returns: np.ndarray
@@ -205,6 +248,7 @@ class TrainResult(NamedTuple):
     diverged: np.ndarray
     diverged_at: np.ndarray
     seconds: float
+    final_returns: np.ndarray | None = None
 
 
 def stack_hparams(cells: list[Any]) -> Any:
@@ -248,6 +292,8 @@ def train(
     every chunk (orbax), and a run finding a checkpoint there resumes from it exactly.
     ``progress_fn(chunk, metrics)`` is called on the host after each chunk;
     ``stop_after_chunks`` ends the run early (as a kill would; used to test resumption).
+    A run that completes every chunk ends with ``final_evaluate`` when the config asks for it
+    (also a resumed run whose checkpoint holds every chunk).
     With ``shard`` and several devices, the cell axis is split across them (``jax.sharding``;
     the dataset is replicated) and the same compiled program runs SPMD.
     """
@@ -288,6 +334,9 @@ def train(
             progress_fn(chunk, metrics)
     jax.block_until_ready(state)
     seconds = time.perf_counter() - start
+    final_returns = None
+    if config.final_eval_episodes and len(history) == config.num_chunks:
+        final_returns = final_evaluate(trainer, state)
     stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=1), *history) if history else None
     return TrainResult(
         state=state,
@@ -297,4 +346,5 @@ def train(
         diverged=np.asarray(state.diverged),
         diverged_at=np.asarray(state.diverged_at),
         seconds=seconds,
+        final_returns=final_returns,
     )

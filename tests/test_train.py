@@ -1,5 +1,8 @@
 """The engine's transformations: vmapped cells equal single runs, determinism, grids equal
-separate runs, exact kill-and-resume, and a diverging cell flagged without touching others."""
+separate runs, exact kill-and-resume, a diverging cell flagged without touching others, and the
+final evaluation of every cell in one call."""
+
+import dataclasses
 
 import jax
 import numpy as np
@@ -8,9 +11,10 @@ import pytest
 from jaxrl_suite.agents.bc import BCConfig, BCHParams, make_bc
 from jaxrl_suite.agents.td3bc import TD3BCConfig, TD3BCHParams, make_td3bc
 from jaxrl_suite.data import DatasetMeta, from_arrays
+from jaxrl_suite.envs.evaluate import evaluate
 from jaxrl_suite.envs.registry import make_env
 from jaxrl_suite.errors import SuiteError
-from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train
+from jaxrl_suite.train import TrainConfig, final_evaluate, make_train, stack_hparams, train
 
 CONFIG = TrainConfig(num_updates=150, batch_size=32, eval_every=50, eval_episodes=2)
 
@@ -34,6 +38,13 @@ def td3bc_trainer():
     return make_train(make_td3bc(TD3BCConfig((16, 16))), make_env("Pendulum-v1"), CONFIG)
 
 
+@pytest.fixture(scope="module")
+def bc_trainer():
+    # BC with a final evaluation of 24 episodes per cell, shared by the tests below.
+    config = dataclasses.replace(CONFIG, final_eval_episodes=24)
+    return make_train(make_bc(BCConfig((16,))), make_env("Pendulum-v1"), config)
+
+
 def _keys(seeds):
     return jax.vmap(jax.random.PRNGKey)(np.asarray(seeds))
 
@@ -51,6 +62,7 @@ def test_vmapped_seed_matches_single_seed(td3bc_trainer, dataset):
     np.testing.assert_allclose(batched.eval_returns[1], alone.eval_returns[0], rtol=1e-3,
                                atol=1e-2)
     assert batched.eval_returns.shape == (3, 3, 2) and list(batched.eval_steps) == [50, 100, 150]
+    assert batched.final_returns is None  # no final evaluation by default
 
 
 def test_same_key_gives_identical_runs(td3bc_trainer, dataset):
@@ -86,11 +98,10 @@ def test_kill_and_resume_ends_in_the_uninterrupted_state(td3bc_trainer, dataset,
     np.testing.assert_array_equal(np.asarray(full.state.key), np.asarray(resumed.state.key))
 
 
-def test_diverging_cell_is_flagged_and_others_unchanged(dataset):
-    trainer = make_train(make_bc(BCConfig((16,))), make_env("Pendulum-v1"), CONFIG)
+def test_diverging_cell_is_flagged_and_others_unchanged(bc_trainer, dataset):
     ok, boom = BCHParams(learning_rate=1e-3), BCHParams(learning_rate=1e38)
-    mixed = train(trainer, dataset, _keys([0, 1]), stack_hparams([ok, boom]))
-    alone = train(trainer, dataset, _keys([0]), stack_hparams([ok]))
+    mixed = train(bc_trainer, dataset, _keys([0, 1]), stack_hparams([ok, boom]))
+    alone = train(bc_trainer, dataset, _keys([0]), stack_hparams([ok]))
     assert list(mixed.diverged) == [False, True]
     assert mixed.diverged_at[0] == -1 and 0 <= mixed.diverged_at[1] < CONFIG.num_updates
     for m, a in zip(_leaves(mixed.state), _leaves(alone.state)):
@@ -98,6 +109,25 @@ def test_diverging_cell_is_flagged_and_others_unchanged(dataset):
         assert np.isfinite(m[1]).all()  # frozen at its last finite state
     assert np.isfinite(mixed.eval_returns[0]).all()
     assert np.isnan(mixed.eval_returns[1]).all()  # flagged, not scored
+    assert np.isnan(mixed.final_returns[1]).all()
+    np.testing.assert_allclose(mixed.final_returns[0], alone.final_returns[0], rtol=1e-3,
+                               atol=1e-2)
+
+
+def test_final_evaluation_is_every_cell_by_episodes_as_evaluate_does(bc_trainer, dataset):
+    cells = [BCHParams(learning_rate=1e-3), BCHParams(learning_rate=3e-4)]
+    result = train(bc_trainer, dataset, _keys([4, 5]), stack_hparams(cells))
+    assert result.final_returns.shape == (2, 24) and np.isfinite(result.final_returns).all()
+    env = bc_trainer.env
+    for i in range(2):  # with the key the next chunk's evaluation would have drawn
+        cell = jax.tree.map(lambda x: x[i], result.state)
+        alone = evaluate(lambda p, o, k: bc_trainer.learner.act(p, o, k, True), cell.learner,
+                         env, jax.random.split(cell.key)[1], 24).returns
+        np.testing.assert_allclose(result.final_returns[i], alone, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(final_evaluate(bc_trainer, result.state), result.final_returns)
+    stopped = train(bc_trainer, dataset, _keys([4, 5]), stack_hparams(cells),
+                    stop_after_chunks=2)
+    assert stopped.final_returns is None  # an unfinished run has no final evaluation
 
 
 def test_bad_config_is_a_suite_error():
@@ -105,6 +135,8 @@ def test_bad_config_is_a_suite_error():
         TrainConfig(sampling="best")
     with pytest.raises(SuiteError, match="multiple"):
         TrainConfig(num_updates=100, eval_every=30)
+    with pytest.raises(SuiteError, match="final_eval_episodes"):
+        TrainConfig(final_eval_episodes=-1)
 
 
 def test_rw_sampling_trains(dataset):
@@ -113,3 +145,4 @@ def test_rw_sampling_trains(dataset):
     trainer = make_train(make_bc(BCConfig((16,))), make_env("Pendulum-v1"), config)
     result = train(trainer, dataset, _keys([0]), stack_hparams([BCHParams()]))
     assert np.isfinite(result.update_metrics["actor_loss"]).all()
+

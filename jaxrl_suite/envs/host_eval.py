@@ -9,6 +9,11 @@ times. Every slot runs exactly one episode per evaluation, so no episode is chos
 finishing order. Each env is wrapped as ``gymnasium.make`` wraps it (TimeLimit etc.), so
 time limits and termination are gymnasium's own.
 
+An evaluation of more slots than ``max_slots`` (a final evaluation of 1,000 episodes per cell;
+each C-MuJoCo env holds about 1 MB) runs in rounds of episodes, all cells in each: slot (c, e)
+is still reset with seed ``seed_c + e``, so a deterministic policy's returns do not depend on
+how the episodes were split; only the policy's key is folded with the round number.
+
 A cell marked inactive (e.g. diverged during training) is not stepped and scores NaN; an
 episode whose policy emits a non-finite action ends there and scores NaN (never a silent
 zero action).
@@ -42,7 +47,10 @@ CellPolicyFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
 class HostEvaluator:
     """Evaluates ``cells`` policies x ``episodes`` episodes in gymnasium's ``name``."""
 
-    def __init__(self, name: str, **make_kwargs: Any):
+    def __init__(self, name: str, *, max_slots: int = 1024, **make_kwargs: Any):
+        if max_slots < 1:
+            raise EnvError(f"host evaluation: max_slots: expected >= 1, found {max_slots}")
+        self.max_slots = int(max_slots)
         gym = _import_gymnasium()
         self.env_id = name[len(GYMNASIUM_PREFIX):] if name.startswith(GYMNASIUM_PREFIX) else name
         self._make = lambda: _make_checked(self.env_id,
@@ -81,8 +89,18 @@ class HostEvaluator:
         policy (``params`` and ``keys`` carry a leading [cells] axis).
 
         Slot (c, e) is reset with seed ``seed_c + e``, where ``seed_c`` is drawn from cell c's
-        key, so one key reproduces a cell's returns whatever the other cells are."""
-        return self._run(policy_fn, params, keys, num_episodes, active, None)
+        key, so one key reproduces a cell's returns whatever the other cells are. More than
+        ``max_slots`` slots run in rounds of episodes (the module docstring)."""
+        num_episodes = int(num_episodes)
+        seeds, policy_keys = _cell_streams(keys, num_episodes)
+        per_round = max(1, min(num_episodes, self.max_slots // max(1, len(seeds))))
+        rounds = []
+        for r, first in enumerate(range(0, num_episodes, per_round)):
+            round_keys = policy_keys if r == 0 else jax.vmap(
+                jax.random.fold_in, in_axes=(0, None))(policy_keys, r)
+            rounds.append(self._run(policy_fn, params, seeds + first, round_keys,
+                                    min(per_round, num_episodes - first), active, None))
+        return np.concatenate(rounds, axis=1)
 
     def collect(self, policy_fn: PolicyFn, params: Any, key: jax.Array, num_transitions: int,
                 *, num_envs: int = 32, meta: DatasetMeta | None = None) -> Dataset:
@@ -99,8 +117,9 @@ class HostEvaluator:
         total, round_index = 0, 0
         while total < num_transitions:
             recorder = _Recorder(num_envs)
-            self._run(policy_fn, params, jax.random.fold_in(key, round_index)[None],
-                      num_envs, None, recorder)
+            seeds, policy_keys = _cell_streams(jax.random.fold_in(key, round_index)[None],
+                                               num_envs)
+            self._run(policy_fn, params, seeds, policy_keys, num_envs, None, recorder)
             for episode in recorder.episodes():
                 episodes.append(episode)
                 total += len(episode["rewards"])
@@ -114,17 +133,12 @@ class HostEvaluator:
             meta = meta_for(self.spec)
         return from_arrays(**arrays, meta=meta)
 
-    def _run(self, policy_fn, params, keys, num_episodes, active, recorder) -> np.ndarray:
-        keys = jax.device_get(keys)
-        num_cells, num_episodes = len(keys), int(num_episodes)
-        if num_episodes < 1:
-            raise EnvError(f"host evaluation: num_episodes must be >= 1, found {num_episodes}")
+    def _run(self, policy_fn, params, seeds, policy_keys, num_episodes, active,
+             recorder) -> np.ndarray:
+        # seeds [cells]: slot (c, e) resets with seeds[c] + e; policy_keys [cells].
+        num_cells, num_episodes = len(seeds), int(num_episodes)
         active = np.ones(num_cells, bool) if active is None else np.asarray(active, bool)
         policy = self._policy(policy_fn)
-        seeds = np.asarray(jax.vmap(
-            lambda k: jax.random.randint(k, (), 0, 2**31 - 1 - num_episodes))(
-                jax.vmap(lambda k: jax.random.split(k)[0])(keys)))
-        policy_keys = jax.vmap(lambda k: jax.random.split(k)[1])(keys)
         envs = self._slots(num_cells * num_episodes)
         obs = np.zeros((num_cells, num_episodes) + self.spec.observation_shape, np.float32)
         running = np.repeat(active[:, None], num_episodes, axis=1)
@@ -165,6 +179,18 @@ class HostEvaluator:
         for env in self._envs:
             env.close()
         self._envs = []
+
+
+def _cell_streams(keys: jax.Array, num_episodes: int) -> tuple[np.ndarray, jax.Array]:
+    """Returns (seed_c [cells], policy keys [cells]) drawn from each cell's key: slot (c, e)
+    of an evaluation of ``num_episodes`` episodes resets with seed ``seed_c + e``."""
+    keys = jax.device_get(keys)
+    if num_episodes < 1:
+        raise EnvError(f"host evaluation: num_episodes must be >= 1, found {num_episodes}")
+    seeds = np.asarray(jax.vmap(
+        lambda k: jax.random.randint(k, (), 0, 2**31 - 1 - num_episodes))(
+            jax.vmap(lambda k: jax.random.split(k)[0])(keys)))
+    return seeds, jax.vmap(lambda k: jax.random.split(k)[1])(keys)
 
 
 class _Recorder:

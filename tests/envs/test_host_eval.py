@@ -62,3 +62,41 @@ def test_wrong_action_shape_and_discrete_envs_are_refused(evaluator):
                            jax.random.split(jax.random.key(0), 1), 1)
     with pytest.raises(EnvError, match="discrete"):
         HostEvaluator("gymnasium/CartPole-v1")
+
+
+def test_more_slots_than_max_slots_run_in_rounds_with_the_same_returns(evaluator):
+    keys = jax.random.split(jax.random.key(2), 3)
+    scales = jnp.array([0.5, -1.0, 2.0])
+    rounds = HostEvaluator("gymnasium/Hopper-v5", max_slots=4, max_episode_steps=50)
+    # 3 cells x 5 episodes in rounds of one episode each (4 // 3): the slot seeds are those of
+    # one call, so a deterministic policy's returns are too.
+    np.testing.assert_allclose(rounds.evaluate(policy_fn, scales, keys, 5),
+                               evaluator.evaluate(policy_fn, scales, keys, 5), rtol=1e-6)
+    assert len(rounds._envs) <= 4
+    rounds.close()
+
+
+def test_host_final_evaluation_of_a_trained_cell_is_one_evaluator_call():
+    from jaxrl_suite.agents.bc import BCConfig, BCHParams, make_bc
+    from jaxrl_suite.data import DatasetMeta, from_arrays
+    from jaxrl_suite.train import TrainConfig, final_evaluate, make_train, stack_hparams, train
+
+    rng = np.random.default_rng(0)
+    n = 200
+    timeouts = np.zeros(n, bool)
+    timeouts[49::50] = True
+    dataset = from_arrays(rng.normal(size=(n, 11)), rng.uniform(-1, 1, (n, 3)),
+                          rng.normal(size=n), np.zeros(n, bool), timeouts,
+                          rng.normal(size=(n, 11)),
+                          meta=DatasetMeta(env_id="Hopper-v5", action_low=(-1.0,) * 3,
+                                           action_high=(1.0,) * 3))
+    env = HostEvaluator("gymnasium/Hopper-v5", max_episode_steps=20)
+    trainer = make_train(make_bc(BCConfig((8,))), env, TrainConfig(
+        num_updates=10, batch_size=16, eval_every=10, eval_episodes=1, final_eval_episodes=3))
+    keys = jax.vmap(jax.random.PRNGKey)(np.arange(2))
+    result = train(trainer, dataset, keys, stack_hparams([BCHParams()] * 2))
+    assert result.final_returns.shape == (2, 3) and np.isfinite(result.final_returns).all()
+    _, eval_keys = trainer.split_eval_keys(result.state)
+    np.testing.assert_allclose(result.final_returns, env.evaluate(
+        trainer.policy_fn, result.state.learner, eval_keys, 3), rtol=1e-6)
+    np.testing.assert_array_equal(final_evaluate(trainer, result.state), result.final_returns)
