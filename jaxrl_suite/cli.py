@@ -57,6 +57,9 @@ flags.DEFINE_integer("num_seeds", 4, "train: seeds per hyperparameter cell (vmap
 flags.DEFINE_integer("steps", 100_000, "train: gradient updates per cell.")
 flags.DEFINE_integer("eval_every", 5_000, "train: updates between evaluations/checkpoints.")
 flags.DEFINE_integer("eval_episodes", 10, "train: episodes per evaluation.")
+flags.DEFINE_integer("final_eval_episodes", 1000, "train: episodes of the final evaluation of "
+                     "every trained policy, all in one compiled call (Unifloral's "
+                     "eval_final_episodes); written to <out>/final_returns.npz; 0: none.")
 flags.DEFINE_enum("eval_backend", "auto", ["auto", "jax", "host"],
                   "train/bo: evaluate in the JAX env inside the compiled loop (jax), or in "
                   "gymnasium's C-MuJoCo twin between chunks (host); auto = host on a CPU for "
@@ -213,8 +216,9 @@ def _out_dir(name: str) -> str:
 
 
 @command("train", ("algo", "dataset", "minari_root", "env", "out", "num_seeds", "steps",
-                   "eval_every", "eval_episodes", "eval_backend", "batch_size", "sampling",
-                   "sampling_temperature", "hp", "seed", "ref_min", "ref_max"),
+                   "eval_every", "eval_episodes", "final_eval_episodes", "eval_backend",
+                   "batch_size", "sampling", "sampling_temperature", "hp", "seed", "ref_min",
+                   "ref_max"),
          "python -m jaxrl_suite train --algo=iql --dataset=jaxrl_suite/default/pendulum/noisy-v0"
          " --num_seeds=8 --steps=20000 --hp.expectile=0.7,0.9 --sampling=rw")
 def train_command() -> int:
@@ -230,7 +234,8 @@ def train_command() -> int:
         eval_every=FLAGS.eval_every, eval_episodes=FLAGS.eval_episodes,
         batch_size=FLAGS.batch_size, sampling=FLAGS.sampling,
         sampling_temperature=FLAGS.sampling_temperature, hp_specs=FLAGS.hp, seed=FLAGS.seed,
-        eval_backend=FLAGS.eval_backend, ref_min=FLAGS.ref_min, ref_max=FLAGS.ref_max)
+        eval_backend=FLAGS.eval_backend, ref_min=FLAGS.ref_min, ref_max=FLAGS.ref_max,
+        final_eval_episodes=FLAGS.final_eval_episodes)
     return 0
 
 

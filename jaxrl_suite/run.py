@@ -2,8 +2,11 @@
 
 Writes to ``out``: ``config.json`` (every setting), ``metrics.csv`` (one row per seed x cell x
 evaluation: return mean/std, normalised return, diverged flag, mean update metrics),
-``final.md`` / ``final.csv`` (per cell: final normalised return, mean and std over seeds) and
-``checkpoints/`` (orbax; a rerun with the same ``out`` resumes).
+``final.md`` / ``final.csv`` (per cell: final normalised return, mean and std over seeds; with a
+final evaluation also its mean return and normalised return), ``final_returns.npz`` (with
+``final_eval_episodes`` > 0: ``returns`` [cells x seeds, episodes] of the final evaluation, row
+``cell * num_seeds + s``, with its ``cell`` and ``seed`` per row) and ``checkpoints/`` (orbax; a
+rerun with the same ``out`` resumes).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import jax
 import numpy as np
 
 from jaxrl_suite.agents import learner_parts
+from jaxrl_suite.data.io import atomic_write
 from jaxrl_suite.agents.discrete.common import paper_hparams
 from jaxrl_suite.model_based import MODEL_BASED, make_model_based
 from jaxrl_suite.data.dataset import Dataset
@@ -58,7 +62,8 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                  eval_episodes: int, batch_size: int, sampling: str,
                  sampling_temperature: float | None, hp_specs: list[str], seed: int = 0,
                  eval_backend: str = "auto", ref_min: float | None = None,
-                 ref_max: float | None = None, log=print) -> dict[str, Any]:
+                 ref_max: float | None = None, final_eval_episodes: int = 0,
+                 log=print) -> dict[str, Any]:
     """Returns the final per-cell table after training and writing the run directory.
 
     Normalised returns use ``ref_min``/``ref_max`` where given, else the dataset's reference
@@ -81,7 +86,8 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
     cells, overrides = expand_grid(defaults, hp_specs)
     config = TrainConfig(num_updates=num_updates, batch_size=batch_size, eval_every=eval_every,
                          eval_episodes=eval_episodes, sampling=sampling,
-                         sampling_temperature=sampling_temperature)
+                         sampling_temperature=sampling_temperature,
+                         final_eval_episodes=final_eval_episodes)
     # Cell-major layout: cell c, seed s is row c * num_seeds + s; seed s uses the same key in
     # every cell (common random numbers across the grid).
     keys = jax.vmap(jax.random.PRNGKey)(np.tile(seed + np.arange(num_seeds), len(cells)))
@@ -90,7 +96,8 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = dict(algo=algo, dataset=dataset_name, env=env_name, num_seeds=num_seeds,
                     num_updates=num_updates, eval_every=eval_every,
-                    eval_episodes=eval_episodes, batch_size=batch_size, sampling=sampling,
+                    eval_episodes=eval_episodes, final_eval_episodes=final_eval_episodes,
+                    batch_size=batch_size, sampling=sampling,
                     sampling_temperature=sampling_temperature, seed=seed,
                     eval_backend=eval_backend, eval_env=env.spec.name,
                     ref_min=ref_min, ref_max=ref_max,
@@ -124,13 +131,27 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
     final = []
     last = result.eval_returns[:, -1].mean(axis=-1).reshape(len(cells), num_seeds)
     diverged = result.diverged.reshape(len(cells), num_seeds)
+    if result.final_returns is not None:
+        cell_of, seed_of = np.divmod(np.arange(len(keys)), num_seeds)
+
+        def write_final_returns(tmp: str) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz"
+                np.savez_compressed(f, returns=result.final_returns, cell=cell_of,
+                                    seed=seed + seed_of)
+
+        atomic_write(out_dir / "final_returns.npz", write_final_returns)
+        final_eval = result.final_returns.mean(axis=-1).reshape(len(cells), num_seeds)
     for c, override in enumerate(overrides):
         scores = np.array([normalise(r) for r in last[c]])
         ok = ~diverged[c]
-        final.append(dict(cell=c, **override, seeds=num_seeds, diverged=int(diverged[c].sum()),
-                          return_mean=float(np.mean(last[c][ok])) if ok.any() else float("nan"),
-                          normalized_mean=float(np.mean(scores[ok])) if ok.any() else float("nan"),
-                          normalized_std=float(np.std(scores[ok])) if ok.any() else float("nan")))
+        row = dict(cell=c, **override, seeds=num_seeds, diverged=int(diverged[c].sum()),
+                   return_mean=float(np.mean(last[c][ok])) if ok.any() else float("nan"),
+                   normalized_mean=float(np.mean(scores[ok])) if ok.any() else float("nan"),
+                   normalized_std=float(np.std(scores[ok])) if ok.any() else float("nan"))
+        if result.final_returns is not None:  # the mean over seeds of each one's episodes
+            mean = float(np.mean(final_eval[c][ok])) if ok.any() else float("nan")
+            row.update(final_eval_return=mean, final_eval_normalized=float(normalise(mean)))
+        final.append(row)
     final_columns = list(final[0])
     md = tables.write_table(out_dir, "final", final, final_columns)
     log(f"\n{algo} on {dataset_name}: {len(cells)} cells x {num_seeds} seeds, "

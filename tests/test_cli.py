@@ -124,12 +124,21 @@ def test_train_writes_metrics_and_a_final_table_over_a_grid(tmp_path):
     assert {r["learning_rate"] for r in rows} == {"0.001", "0.0001"}
     assert all(r["normalized_return"] != "nan" for r in rows)
     assert (out / "final.md").read_text().count("\n") == 4 and (out / "checkpoints").is_dir()
+    with np.load(out / "final_returns.npz") as final:  # --final_eval_episodes' default, 1000
+        assert final["returns"].shape == (4, 1000) and np.isfinite(final["returns"]).all()
+        assert list(final["cell"]) == [0, 0, 1, 1] and list(final["seed"]) == [0, 1, 0, 1]
+        means = final["returns"].mean(axis=1)
+    finals = list(csv.DictReader(open(out / "final.csv")))
+    assert float(finals[1]["final_eval_return"]) == pytest.approx(means[2:].mean(), rel=1e-4)
+    assert finals[0]["final_eval_normalized"] != "nan"
     rc, stdout, err = run_cli("train", "--algo=bc", f"--dataset={data}", "--num_seeds=1",
                               "--steps=20", "--eval_every=20", "--eval_episodes=1",
-                              "--batch_size=16", cwd=tmp_path)  # no --out: a new runs/ folder
+                              "--batch_size=16", "--final_eval_episodes=0",
+                              cwd=tmp_path)  # no --out: a new runs/ folder
     assert rc == 0, err
     made = list((tmp_path / "runs").glob("train-bc-pendulum-*/metrics.csv"))
     assert len(made) == 1 and f"writing to {made[0].parent.relative_to(tmp_path)}" in stdout
+    assert not (made[0].parent / "final_returns.npz").exists()  # 0: no final evaluation
     rc, _, err = run_cli("train", "--algo=bc", f"--dataset={data}", "--hp.nope=1",
                          f"--out={out}")
     assert rc == 2 and "--hp.nope" in err and "Traceback" not in err

@@ -8,6 +8,12 @@ over the local devices when there are several (``train.train``). A re-run first 
 row's config and trains only the rows the store lacks; a program killed mid-way resumes from its
 last chunk checkpoint (``checkpoints/<program>/``), so a kill loses at most one chunk of work.
 
+With ``final_eval_episodes`` > 0 every trained policy ends with a final evaluation of that many
+episodes (``train.final_evaluate``); its record gets ``final_eval_return``/``final_eval_score``
+(the mean) and the per-episode returns in ``records/<hash>.npz``, which ``report
+--selection=ucb`` draws online evaluations from. The field enters a record's config (and hash)
+only when it is > 0, so specs without it keep the hashes of the records they already wrote.
+
 A spec is a ``SweepSpec`` (below); ``sweeps/*.py`` hold them as ml_collections configs
 (``get_config()``), turned into a SweepSpec by ``spec_from_config``.
 """
@@ -44,7 +50,9 @@ class SweepSpec:
     product forms the cells. ``random``: per algorithm id (or "*") ``name -> distribution``
     (``uniform:lo:hi``, ``loguniform:lo:hi``, ``choice:a,b,c``), of which ``num_random``
     draws are crossed with the grid. ``hidden_sizes`` replaces every learner's network widths
-    (static, so a CPU-sized sweep can shrink them)."""
+    (static, so a CPU-sized sweep can shrink them). ``final_eval_episodes``: episodes of each
+    trained policy's final evaluation (0: none, the default, so sweeps stay as fast as
+    before; Unifloral uses 1,000)."""
 
     name: str
     algos: tuple[str, ...]
@@ -65,6 +73,7 @@ class SweepSpec:
     ensemble: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     seed: int = 0
     eval_backend: str = "auto"  # jax | host | auto: registry.resolve_eval_backend
+    final_eval_episodes: int = 0
 
     def __post_init__(self):
         where = f"sweep spec '{self.name}'"
@@ -79,6 +88,9 @@ class SweepSpec:
             if getattr(self, field) < 1:
                 raise SuiteError(f"{where}: field '{field}': expected >= 1, found "
                                  f"{getattr(self, field)}")
+        if self.final_eval_episodes < 0:
+            raise SuiteError(f"{where}: field 'final_eval_episodes': expected >= 0 (0: no final "
+                             f"evaluation), found {self.final_eval_episodes}")
         if self.num_updates % self.eval_every:
             raise SuiteError(f"{where}: fields 'num_updates'/'eval_every': expected num_updates "
                              f"a multiple of eval_every, found {self.num_updates} and "
@@ -349,6 +361,9 @@ def expand(spec: SweepSpec, datasets: DatasetLoader, log=print
                             # MJX and C MuJoCo scores are not one measurement: keep them apart
                             # (configs of envs evaluated only in-jit keep their hash).
                             config["eval_backend"] = eval_backend
+                        if spec.final_eval_episodes:
+                            # Absent when 0: records written before the field keep their hash.
+                            config["final_eval_episodes"] = spec.final_eval_episodes
                         rows.append(dict(config=config, hparams=cell, hash=config_hash(config)))
                 programs.append((Program(algo, dataset_name, sampling, rows), learner))
     return programs
@@ -365,15 +380,31 @@ def _records(program: Program, rows: list[dict], result: Any, dataset: Any) -> l
     for i, row in enumerate(rows):
         returns = result.eval_returns[i].mean(axis=-1)  # [evaluations]
         scores = [normalise(float(r)) for r in returns]
-        out.append(dict(
+        record = dict(
             hash=row["hash"], config=row["config"],
             curve=dict(step=[int(s) for s in result.eval_steps],
                        return_mean=[float(r) for r in returns], score=scores),
             final_return=float(returns[-1]), final_score=scores[-1],
             diverged=bool(result.diverged[i]), diverged_at=int(result.diverged_at[i]),
             metrics={k: float(v[i, -1]) for k, v in result.update_metrics.items()},
-            program=dict(rows=len(rows), seconds=float(result.seconds)), created=now))
+            program=dict(rows=len(rows), seconds=float(result.seconds)), created=now)
+        if result.final_returns is not None:
+            final = float(np.mean(result.final_returns[i]))
+            record.update(final_eval_return=final, final_eval_score=normalise(final),
+                          final_eval=dict(episodes=int(result.final_returns.shape[1]),
+                                          returns_file=f"{row['hash']}.npz"))
+        out.append(record)
     return out
+
+
+def _final_evals(result: Any, dataset: Any) -> list[dict[str, np.ndarray]] | None:
+    """Returns per row the final evaluation's returns [E] and, where the dataset has reference
+    returns, their normalised scores [E] (None without a final evaluation)."""
+    if result.final_returns is None:
+        return None
+    normalise = _normaliser(dataset)  # works on arrays too; None without references
+    return [{"returns": r, **({} if normalise(r) is None else {"scores": normalise(r)})}
+            for r in result.final_returns]
 
 
 def _checkpoint_dir(store: ResultsStore, program: Program) -> pathlib.Path:
@@ -431,7 +462,8 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
         datasets = DatasetLoader(spec, root, log, datasets)
     programs = expand(spec, datasets, log)
     config = TrainConfig(num_updates=spec.num_updates, batch_size=spec.batch_size,
-                         eval_every=spec.eval_every, eval_episodes=spec.eval_episodes)
+                         eval_every=spec.eval_every, eval_episodes=spec.eval_episodes,
+                         final_eval_episodes=spec.final_eval_episodes)
     trainers: dict[tuple, Any] = {}  # one compiled loop per (learner, env, sampling)
     start = time.perf_counter()
     trained = skipped = written = 0
@@ -465,8 +497,9 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
             if len(result.eval_steps) < config.num_chunks:  # stopped early: nothing is recorded
                 log(f"{label}: stopped after {len(result.eval_steps)} chunks")
                 break
-            for record in _records(program, todo, result, dataset):
-                written += store.add(record)
+            finals = _final_evals(result, dataset)
+            for i, record in enumerate(_records(program, todo, result, dataset)):
+                written += store.add(record, None if finals is None else finals[i])
             _discard_checkpoint(checkpoints)
             trained += 1
             scores = [r for r in (_normaliser(dataset)(float(x)) for x in

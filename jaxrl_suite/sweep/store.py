@@ -4,6 +4,8 @@ seed), each in its own file, written atomically.
 Layout of a results directory::
 
     records/<hash>.json     one finished run (config, evaluation curve, final score, flags)
+    records/<hash>.npz      its final evaluation, when the run had one (final_eval_episodes
+                            > 0): per-episode ``returns`` [E] and normalised ``scores`` [E]
     checkpoints/<program>/  orbax checkpoints of a program still running (removed when done)
     .lock                   held (flock) by the one sweep writing the store
 
@@ -11,7 +13,10 @@ Layout of a results directory::
 A record's ``hash`` is the SHA-256 (16 hex digits) of its canonical config JSON, so a sweep
 re-run finds what is done by hash and skips it. A record is written to a temp file in the same
 directory, flushed to disk and renamed onto its final name: a reader (or a kill at any moment)
-sees either no file or the whole file, never half of one. Records are never overwritten.
+sees either no file or the whole file, never half of one. Records are never overwritten. A
+record's returns file is written (the same way) before the record itself, so a record that
+names one always has it; a kill between the two leaves a returns file without a record, which
+the re-run writes again.
 One sweep writes a store at a time (``ResultsStore.writing``); it first removes the temp files a
 killed writer left behind.
 """
@@ -25,7 +30,10 @@ import json
 import math
 import os
 import pathlib
+import zipfile
 from typing import Any, Iterable, Iterator, Mapping
+
+import numpy as np
 
 from jaxrl_suite.data.io import atomic_write
 from jaxrl_suite.errors import SuiteError
@@ -106,11 +114,14 @@ class ResultsStore:
             return set()
         return {p.stem for p in self.records_dir.glob("*.json")}
 
-    def add(self, record: Mapping[str, Any]) -> bool:
+    def add(self, record: Mapping[str, Any],
+            final_eval: Mapping[str, np.ndarray] | None = None) -> bool:
         """Writes ``record`` unless one with its hash exists; returns whether it was written.
 
         The record must carry ``config`` (every field of CONFIG_FIELDS) and ``hash``, which
-        must equal ``config_hash(config)``.
+        must equal ``config_hash(config)``. ``final_eval``: the final evaluation's per-episode
+        ``returns`` [E] (and ``scores`` [E] where the dataset has reference returns), written
+        first to ``records/<hash>.npz``.
         """
         config = record.get("config")
         if not isinstance(config, Mapping):
@@ -126,6 +137,21 @@ class ResultsStore:
         path = self.records_dir / f"{record['hash']}.json"
         if path.exists():
             return False
+        if final_eval is not None:
+            arrays = {k: np.asarray(v, np.float32) for k, v in final_eval.items()}
+            if "returns" not in arrays or set(arrays) - {"returns", "scores"}:
+                raise SuiteError(f"results store: final_eval: expected 'returns' (and "
+                                 f"'scores'), found {sorted(arrays)}")
+            shape = arrays["returns"].shape
+            if len(shape) != 1 or not shape[0] or any(a.shape != shape for a in arrays.values()):
+                raise SuiteError(f"results store: final_eval: expected arrays of shape "
+                                 f"[episodes], found {[a.shape for a in arrays.values()]}")
+
+            def write_arrays(tmp: str) -> None:
+                with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz"
+                    np.savez_compressed(f, **arrays)
+
+            atomic_write(self.records_dir / f"{record['hash']}.npz", write_arrays)
         text = json.dumps(_json_safe(dict(record)), indent=1) + "\n"
         atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(text))
         return True
@@ -154,6 +180,30 @@ def load_records(root: str | os.PathLike | Iterable[str | os.PathLike]) -> list[
                 raise SuiteError(f"{path}: fields 'config'/'hash': expected a results record")
             records[record["hash"]] = record
     return sorted(records.values(), key=_sort_key)
+
+
+def load_final_evals(root: str | os.PathLike | Iterable[str | os.PathLike]
+                     ) -> dict[str, dict[str, np.ndarray]]:
+    """Returns {record hash: {"returns": [E], "scores": [E] where known}} (float32) of every
+    record under one results directory (or several) with a final evaluation
+    (``records/<hash>.npz``)."""
+    roots = [root] if isinstance(root, (str, os.PathLike)) else list(root)
+    out = {}
+    for r in roots:
+        for path in sorted((pathlib.Path(r) / RECORDS).glob("*.npz")):
+            if not (path.with_suffix(".json")).exists():
+                continue  # a kill between the two writes: the record was never written
+            try:
+                with np.load(path) as data:
+                    arrays = {k: np.asarray(data[k], np.float32) for k in data.files}
+            except (OSError, ValueError, zipfile.BadZipFile) as exc:
+                raise SuiteError(f"{path}: expected an npz of a final evaluation, found: "
+                                 f"{exc}") from None
+            if "returns" not in arrays:
+                raise SuiteError(f"{path}: field 'returns': expected the final evaluation's "
+                                 f"per-episode returns, found only {sorted(arrays)}")
+            out[path.stem] = arrays
+    return out
 
 
 def _sort_key(record: Mapping[str, Any]) -> tuple:

@@ -157,10 +157,10 @@ def test_kill_while_writing_records_resumes_the_checkpoint_and_leaves_none(
     quiet = dict(root=tiny_suite_root, log=lambda _: None, progress=False)
     real_add = runner.ResultsStore.add
 
-    def add_one_then_die(self, record):
+    def add_one_then_die(self, record, final_eval=None):
         if self.done():
             raise KeyboardInterrupt  # a kill between two record writes
-        return real_add(self, record)
+        return real_add(self, record, final_eval)
 
     monkeypatch.setattr(runner.ResultsStore, "add", add_one_then_die)
     with pytest.raises(KeyboardInterrupt):

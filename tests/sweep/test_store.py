@@ -3,10 +3,12 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from jaxrl_suite.errors import SuiteError
-from jaxrl_suite.sweep.store import CONFIG_FIELDS, ResultsStore, config_hash, load_records
+from jaxrl_suite.sweep.store import (CONFIG_FIELDS, ResultsStore, config_hash,
+                                     load_final_evals, load_records)
 
 
 def _record(seed=0, **changes):
@@ -72,3 +74,23 @@ def test_one_writer_at_a_time_and_temp_files_of_a_killed_writer_are_removed(tmp_
                 pass
     with ResultsStore(tmp_path).writing():  # released
         pass
+
+
+def test_final_evaluations_go_beside_their_record_and_orphans_are_ignored(tmp_path):
+    store = ResultsStore(tmp_path)
+    record = _record(seed=0)
+    returns = np.array([1.0, 2.5, np.nan], np.float32)
+    assert store.add(record, {"returns": returns, "scores": returns * 2}) is True
+    assert store.done() == {record["hash"]}  # the npz is not a record
+    finals = load_final_evals(tmp_path)
+    np.testing.assert_array_equal(finals[record["hash"]]["scores"], returns * 2)
+    assert finals[record["hash"]]["returns"].dtype == np.float32
+    # A kill between the two writes leaves a returns file without its record: not loaded.
+    (tmp_path / "records" / "0123456789abcdef.npz").write_bytes(
+        (tmp_path / "records" / f"{record['hash']}.npz").read_bytes())
+    assert set(load_final_evals(tmp_path)) == {record["hash"]}
+    with pytest.raises(SuiteError, match="final_eval"):
+        store.add(_record(seed=1), {"scores": returns})
+    with pytest.raises(SuiteError, match="final_eval"):
+        store.add(_record(seed=1), {"returns": returns[:, None]})
+    assert store.done() == {record["hash"]}  # refused before anything was written
