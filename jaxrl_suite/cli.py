@@ -86,6 +86,15 @@ flags.DEFINE_multi_string("results", [], "report: results directories (written b
 flags.DEFINE_list("method_keys", ["algo", "sampling"], "report: record config fields that name "
                   "a method (grid cells with different overrides are separate methods).")
 flags.DEFINE_integer("reps", 2000, "report: bootstrap replications for the CIs.")
+flags.DEFINE_enum("selection", "none", ["none", "ucb"], "report: ucb also simulates online "
+                  "policy selection among each method x dataset's trained policies (seeds x "
+                  "cells) with Unifloral's UCB bandit, from their final-evaluation episodes "
+                  "(sweeps with final_eval_episodes > 0; seed 17, 1,000 bootstraps), into "
+                  "selection_ucb.{csv,md,png}.")
+flags.DEFINE_integer("selection_subset", 20, "report: policies drawn for each bandit trial.")
+flags.DEFINE_float("selection_alpha", 2.0, "report: UCB exploration coefficient.")
+flags.DEFINE_integer("selection_pulls", 200, "report: online evaluations (pulls) per trial.")
+flags.DEFINE_integer("selection_repeats", 1000, "report: bandit trials per population.")
 
 GLOBAL_FLAGS = ("debug",)
 
@@ -319,14 +328,25 @@ def _report(results: list[str], out: pathlib.Path) -> int:
                       seed=FLAGS.seed, dataset_quality_rows=quality or None)
     print(f"\n{len(records)} records from {', '.join(map(str, results))}\n")
     print(md)
+    if FLAGS.selection == "ucb":
+        from jaxrl_suite.report.selection import write_selection_report
+        from jaxrl_suite.sweep.store import load_final_evals
+
+        print("\n" + write_selection_report(
+            records, load_final_evals(results), out, method_keys=tuple(FLAGS.method_keys),
+            subset=FLAGS.selection_subset, alpha=FLAGS.selection_alpha,
+            max_pulls=FLAGS.selection_pulls, repeats=FLAGS.selection_repeats))
     print(f"\nreport written to {out}/")
     return 0
 
 
-@command("report", ("results", "out", "method_keys", "reps", "seed"),
-         "python -m jaxrl_suite report --results=results/sweeps/example")
+@command("report", ("results", "out", "method_keys", "reps", "seed", "selection",
+                    "selection_subset", "selection_alpha", "selection_pulls",
+                    "selection_repeats"),
+         "python -m jaxrl_suite report --results=results/sweeps/example --selection=ucb")
 def report_command() -> int:
-    """Writes and prints the rliable report of one or more results directories."""
+    """Writes and prints the rliable report of one or more results directories (with
+    --selection=ucb also Unifloral's UCB policy-selection curves)."""
     if not FLAGS.results:
         raise SuiteError("report: flag '--results': expected a results directory, found none")
     return _report(FLAGS.results, pathlib.Path(FLAGS.out or pathlib.Path(FLAGS.results[0]) /

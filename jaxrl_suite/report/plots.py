@@ -1,5 +1,5 @@
 """Figures of learner results: learning curves, performance profiles, aggregate intervals, the
-TQ/SACo scatter of dataset quality against score, and a BO trace.
+TQ/SACo scatter of dataset quality against score, a BO trace, and UCB policy-selection curves.
 
 Every figure is a matplotlib ``Figure`` on its own Agg canvas (no pyplot, so no global figure
 state and no GUI backend), written as a PNG through a temp file renamed onto ``path``: a
@@ -240,4 +240,38 @@ def bo_trace_plot(trials_rows: Sequence[Mapping[str, Any]], path: str | os.PathL
            title=f"{title + ': ' if title else ''}{complete} complete, "
                  f"{len(trials) - complete} other")
     ax.legend(loc="best", fontsize="small")
+    return save_figure(fig, path)
+
+
+def selection_curves_plot(curves: Mapping[str, Mapping[str, Any]], path: str | os.PathLike, *,
+                          confidence: float = 0.95, subset: int | None = None) -> pathlib.Path:
+    """Returns ``path`` after plotting, one panel per dataset, each method's expected score of
+    the policy a UCB bandit selects against the number of online evaluations (log scale), with
+    its bootstrap ``confidence`` band.
+
+    ``curves``: {dataset: {method: curve}}, each curve with ``pulls``, ``mean``, ``ci_low`` and
+    ``ci_high`` arrays (``report.selection.SelectionCurve``); ``subset`` names the policies per
+    trial in the titles.
+    """
+    if not curves or not all(curves.values()):
+        raise SuiteError("selection plot: field 'curves': expected at least one curve per "
+                         "dataset, found none")
+    methods = list(dict.fromkeys(m for per_task in curves.values() for m in per_task))
+    colors = _colors(methods)
+    cols = min(3, len(curves))
+    nrows = -(-len(curves) // cols)
+    fig = _figure(4.6 * cols + 0.6, 3.6 * nrows)
+    axes = fig.subplots(nrows, cols, squeeze=False)
+    for ax, (task, per_task) in zip(axes.flat, curves.items()):
+        for m, c in per_task.items():
+            ax.plot(c.pulls, c.mean, color=colors[m], lw=2, label=m)
+            ax.fill_between(c.pulls, c.ci_low, c.ci_high, color=colors[m], alpha=0.2, lw=0)
+        ax.set(xscale="log", title=str(task), xlabel="online evaluations (bandit pulls)",
+               ylabel="expected normalised score")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", loc="best")
+    for ax in list(axes.flat)[len(curves):]:
+        ax.axis("off")
+    fig.suptitle(f"UCB policy selection{f' among {subset} policies' if subset else ''}, "
+                 f"{int(confidence * 100)}% CI")
     return save_figure(fig, path)
