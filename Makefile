@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test bench bench-venv install clean
+.PHONY: demo demo-full test bench bench-venv install clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m jaxrl_suite demo
+
+# The larger demo (three learners, three datasets, the whole default suite; ~10 min).
+demo-full: $(STAMP)
+	$(BIN)/python -m jaxrl_suite demo --scale=full
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 tests

@@ -10,7 +10,7 @@ from jaxrl_suite.sweep.store import load_records
 def test_tiny_demo_prints_quality_and_rliable_tables_and_writes_plots(
         tmp_path, tiny_suite_root, capsys):
     out = tmp_path / "demo"
-    assert demo.run(suite="tiny", root=tiny_suite_root, out=out, reps=200,
+    assert demo.run(scale="tiny", root=tiny_suite_root, out=out, reps=200,
                     progress=False) == 0
     printed = capsys.readouterr().out
     spec = demo.DEMO_SPECS["tiny"]
@@ -26,7 +26,9 @@ def test_tiny_demo_prints_quality_and_rliable_tables_and_writes_plots(
         f"{a}/{s}" for a in spec.algos for s in spec.sampling}
     for name in ("learning_curves.png", "performance_profile.png", "tq_saco.png"):
         assert (out / "report" / name).stat().st_size > 1000
-    assert demo.run(suite="tiny", root=tiny_suite_root, out=out, reps=200,
+    finding = next(line for line in printed.splitlines() if line.startswith("Finding: "))
+    assert all(f"{algo} " in finding for algo in spec.algos)  # RW vs uniform, per learner
+    assert demo.run(scale="tiny", root=tiny_suite_root, out=out, reps=200,
                     progress=False) == 0  # a re-run trains nothing
     assert f"0 programs trained, {len(spec.algos) * len(spec.sampling) * 2} found done" in \
         capsys.readouterr().out

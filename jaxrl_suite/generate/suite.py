@@ -21,7 +21,7 @@ import json
 import pathlib
 import shutil
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
@@ -208,10 +208,23 @@ def mixed_quality_name(sigma: float, high_source: str = "expert") -> str:
     return f"mixed-{source}sigma{pct:g}pct".replace(".", "p")
 
 
-def suite_dataset_ids(spec: SuiteSpec) -> dict[str, list[str]]:
-    """Returns the Minari ids a suite builds, per env."""
+def check_suite_envs(spec: SuiteSpec, envs: Sequence[str] | None) -> None:
+    """Refuses env names that are not in the suite, listing its envs."""
+    names = [b.env for b in spec.envs]
+    unknown = sorted(set(envs or ()) - set(names))
+    if unknown:
+        raise SuiteError(f"suite '{spec.name}': envs {unknown} are not in it; expected some of "
+                         f"{names}")
+
+
+def suite_dataset_ids(spec: SuiteSpec, envs: Sequence[str] | None = None
+                      ) -> dict[str, list[str]]:
+    """Returns the Minari ids a suite builds, per env (only ``envs``' when given)."""
+    check_suite_envs(spec, envs)
     out = {}
     for budget in spec.envs:
+        if envs is not None and budget.env not in envs:
+            continue
         names = list(spec.recipes)
         if budget.env in spec.mixed_quality_envs:
             names += [mixed_quality_name(s, h) for h in spec.mixed_high_sources
@@ -382,14 +395,20 @@ def _with_brax_expert(env, budget: EnvBudget, run, key: jax.Array, progress):
 
 
 def build_suite(name: str, root: Any = None, *, force: bool = False,
+                envs: Sequence[str] | None = None,
                 log: Callable[[str], None] = print) -> dict[str, Any]:
     """Returns the manifest after building (or finding cached) every dataset of suite ``name``
-    in the Minari root (``root``, else $MINARI_DATASETS_PATH, else Minari's default)."""
+    in the Minari root (``root``, else $MINARI_DATASETS_PATH, else Minari's default); with
+    ``envs``, only those envs' datasets (each env's are the same as in a whole build: its key
+    depends on its place in the suite, not on which envs are built)."""
     spec = get_suite(name)
+    check_suite_envs(spec, envs)
     root = io.minari_root(root)
     manifest = read_manifest(root, name)
     key = jax.random.PRNGKey(spec.seed)
     for i, budget in enumerate(spec.envs):
+        if envs is not None and budget.env not in envs:
+            continue
         env_key = jax.random.fold_in(key, i)
         if not force and _is_cached(spec, budget, root, manifest):
             log(f"[{budget.env}] cached in {root / NAMESPACE / name}")

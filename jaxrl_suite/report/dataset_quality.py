@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -33,13 +33,13 @@ def dataset_quality(dataset, reference=None, bins: int | None = None) -> dict[st
     )
 
 
-def suite_quality_rows(suite: str, root: Any = None, bins: int | None = None
-                       ) -> list[dict[str, Any]]:
-    """Returns one row per dataset of a built suite: env, dataset name, sizes, returns, TQ and
-    SACo relative to the env's replay dataset."""
+def suite_quality_rows(suite: str, root: Any = None, bins: int | None = None,
+                       envs: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Returns one row per dataset of a built suite (of ``envs`` only, when given): env,
+    dataset name, sizes, returns, TQ and SACo relative to the env's replay dataset."""
     spec = get_suite(suite)
     rows = []
-    for env_name, ids in suite_dataset_ids(spec).items():
+    for env_name, ids in suite_dataset_ids(spec, envs).items():
         reference = io.load_minari(dataset_id(suite, env_name, "replay"), root=root)
         for ds_id in ids:
             ds = reference if ds_id.endswith("/replay-v0") else io.load_minari(ds_id, root=root)
