@@ -47,7 +47,8 @@ def refuse_other_settings(out: str | os.PathLike, planned: Mapping[str, Mapping[
     """Raises SuiteError naming ``out`` when its store holds, under another setting, a record
     of a planned run's (algo, dataset, sampling) (any config field but RUN_FIELDS differs:
     another scale's budget, widths, suite or sweep name) or of a planned sweep name (a field of
-    STUDY_FIELDS differs), before anything is trained or written."""
+    STUDY_FIELDS differs; named only where no planned run's own record conflicts), before
+    anything is trained or written."""
     if not (pathlib.Path(out) / RECORDS).is_dir():
         return
     runs: dict[tuple, Mapping[str, Any]] = {}
@@ -55,6 +56,7 @@ def refuse_other_settings(out: str | os.PathLike, planned: Mapping[str, Mapping[
     for config in planned.values():
         runs.setdefault((config["algo"], config["dataset"], config["sampling"]), config)
         sweeps.setdefault(config["sweep"], config)
+    study_conflict = None  # named only when no planned run's own record conflicts
     for record in load_records(out):
         if record["hash"] in planned:
             continue
@@ -62,16 +64,24 @@ def refuse_other_settings(out: str | os.PathLike, planned: Mapping[str, Mapping[
         run = runs.get((c.get("algo"), c.get("dataset"), c.get("sampling")))
         if run is not None:
             differences = setting_differences(run, c, ignore=RUN_FIELDS)
-        elif c.get("sweep") in sweeps:
+            if differences:
+                raise _other_setting(out, record, differences)
+        elif study_conflict is None and c.get("sweep") in sweeps:
             differences = setting_differences(sweeps[c["sweep"]], c, fields=STUDY_FIELDS)
-        else:
-            continue
-        if differences:
-            raise SuiteError(
-                f"{out}: record {record['hash']} ({c['algo']} on {c['dataset']}) is of another "
-                f"setting than this run ({differences_text(differences)}; this run's first): "
-                "keep each scale or setting in its own results directory (--out; the default "
-                "is results/<experiment>/<scale>/)")
+            if differences:
+                study_conflict = _other_setting(out, record, differences)
+    if study_conflict is not None:
+        raise study_conflict
+
+
+def _other_setting(out: str | os.PathLike, record: Mapping[str, Any],
+                   differences: Sequence[str]) -> SuiteError:
+    c = record["config"]
+    return SuiteError(
+        f"{out}: record {record['hash']} ({c['algo']} on {c['dataset']}) is of another setting "
+        f"than this run ({differences_text(differences)}; this run's values first): keep each "
+        "scale or setting in its own results directory (--out; the default is "
+        "results/<experiment>/<scale>/)")
 
 
 def run_sweeps(specs: Sequence[SweepSpec], out: str | os.PathLike, *, root: Any = None,

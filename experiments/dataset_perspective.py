@@ -182,13 +182,13 @@ def run_study(scale: Scale, learners: list[str], recipes: list[str], out: pathli
     envs = [e for e in suite_dataset_ids(spec) if make_env(e).spec.discrete]
     if not envs:
         raise SystemExit(f"suite '{scale.suite}' has no discrete-action env")
-    table = [q for q in dataset_quality.suite_quality_rows(scale.suite, root, saco_bins)
-             if q["env"] in envs]
-    quality = [dict(q, dataset=f"{q['env']}/{q['dataset']}") for q in table]  # sweep names
     datasets = [f"{e}/{r}" for e in envs for r in recipes]
     (summary,), records = run_sweeps([sweep_spec(scale, learners, datasets)], out, root=root,
                                      log=log, progress=progress)
     log(f"{summary['trained']} programs trained, {summary['skipped']} found done")
+    table = [q for q in dataset_quality.suite_quality_rows(scale.suite, root, saco_bins)
+             if q["env"] in envs]
+    quality = [dict(q, dataset=f"{q['env']}/{q['dataset']}") for q in table]  # sweep names
     tables.write_table(out, "dataset_quality", table, dataset_quality.COLUMNS)
     rows = learner_rows(records, {q["dataset"]: q for q in quality})
     tables.write_table(out, "learners", rows, COLUMNS)

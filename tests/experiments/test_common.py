@@ -60,6 +60,12 @@ def test_another_scale_of_the_study_on_other_runs_is_refused(tmp_path):
     common.refuse_other_settings(tmp_path, _planned(_config(sweep="another study")))
 
 
+def test_a_planned_runs_own_conflict_is_named_before_the_studys(tmp_path):
+    _store(tmp_path, _config(algo="a_first", eval_every=1_000), _config(num_updates=5_000))
+    with pytest.raises(SuiteError, match=r"\(bc on CartPole-v1/replay\) .*num_updates: 400 vs"):
+        common.refuse_other_settings(tmp_path, _planned(_config()))
+
+
 def test_a_renamed_sweep_of_the_same_runs_is_refused(tmp_path):
     _store(tmp_path, _config(sweep="semi_supervised-tiny-0000aaaa"))
     with pytest.raises(SuiteError, match='sweep: "semi_supervised-tiny-1111bbbb" vs '

@@ -1,5 +1,6 @@
 """The Dataset Perspective learner study at --scale=tiny: discrete learners on every recipe of
-the tiny suite, its tables and plots; the rank correlation against scipy."""
+the tiny suite, its tables and plots, written to results/<experiment>/tiny/ beside a copy of the
+committed default results, which stay byte-identical; the rank correlation against scipy."""
 
 import csv
 
@@ -9,7 +10,9 @@ from scipy import stats
 
 from experiments import dataset_perspective as dp
 from jaxrl_suite.agents import DISCRETE_LEARNERS
+from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.sweep.store import load_records
+from tests.experiments.committed import CommittedResults
 
 
 def test_spearman_matches_scipy_with_ties():
@@ -22,15 +25,31 @@ def test_spearman_matches_scipy_with_ties():
     assert dp._spearman(np.ones(5), np.arange(5.0)) is None  # constant: undefined
 
 
+def test_learner_rows_refuse_seeds_whose_curves_differ_in_length():
+    def run(seed, steps):
+        return dict(config=dict(algo="bc", dataset="CartPole-v1/replay", seed=seed),
+                    curve=dict(score=[50.0] * steps), diverged=False)
+    quality = {"CartPole-v1/replay": dict(tq=1.0, saco=1.0)}
+    assert dp.learner_rows([run(0, 3), run(1, 3)], quality)[0]["score_final"] == 50.0
+    with pytest.raises(SuiteError, match=r"bc on CartPole-v1/replay: .*found \[3, 6\]"):
+        dp.learner_rows([run(0, 3), run(1, 6)], quality)
+
+
 # Three learners keep the test's compiles down (each learner has its own learns-test); the
 # study's code path is the same for all eight.
 LEARNERS = ["bc", "dqn", "crr"]
 
 
 def test_tiny_study_trains_learners_on_every_recipe(tmp_path, tiny_suite_root):
-    out = tmp_path / "dp"
+    results = CommittedResults(tmp_path, dp.EXPERIMENT)
+    out = results.out
+    tiny = dp.SCALES["tiny"]
     assert set(LEARNERS) <= set(DISCRETE_LEARNERS)
-    rows = dp.run_study(dp.SCALES["tiny"], LEARNERS, list(dp.RECIPES), out,
+    # Into the committed default folder, the tiny run is refused before it trains or writes.
+    with pytest.raises(SuiteError, match=r"default: record .*\(num_updates: 400 vs 5000; "):
+        dp.run_study(tiny, LEARNERS, list(dp.RECIPES), out.parent / "default",
+                     root=tiny_suite_root, log=lambda _: None, progress=False, reps=200)
+    rows = dp.run_study(tiny, LEARNERS, list(dp.RECIPES), out,
                         root=tiny_suite_root, log=lambda _: None, progress=False, reps=200)
     assert len(rows) == len(LEARNERS) * len(dp.RECIPES)  # one discrete env (CartPole)
     assert {(r["learner"], r["dataset"]) for r in rows} == {
@@ -47,7 +66,11 @@ def test_tiny_study_trains_learners_on_every_recipe(tmp_path, tiny_suite_root):
     assert (out / "tq_saco_all.png").stat().st_size > 1000
     # On the shared results store: one record per learner x dataset x seed, and its report.
     records = load_records(out)
-    assert len(records) == len(rows) * dp.SCALES["tiny"].num_seeds
+    assert len(records) == len(rows) * tiny.num_seeds
     assert {r["config"]["overrides"]["learning_rate"] for r in records} == {1e-3}
-    methods = {r["method"] for r in csv.DictReader(open(out / "report" / "aggregates.csv"))}
-    assert methods == set(LEARNERS)
+    assert {(r["config"]["num_updates"], tuple(r["config"]["learner_config"]["hidden_sizes"]))
+            for r in records} == {(tiny.num_updates, tiny.hidden_sizes)}
+    aggregates = list(csv.DictReader(open(out / "report" / "aggregates.csv")))
+    assert {r["method"] for r in aggregates} == set(LEARNERS)
+    assert {int(r["runs"]) for r in aggregates} == {tiny.num_seeds}  # tiny records only
+    results.assert_only_tiny_written()

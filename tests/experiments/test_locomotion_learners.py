@@ -1,7 +1,9 @@
 """The locomotion learners study at --scale=tiny: all eight learners (model-based ones with
 their dynamics ensemble) train with seeds vmapped on a D4RL-recipe Hopper-v5 dataset of the
 mujoco-tiny suite, evaluate in C MuJoCo and report D4RL-normalised scores beside CORL's and
-OfflineRL-Kit's numbers; a re-run trains nothing."""
+OfflineRL-Kit's numbers; a re-run trains nothing. The study runs in results/<experiment>/tiny/
+beside a copy of the committed default results, which it must leave byte-identical (and refuse
+to mix with)."""
 
 import math
 
@@ -9,18 +11,40 @@ import pytest
 
 from experiments import locomotion_learners as ll
 from experiments.common import load_reference
+from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.sweep.store import load_records
+from tests.experiments.committed import CommittedResults
 
 SCALE = ll.SCALES["tiny"]
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def tiny_run(tmp_path_factory):
+    """Returns (the Minari root, the CommittedResults it ran in, first run's (rows, summaries),
+    second run's) of the tiny study at its default results directory."""
     root = tmp_path_factory.mktemp("loco_root")
-    out = tmp_path_factory.mktemp("loco")
-    first = ll.run_study(SCALE, out, root, log=lambda _: None, progress=False)
-    second = ll.run_study(SCALE, out, root, log=lambda _: None, progress=False)
-    return out, first, second
+    results = CommittedResults(tmp_path_factory.mktemp("loco"), ll.EXPERIMENT)
+    first, second = [ll.run_study(SCALE, results.out, root, log=lambda _: None, progress=False)
+                     for _ in range(2)]
+    return root, results, first, second
+
+
+@pytest.fixture(scope="module")
+def study(tiny_run):
+    """Returns (out, first run's (rows, summaries), second run's)."""
+    _, results, first, second = tiny_run
+    return results.out, first, second
+
+
+def test_tiny_run_leaves_the_committed_results_alone_and_reads_only_tiny_records(tiny_run):
+    root, results, (rows, _), _ = tiny_run
+    results.assert_only_tiny_written()
+    assert {int(r["updates"]) for r in rows} == {SCALE.num_updates}
+    assert {r["config"]["num_updates"] for r in load_records(results.out)} == {SCALE.num_updates}
+    with pytest.raises(SuiteError, match=r"default: record .*eval_every: 10 vs 1000"):
+        ll.run_study(SCALE, results.out.parent / "default", root, algos=("bc",),
+                     log=lambda _: None, progress=False)
+    results.assert_only_tiny_written()
 
 
 def test_every_learner_scores_every_seed(study):

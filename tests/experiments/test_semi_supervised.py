@@ -1,6 +1,7 @@
 """The SS-ORL proxy-label study at --scale=tiny: one record per (variant, seed), the table and
 report written, the labelled trajectories' true actions kept, proxies inside the action bounds,
-and a re-run that trains nothing."""
+and a re-run that trains nothing, in results/<experiment>/tiny/ beside a copy of the committed
+default results, which stay byte-identical."""
 
 import csv
 
@@ -8,11 +9,13 @@ import numpy as np
 
 from experiments import semi_supervised as ss
 from jaxrl_suite.sweep.store import load_records
+from tests.experiments.committed import CommittedResults
 
 
 def test_tiny_study_keeps_true_labels_and_a_rerun_trains_nothing(tmp_path, tiny_suite_root):
     scale = ss.SCALES["tiny"]
-    out = tmp_path / "ss"
+    results = CommittedResults(tmp_path, ss.EXPERIMENT)
+    out = results.out
     study = ss.run_study(scale, out, root=tiny_suite_root, log=lambda _: None)
 
     variants = [ss.FULL] + [ss.variant_name(kind, share) for share in scale.labelled_shares
@@ -36,7 +39,11 @@ def test_tiny_study_keeps_true_labels_and_a_rerun_trains_nothing(tmp_path, tiny_
                               and r["label_mae"] > 0 for r in proxy_rows)
     assert all(r["label_mae"] is None for r in rows if r not in proxy_rows)
     assert len(list(csv.DictReader(open(out / "semi_supervised.csv")))) == len(rows)
-    assert (out / "report" / "per_task.csv").exists()
+    assert {r["config"]["sweep"] for r in records} == {study.spec.name}
+    assert study.spec.name.startswith(f"{ss.EXPERIMENT}-tiny-")
+    per_task = list(csv.DictReader(open(out / "report" / "per_task.csv")))
+    assert len(per_task) == len(variants) * len(scale.algos) * len(scale.datasets)
+    assert {int(r["seeds"]) for r in per_task} == {scale.num_seeds}  # tiny records only
 
     for base in scale.datasets:
         full = study.datasets[ss.dataset_name(base, ss.FULL)]
@@ -68,3 +75,4 @@ def test_tiny_study_keeps_true_labels_and_a_rerun_trains_nothing(tmp_path, tiny_
     assert len(load_records(out)) == len(records)
     assert [r["score_mean"] for r in again.rows] == [r["score_mean"] for r in rows]
     assert [r["label_mae"] for r in again.rows] == [r["label_mae"] for r in rows]
+    results.assert_only_tiny_written()

@@ -1,6 +1,8 @@
 """The trajectory-weighting study at --scale=tiny: CQL, IQL and TD3+BC with uniform, RW and AW
 sampling on every mixed-sigma dataset of the tiny suite, through the sweep store (a re-run
-trains nothing), its table beside the paper's numbers, and the reference file."""
+trains nothing), its table beside the paper's numbers, and the reference file. The study runs
+in results/<experiment>/tiny/ beside a copy of the committed default results, which it must
+leave byte-identical (and refuse to mix with)."""
 
 import collections
 import csv
@@ -10,23 +12,52 @@ import pytest
 
 from experiments import trajectory_weighting as tw
 from experiments.common import load_reference
+from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.generate.recipes import MIXED_SIGMAS
 from jaxrl_suite.sweep.runner import SAMPLING
 from jaxrl_suite.sweep.store import load_records
+from tests.experiments.committed import CommittedResults
 
 SCALE = tw.SCALES["tiny"]
 PROGRAMS_PER_ALGO = len(MIXED_SIGMAS) * len(SAMPLING)
 
 
 @pytest.fixture(scope="module")
-def study(tiny_suite_root, tmp_path_factory):
+def tiny_run(tiny_suite_root, tmp_path_factory):
+    """Returns (the CommittedResults it ran in, first run's (rows, summaries), second run's) of
+    the whole tiny study at its default results directory."""
+    results = CommittedResults(tmp_path_factory.mktemp("tw"), tw.EXPERIMENT)
+    first, second = [tw.run_study(SCALE, results.out, tiny_suite_root, log=lambda _: None,
+                                  progress=False, report_reps=50) for _ in range(2)]
+    return results, first, second
+
+
+@pytest.fixture(scope="module")
+def committed(tiny_run):
+    return tiny_run[0]
+
+
+@pytest.fixture(scope="module")
+def study(tiny_run):
     """Returns (out, first run's (rows, summaries), second run's) of the whole tiny study."""
-    out = tmp_path_factory.mktemp("tw")
-    first = tw.run_study(SCALE, out, tiny_suite_root, log=lambda _: None, progress=False,
-                         report_reps=50)
-    second = tw.run_study(SCALE, out, tiny_suite_root, log=lambda _: None, progress=False,
-                          report_reps=50)
-    return out, first, second
+    results, first, second = tiny_run
+    return results.out, first, second
+
+
+def test_tiny_run_leaves_the_committed_results_alone_and_reports_only_tiny_records(committed):
+    committed.assert_only_tiny_written()
+    for name in ["report"] + [f"report/{a}" for a in tw.ALGOS]:
+        aggregates = list(csv.DictReader(open(committed.out / name / "aggregates.csv")))
+        assert {int(r["runs"]) for r in aggregates} == {SCALE.num_seeds}, name
+        assert {int(r["tasks"]) for r in aggregates} == {len(tw.DATASETS)}, name
+
+
+def test_tiny_run_into_the_committed_default_folder_is_refused_before_training(
+        committed, tiny_suite_root):
+    with pytest.raises(SuiteError, match=r"default: record .*num_updates: 200 vs [25]000"):
+        tw.run_study(SCALE, committed.out.parent / "default", tiny_suite_root,
+                     log=lambda _: None, progress=False, report_reps=50)
+    committed.assert_only_tiny_written()
 
 
 def test_one_record_per_algo_dataset_sampling_and_seed(study):
