@@ -24,7 +24,7 @@ demo-full: $(STAMP)
 	$(BIN)/python -m jaxrl_suite demo --scale=full
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15 tests
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 tests
 
 # CPU benches (each prints its own table; BUILD_NOTES.md records them). The d3rlpy peer runs
 # only when the separate bench venv exists (`make bench-venv`).

@@ -187,8 +187,9 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
         key, eval_key = jax.random.split(state.key)
         return state.replace(key=key), eval_key
 
-    def init(keys: jax.Array, spec: DataSpec, hparams) -> TrainState:
-        return jax.jit(jax.vmap(init_cell, in_axes=(0, None, 0)))(keys, spec, hparams)
+    # (keys [S], spec, hparams [S]) -> TrainState [S]; one jit per Trainer, so a Trainer that
+    # trains again (another dataset of the same shapes) does not compile its init again.
+    init = jax.jit(jax.vmap(init_cell, in_axes=(0, None, 0)))
 
     # Dataset and sampling table are shared by every cell (in_axes None), never closed over.
     run_chunk = jax.jit(jax.vmap(chunk_cell, in_axes=(0, None, None, 0)))

@@ -1,9 +1,12 @@
 """Shared data for the learner tests (model-free and model-based): a Pendulum expert dataset
 and a random one, generated once per test session (a SAC expert trained in JAX, ~20 s) and
-cached on disk for the other pytest-xdist worker."""
+cached on disk for the other pytest-xdist worker. Also one XLA compilation cache per test run
+(``pytest_configure``)."""
 
 import os
 import pathlib
+import shutil
+import tempfile
 import time
 
 import jax
@@ -17,6 +20,65 @@ from jaxrl_suite.generate.experts import ExpertConfig, random_return, train_onli
 from tests.agents.learn_check import normalized_returns
 
 NUM_TRANSITIONS = 10_000
+_RUN_CACHE = "JAXRL_SUITE_TEST_XLA_CACHE"
+
+
+def pytest_configure(config):
+    """Points JAX's persistent compilation cache at one fresh folder per test run, shared by
+    both pytest-xdist workers and the CLI subprocesses (through the environment): a program
+    compiled once in the run (the same learner and shapes in another test, worker or
+    subprocess) is loaded instead of compiled again. Nothing outlives the run, so a fresh
+    clone's first ``make test`` pays every compile once, as any run does."""
+    path = os.environ.get(_RUN_CACHE)
+    if not path:  # the xdist controller, or a run without xdist: this run's folder
+        path = tempfile.mkdtemp(prefix="jaxrl_suite_xla_")
+        os.environ[_RUN_CACHE] = path
+        config._jaxrl_suite_cache = path  # removed by pytest_unconfigure
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = path
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.1"
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+
+
+# The longest test files, longest first (seconds per file in a full run; BUILD_NOTES "Test
+# suite"). `make test` runs files whole on two workers (--dist loadfile) in collection order
+# (--no-loadscope-reorder), so these start first and the short ones fill in around them.
+LONGEST_FIRST = (
+    "tests/generate/test_locomotion_suite.py",
+    "tests/experiments/test_trajectory_weighting.py",
+    "tests/test_train_locomotion.py",
+    "tests/experiments/test_locomotion_learners.py",
+    "tests/experiments/test_dataset_perspective.py",
+    "tests/agents/test_cql_edac_rebrac.py",
+    "tests/test_train.py",
+    "tests/generate/test_brax_experts.py",
+    "tests/sweep/test_mbrl_bo.py",
+    "tests/sweep/test_runner.py",
+    "tests/experiments/test_revisiting_mbrl.py",
+    "tests/model_based/test_mopo.py",
+    "tests/envs/test_mujoco_walker2d.py",
+    "tests/agents/discrete/test_bc_qrdqn_rem_bve.py",
+    "tests/envs/test_mujoco_hopper.py",
+    "tests/test_cli.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Runs the files of ``LONGEST_FIRST`` first, in its order; the rest keep theirs."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    root = pathlib.Path(str(config.rootpath))
+
+    def key(item):
+        path = pathlib.Path(str(item.path)).relative_to(root).as_posix()
+        return rank.get(path, len(rank))
+
+    items.sort(key=key)  # stable: tests keep their order within a file
+
+
+def pytest_unconfigure(config):
+    path = getattr(config, "_jaxrl_suite_cache", None)
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _build(directory: pathlib.Path) -> None:
@@ -85,3 +147,20 @@ def tiny_suite_root(tmp_path_factory):
         (directory / "built").touch()
 
     return build_once(tmp_path_factory, "tiny_suite", build, "built") / "minari"
+
+
+@pytest.fixture(scope="session")
+def mujoco_tiny_built(tmp_path_factory):
+    """Returns (Minari root, generate's stdout) of the ``mujoco-tiny`` suite, built once per test
+    session through the CLI (tests/generate/test_mujoco_suite.py checks the build; the tiny
+    locomotion study trains on it)."""
+    from tests.test_cli import run_cli
+
+    def build(directory: pathlib.Path) -> None:
+        rc, out, err = run_cli("generate", "--suite=mujoco-tiny",
+                               f"--minari_root={directory / 'minari'}")
+        assert rc == 0, err
+        (directory / "generate.out").write_text(out)
+
+    shared = build_once(tmp_path_factory, "mujoco_tiny", build, "generate.out")
+    return shared / "minari", (shared / "generate.out").read_text()

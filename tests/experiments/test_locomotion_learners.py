@@ -19,10 +19,11 @@ SCALE = ll.SCALES["tiny"]
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, mujoco_tiny_built):
     """Returns (the Minari root, the CommittedResults it ran in, first run's (rows, summaries),
-    second run's) of the tiny study at its default results directory."""
-    root = tmp_path_factory.mktemp("loco_root")
+    second run's) of the tiny study at its default results directory, on the mujoco-tiny suite
+    the session built once (conftest)."""
+    root, _ = mujoco_tiny_built
     results = CommittedResults(tmp_path_factory.mktemp("loco"), ll.EXPERIMENT)
     first, second = [ll.run_study(SCALE, results.out, root, log=lambda _: None, progress=False)
                      for _ in range(2)]

@@ -18,10 +18,8 @@ SUITE = "mujoco-tiny"
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mujoco_tiny")
-    rc, out, err = run_cli("generate", f"--suite={SUITE}", f"--minari_root={root}")
-    assert rc == 0, err
+def built(mujoco_tiny_built):
+    root, out = mujoco_tiny_built  # `generate --suite=mujoco-tiny` in a fresh root (conftest)
     return root, out, suite.read_manifest(root, SUITE)["Hopper-v5"]
 
 
