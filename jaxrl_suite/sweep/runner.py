@@ -222,7 +222,7 @@ class DatasetLoader:
         self.spec, self.root, self.log = spec, root, log
         self.cache: dict[str, Any] = dict(preloaded or {})
         self.preloaded = set(self.cache)
-        self.built = False
+        self.built: set[str] = set()  # envs whose suite datasets are built (or cached)
 
     def resolve(self, name: str) -> str:
         """Returns what ``data.io.load`` is given for ``name``."""
@@ -246,9 +246,11 @@ class DatasetLoader:
 
         if name not in self.cache:
             target = self.resolve(name)
-            if target != name and not self.built:
-                build_suite(self.spec.suite, self.root, log=self.log)
-                self.built = True
+            env = name.rpartition("/")[0]
+            if target != name and env not in self.built:
+                # Only this env's datasets: a sweep over one env of a suite builds no other.
+                build_suite(self.spec.suite, self.root, envs=(env,), log=self.log)
+                self.built.add(env)
             self.cache[name] = io.load(target, root=self.root)
         return self.cache[name]
 
