@@ -4,7 +4,7 @@
    dataset-quality table of "A Dataset Perspective on Offline RL" (TQ and SACo per dataset).
 2. Runs the demo sweep (``DEMO_SPECS``, also ``sweeps/demo.py``): BC and TD3+BC (and IQL at
    ``full``) on mixed-quality Pendulum datasets, each with uniform and return-weighted (RW,
-   Hong et al.) sampling, 12 (16 at ``full``) seeds vmapped per program, into the append-only
+   Hong et al.) sampling, 8 (16 at ``full``) seeds vmapped per program, into the append-only
    results store (a re-run skips what is done; a killed one resumes).
 3. Prints the rliable summary (IQM, mean, median, optimality gap with 95% stratified-bootstrap
    CIs), writes tables and plots (learning curves, performance profiles, TQ-vs-SACo), and
@@ -34,7 +34,7 @@ DEMO_SPECS = {
     # `make demo`: sized for <= 6 minutes on a fresh 2-core clone, install and the Pendulum
     # part of the default suite included (BUILD_NOTES "make demo").
     "default": SweepSpec(name="demo", suite="default", algos=("bc", "td3bc"),
-                         datasets=_DATASETS[:2], sampling=("uniform", "rw"), num_seeds=12,
+                         datasets=_DATASETS[:2], sampling=("uniform", "rw"), num_seeds=8,
                          num_updates=3_000, eval_every=1_000, eval_episodes=5, batch_size=256,
                          hidden_sizes=(64, 64)),
     # `make demo-full`: three learners on three datasets at 8k updates (~10 minutes).
