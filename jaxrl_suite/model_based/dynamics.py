@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import chex
 import flax.linen as nn
@@ -393,27 +393,58 @@ def elite_mask(state: EnsembleState) -> jax.Array:
     return jnp.zeros((state.config.num_members,), bool).at[state.elites].set(True)
 
 
-def step(state: EnsembleState, obs: jax.Array, action: jax.Array, key: jax.Array,
-         member_mask: jax.Array | None = None
-         ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """Returns (next_obs [B, obs_dim], reward [B], means [M, B, obs_dim + 1],
-    stds [M, B, obs_dim + 1]): one model step, each sample drawn from its own member.
+class ModelStep(NamedTuple):
+    """One model step of B transitions: next_obs [B, obs_dim], reward [B], every member's
+    Gaussian in the next-state frame (means, stds [M, B, obs_dim + 1], s + delta then the
+    reward), and member [B] int32, the member each transition was drawn from."""
+
+    next_obs: jax.Array
+    reward: jax.Array
+    means: jax.Array
+    stds: jax.Array
+    member: jax.Array
+
+
+def draw_members(means: jax.Array, stds: jax.Array, key: jax.Array,
+                 member_mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Returns (sample [B, D], member [B] int32): per batch element a member drawn uniformly
+    from ``member_mask`` ([M], nonzero = may be drawn) and one draw of its Gaussian
+    means[member] + stds[member] * eps (MOPO ``fake_env.py``: ``model_inds``; OfflineRL-Kit
+    ``ensemble_dynamics.py``: ``random_elite_idxs``). means, stds: [M, B, D]."""
+    chex.assert_rank([means, stds], 3)
+    mask = jnp.asarray(member_mask) != 0
+    chex.assert_shape(mask, (means.shape[0],))
+    member_key, noise_key = jax.random.split(key)
+    batch = means.shape[1]
+    member = jax.random.categorical(member_key, jnp.where(mask, 0.0, -jnp.inf), shape=(batch,))
+    rows = jnp.arange(batch)
+    noise = jax.random.normal(noise_key, means.shape[1:], means.dtype)
+    return means[member, rows] + stds[member, rows] * noise, member.astype(jnp.int32)
+
+
+def sample_step(state: EnsembleState, obs: jax.Array, action: jax.Array, key: jax.Array,
+                member_mask: jax.Array | None = None) -> ModelStep:
+    """Returns one model step (``ModelStep``), each transition drawn from its own member.
 
     As MOPO's ``FakeEnv.step``: per batch element a member is drawn uniformly from
     ``member_mask`` ([M] bool/float, nonzero = may be drawn; default the elites) and its
-    Gaussian sampled. The returned means are in the next-state frame (s + delta, reward last)
-    for every member, so ``jnp.concatenate([next_obs, reward[:, None]], -1)`` is a ``sample``
-    for ``penalties.ll_var`` and the means feed any penalty directly.
+    Gaussian sampled; ``member`` says which, so a penalty can score the transition the rollout
+    took (``ll_var``) or compare its member with the rest (``loo_kl``). The means are in the
+    next-state frame for every member, so ``jnp.concatenate([next_obs, reward[:, None]], -1)``
+    is a ``sample`` in the frame of ``means``.
     obs: [B, obs_dim]; action: [B, act_dim] (env units).
     """
     means, stds = predict(state, obs, action)
     means = means.at[..., :-1].add(obs)
-    mask = elite_mask(state) if member_mask is None else jnp.asarray(member_mask) != 0
-    chex.assert_shape(mask, (state.config.num_members,))
-    member_key, noise_key = jax.random.split(key)
-    batch = obs.shape[0]
-    member = jax.random.categorical(member_key, jnp.where(mask, 0.0, -jnp.inf), shape=(batch,))
-    rows = jnp.arange(batch)
-    noise = jax.random.normal(noise_key, means.shape[1:], means.dtype)
-    sample = means[member, rows] + stds[member, rows] * noise
-    return sample[:, :-1], sample[:, -1], means, stds
+    mask = elite_mask(state) if member_mask is None else member_mask
+    sample, member = draw_members(means, stds, key, mask)
+    return ModelStep(sample[:, :-1], sample[:, -1], means, stds, member)
+
+
+def step(state: EnsembleState, obs: jax.Array, action: jax.Array, key: jax.Array,
+         member_mask: jax.Array | None = None
+         ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Returns (next_obs [B, obs_dim], reward [B], means [M, B, obs_dim + 1],
+    stds [M, B, obs_dim + 1]): ``sample_step`` without the drawn members."""
+    out = sample_step(state, obs, action, key, member_mask)
+    return out.next_obs, out.reward, out.means, out.stds

@@ -9,8 +9,15 @@ min_j Q_target_j(s'_k, a'), s'_k ~ model k, a' ~ pi(s'_k) (``compute_lcb``; torc
 std), so the target is r - beta u + gamma (1 - d) min_j Q_target_j(s', a'), floored at 0 as the
 code does (``target_floor``; None for rewards that may be negative, as Pendulum's). Real rows
 get no penalty. Defaults (gym config): beta 1, horizon 1, real ratio 0.05, 10 samples, 2
-critics of 2x256, actor lr 1e-4, critic lr 3e-4, temperature lr 1e-4 from 0.2, deterministic
-backup (no entropy term in the target), 7 models / 5 elites.
+critics of 2x256, actor lr 1e-4, critic lr 3e-4, temperature lr 1e-4, deterministic backup (no
+entropy term in the target), 7 models / 5 elites, a model buffer of 50,000 x h x 5 transitions
+(``retain_updates`` 5,000 at 50 starts per update; ``train.py`` l. 158).
+
+Temperature: the default ``auto_alpha`` is on (``configs/gym/default.py`` l. 9), so log alpha
+starts at 0, alpha = 1 (``train.py`` l. 97), and after each temperature step the alpha used is
+exp(log alpha) clamped to [0, 1] (``policies/mobile.py`` l. 195; log alpha itself is not
+clamped); 0.2 (``default.py`` l. 8) is the fixed alpha of the tasks that turn auto_alpha off
+(``configs/gym/hopper_medium.py``), here ``init_alpha=0.2, alpha_lr=0``.
 """
 
 from __future__ import annotations
@@ -26,8 +33,8 @@ from flax import struct
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak, sac_policy_step
 from jaxrl_suite.agents.edac import EDACConfig, EDACHParams, make_edac
 from jaxrl_suite.model_based import dynamics, rollouts
-from jaxrl_suite.model_based.mopo import (MOPOConfig, MOPOHParams, MOPOState, member_masks,
-                                          model_data, rollout_metrics)
+from jaxrl_suite.model_based.mopo import (MOPOConfig, MOPOHParams, MOPOState, check_config,
+                                          member_masks, model_data, real_rows, rollout_metrics)
 from jaxrl_suite.nets.networks import CriticEnsemble, TanhGaussianActor, sample_tanh_gaussian
 
 
@@ -45,7 +52,8 @@ class MOBILEHParams(MOPOHParams):
 
     actor_lr: float = 1e-4
     alpha_lr: float = 1e-4
-    init_alpha: float = 0.2
+    init_alpha: float = 1.0  # log alpha = 0 (train.py l. 97)
+    max_alpha: float = 1.0  # alpha = min(exp(log alpha), max_alpha) (policies/mobile.py l. 195)
     horizon: float = 1.0
 
 
@@ -60,9 +68,15 @@ def bellman_inconsistency(next_q: jax.Array, elites: jax.Array) -> jax.Array:
     return jnp.sqrt(var)
 
 
+def temperature(log_alpha: jax.Array, max_alpha: jax.Array) -> jax.Array:
+    """Returns the alpha MOBILE's code uses, exp(log_alpha) clamped to [0, max_alpha]."""
+    return jnp.clip(jnp.exp(log_alpha), 0.0, max_alpha)
+
+
 def make_mobile(model: dynamics.EnsembleState, env_id: str,
                 config: MOBILEConfig = MOBILEConfig()) -> Learner:
     """Returns the MOBILE learner on the trained ensemble ``model`` of env ``env_id``."""
+    check_config("mobile", config)
     done_fn = rollouts.termination_fn(env_id)
     sac = make_edac(EDACConfig(config.hidden_sizes, config.num_critics, diversity=False))
     critic = CriticEnsemble(config.hidden_sizes, config.num_critics)
@@ -74,7 +88,7 @@ def make_mobile(model: dynamics.EnsembleState, env_id: str,
 
     def init(key, spec: DataSpec, hparams: MOBILEHParams) -> MOPOState:
         return MOPOState(sac.init(key, spec, sac_hparams(hparams)),
-                         rollouts.empty_buffer(config.buffer_size,
+                         rollouts.empty_buffer(config.capacity,
                                                math.prod(spec.observation_shape),
                                                spec.action_dim), jnp.int32(0))
 
@@ -85,11 +99,11 @@ def make_mobile(model: dynamics.EnsembleState, env_id: str,
         policy = lambda obs, k: sac.act(s, obs, k, False)
         buffer, mixed, steps = model_data(model, config, done_fn, policy, state.buffer, batch,
                                           data_key, hparams, jnp.float32(0.0))
-        b = batch.rewards.shape[0]
-        is_real = (jnp.arange(b) < jnp.round(hparams.real_ratio * b)) | (state.buffer.size == 0)
+        is_real = real_rows(hparams.real_ratio, batch.rewards.shape[0], buffer.size)
         obs, next_obs = mixed.observations, mixed.next_observations
         action = spec.to_unit(mixed.actions)
-        alpha = jnp.exp(s.log_alpha)
+        # The clamped alpha of the previous temperature step (1 at the start).
+        alpha = temperature(s.log_alpha, hparams.max_alpha)
 
         def min_target_q(o, k):  # o: [..., obs_dim] -> [...], a' ~ pi(o)
             a, log_pi = sample_tanh_gaussian(*pi.apply(s.actor_params, o), k)

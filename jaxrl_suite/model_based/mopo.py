@@ -3,16 +3,22 @@ uncertainty penalty as a traced choice (Lu et al., "Revisiting Design Choices in
 Model-Based RL", ICLR 2022).
 
 SAC (``agents/edac.py`` with two critics and no diversity term) trains on minibatches of which
-a ``real_ratio`` share comes from the dataset and the rest from a buffer of model rollouts with
-penalised rewards r - lambda * u(s, a). Every update rolls the current policy out in the model
-from ``rollout_starts`` of the minibatch's states: MOPO rolls out 50,000 states every 1,000
-updates; 50 per update is the same rate without a branch (under ``vmap`` a ``lax.cond`` on the
-step would run the rollout every update anyway). Horizon, lambda, penalty type, real ratio and
-the numbers of models and elites in use are traced hyperparameters, so configurations share one
-compile and vmap together; the models in use are the ``num_members`` of lowest holdout error
-(the rest masked), next states are drawn from the best ``num_elites`` of those, and the penalty
-is taken over all models in use (Lu et al.). Defaults (MOPO / Lu et al.): 7 models, 5 elites,
-horizon 5, lambda 1, real ratio 0.05, max-aleatoric penalty, SAC lr 3e-4, 2x256 critics.
+floor(real_ratio * B) rows come from the dataset (MOPO's ``int(batch_size * real_ratio)``,
+tianheyu927/mopo ``mopo/algorithms/mopo.py`` l. 463; OfflineRL-Kit
+``offlinerlkit/policy_trainer/mb_policy_trainer.py`` l. 74) and the rest from a buffer of model
+rollouts with penalised rewards r - lambda * u(s, a). Every update rolls the current policy out
+in the model from ``rollout_starts`` of the minibatch's states: MOPO rolls out 50,000 states
+every 1,000 updates (``examples/config/d4rl/base.py`` l. 19-21); 50 per update is the same
+rate without a branch (under ``vmap`` a ``lax.cond`` on the step would run the rollout every
+update anyway). The buffer keeps MOPO's 5 rollout epochs, i.e. 5,000 updates' worth
+(``retain_updates``), at every traced horizon: it is sized for ``max_horizon`` and sampled from
+its most recent retain_updates x rollout_starts x horizon transitions (``rollouts`` module
+docstring). Horizon, lambda, penalty type, real ratio and the numbers of models and elites in
+use are traced hyperparameters, so configurations share one compile and vmap together; the
+models in use are the ``num_members`` of lowest holdout error (the rest masked), next states
+are drawn from the best ``num_elites`` of those, and the penalty is taken over all models in
+use (Lu et al.). Defaults (MOPO / Lu et al.): 7 models, 5 elites, horizon 5, lambda 1, real
+ratio 0.05, max-aleatoric penalty, SAC lr 3e-4, 2x256 critics.
 
 The dynamics ensemble is trained before the policy (``dynamics.train_ensemble``) and passed to
 ``make_mopo``: one model shared by every cell of a run (as the dataset is).
@@ -39,7 +45,18 @@ class MOPOConfig:
     num_critics: int = 2
     max_horizon: int = 5  # static: rollouts run this many steps; hparams.horizon masks them
     rollout_starts: int = 50  # model rollouts started per update (from the real minibatch)
-    buffer_size: int = 100_000  # model transitions kept (MOPO keeps 5 rollout epochs)
+    # Updates' worth of rollouts kept: MOPO's and MOBILE's model_retain_epochs 5 x 1,000.
+    retain_updates: int = 5_000
+    # Static capacity; None: retain_updates x rollout_starts x max_horizon. When set it fixes the
+    # retention instead (buffer_size / (rollout_starts x max_horizon) updates at every horizon).
+    buffer_size: int | None = None
+
+    @property
+    def capacity(self) -> int:
+        """Returns the model buffer's static size in transitions."""
+        if self.buffer_size is not None:
+            return self.buffer_size
+        return self.retain_updates * self.rollout_starts * self.max_horizon
 
 
 @struct.dataclass
@@ -75,11 +92,20 @@ def member_masks(holdout_mse: jax.Array, num_members: jax.Array, num_elites: jax
     return in_use, rank < jnp.minimum(jnp.round(num_elites), jnp.round(num_members))
 
 
+def real_rows(real_ratio: jax.Array, batch_size: int, model_size: jax.Array) -> jax.Array:
+    """Returns [B] bool, the rows of a mixed minibatch that are real: the first
+    floor(real_ratio * B) (MOPO's and OfflineRL-Kit's int()), or all while the model buffer
+    is empty."""
+    # The 1e-4 absorbs float32 error (0.3 * 10 = 2.9999998), which int() in float64 never sees.
+    num_real = jnp.floor(real_ratio * batch_size + 1e-4)
+    return (jnp.arange(batch_size) < num_real) | (model_size == 0)
+
+
 def mix_batches(real, model, real_ratio: jax.Array, model_size: jax.Array):
-    """Returns a Batch whose first round(real_ratio * B) rows are real and the rest model rows
-    (all rows real while the model buffer is empty). model: (obs, act, rew, next, terminals)."""
+    """Returns a Batch whose ``real_rows`` are real and the rest model rows.
+    model: (obs, act, rew, next, terminals)."""
     b = real.rewards.shape[0]
-    use_real = (jnp.arange(b) < jnp.round(real_ratio * b)) | (model_size == 0)
+    use_real = real_rows(real_ratio, b, model_size)
     pick = lambda r, m: jnp.where(use_real.reshape((b,) + (1,) * (r.ndim - 1)), r, m)
     obs, act, rew, nxt, term = model
     return real.replace(observations=pick(real.observations, obs),
@@ -105,8 +131,9 @@ def model_data(model: dynamics.EnsembleState, config: MOPOConfig, done_fn, polic
         penalty_index=hparams.penalty_index, penalty_coef=penalty_coef,
         sample_mask=elites, penalty_mask=in_use, done_fn=done_fn)
     buffer = rollouts.add(buffer, steps)
-    mixed = mix_batches(batch, rollouts.sample(buffer, sample_key, batch.rewards.shape[0]),
-                        hparams.real_ratio, buffer.size)
+    window = rollouts.retention_window(buffer.capacity, config.max_horizon, hparams.horizon)
+    mixed = mix_batches(batch, rollouts.sample(buffer, sample_key, batch.rewards.shape[0],
+                                               window), hparams.real_ratio, buffer.size)
     return buffer, mixed, steps
 
 
@@ -118,13 +145,22 @@ def rollout_metrics(steps: rollouts.Rollout, buffer: rollouts.ModelBuffer) -> di
                 model_buffer=buffer.size.astype(jnp.float32))
 
 
+def check_config(name: str, config: MOPOConfig) -> None:
+    """Raises SuiteError unless the sizes of ``config`` are positive and its buffer holds one
+    update's rollouts at ``max_horizon``."""
+    for field in ("max_horizon", "rollout_starts", "retain_updates"):
+        if getattr(config, field) < 1:
+            raise SuiteError(f"{name}: '{field}': expected >= 1, found {getattr(config, field)}")
+    if config.capacity < config.rollout_starts * config.max_horizon:
+        raise SuiteError(f"{name}: 'buffer_size' ({config.capacity}) must hold one update's "
+                         f"rollouts (rollout_starts x max_horizon = "
+                         f"{config.rollout_starts * config.max_horizon})")
+
+
 def make_mopo(model: dynamics.EnsembleState, env_id: str,
               config: MOPOConfig = MOPOConfig()) -> Learner:
     """Returns the MOPO learner on the trained ensemble ``model`` of env ``env_id``."""
-    if config.buffer_size < config.rollout_starts * config.max_horizon:
-        raise SuiteError(f"mopo: 'buffer_size' ({config.buffer_size}) must hold one update's "
-                         f"rollouts (rollout_starts x max_horizon = "
-                         f"{config.rollout_starts * config.max_horizon})")
+    check_config("mopo", config)
     done_fn = rollouts.termination_fn(env_id)
     sac = make_edac(EDACConfig(config.hidden_sizes, config.num_critics, diversity=False))
 
@@ -138,7 +174,7 @@ def make_mopo(model: dynamics.EnsembleState, env_id: str,
             raise SuiteError("mopo: expected a continuous-action dataset")
         obs_dim = math.prod(spec.observation_shape)
         return MOPOState(sac.init(key, spec, sac_hparams(hparams)),
-                         rollouts.empty_buffer(config.buffer_size, obs_dim, spec.action_dim),
+                         rollouts.empty_buffer(config.capacity, obs_dim, spec.action_dim),
                          jnp.int32(0))
 
     def update(state: MOPOState, batch, key, hparams: MOPOHParams):

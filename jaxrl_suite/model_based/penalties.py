@@ -13,6 +13,29 @@ one (a single member has zero epistemic variance), ``loo_kl`` two.
 
 ``penalty_by_index`` picks a penalty by a traced integer with ``jax.lax.switch``, so the penalty
 type can be a swept hyperparameter in one compiled program (index = position in ``PENALTIES``).
+
+``transition_penalty`` is the wiring a model rollout uses: for an ensemble whose outputs are
+(s', r) with the reward last (``dynamics.sample_step``), it hands each penalty the output dims
+its definition uses (``OUTPUT_DIMS``), the transition the rollout took and the member that
+produced it:
+  * max_aleatoric: next state and reward. MOPO's code takes the norm of each member's std over
+    every output, reward included (tianheyu927/mopo ``mopo/models/fake_env.py`` l. 93, the
+    ``penalty_learned_var`` branch its d4rl configs select, ``examples/config/d4rl/
+    base_mopo.py`` l. 7; OfflineRL-Kit ``offlinerlkit/dynamics/ensemble_dynamics.py`` l. 58);
+  * max_pairwise_diff: next state only. MOReL's discrepancy is between next-state predictions,
+    and both MOPO's (``fake_env.py`` l. 82) and OfflineRL-Kit's (``ensemble_dynamics.py``
+    l. 60) disagreement penalties slice the reward off;
+  * ensemble_std, ensemble_var: next state only, as OfflineRL-Kit's ``ensemble_std``
+    (``ensemble_dynamics.py`` l. 65-66, ``mean[..., :-1]``);
+  * ll_var: next state only, scoring the next state the rollout took. LOMPO's penalty is the
+    variance over members of the log-likelihood of the next (latent) state; its reward is a
+    separate head, outside the likelihood. (MOPO's logged ``_get_logprob``, ``fake_env.py``
+    l. 26 and 71, scores reward and state together; we follow the paper's definition.);
+  * loo_kl: next state and reward, member a = the one that produced the transition. M2AC's
+    model is one Gaussian over (s', r) and its one-vs-rest KL is between that joint output of
+    the member used and the others merged (Pan et al., NeurIPS 2020; the re-implementation
+    in Data-Science-in-Mechanical-Engineering/macura ``mbrl/algorithms/m2ac.py``,
+    ``calc_uncertainty_score``, sums over obs_dim + 1 dims for the member ``model_indices``).
 """
 
 from __future__ import annotations
@@ -196,6 +219,39 @@ _OPTIONS: dict[str, frozenset[str]] = {
     name: frozenset(inspect.signature(fn).parameters) - {"means", "stds"}
     for name, fn in PENALTY_FUNCTIONS.items()
 }
+
+
+# The outputs of an (s', r) ensemble each penalty's definition uses (module docstring).
+OUTPUT_DIMS: dict[str, str] = {
+    "max_aleatoric": "state_and_reward", "max_pairwise_diff": "state", "ensemble_std": "state",
+    "ensemble_var": "state", "ll_var": "state", "loo_kl": "state_and_reward",
+}
+
+
+def transition_penalty(index: jax.Array | int, means: jax.Array, stds: jax.Array, *,
+                       sample: jax.Array, member: jax.Array,
+                       mask: jax.Array | None = None) -> jax.Array:
+    """Returns the penalty ``PENALTIES[index]`` of one model step, [B], for a traced ``index``:
+    each penalty on the output dims ``OUTPUT_DIMS`` names, ``ll_var`` scoring ``sample`` (the
+    transition taken) and ``loo_kl`` comparing ``member`` (its producer) with the rest.
+
+    means, stds: [M, B, obs_dim + 1], the members' Gaussians over (s', r), reward last, in the
+    frame of ``sample``; sample: [B, obs_dim + 1]; member: [B] int, the member each sample was
+    drawn from (an active one); mask: [M], the members the penalty is taken over.
+    """
+    _check(means, stds)
+    chex.assert_equal_shape([sample, means[0]])
+    chex.assert_shape(member, (means.shape[1],))
+    dims = {"state": slice(0, -1), "state_and_reward": slice(None)}
+
+    def branch(name: str) -> Callable[[], jax.Array]:
+        d = dims[OUTPUT_DIMS[name]]
+        options = {"ll_var": dict(sample=sample[:, d]), "loo_kl": dict(member=member)}
+        fn = PENALTY_FUNCTIONS[name]
+        return lambda: fn(means[..., d], stds[..., d], mask=mask,
+                          **options.get(name, {})).astype(means.dtype)
+
+    return jax.lax.switch(index, [branch(name) for name in PENALTIES])
 
 
 def penalty_by_index(index: jax.Array | int, means: jax.Array, stds: jax.Array,

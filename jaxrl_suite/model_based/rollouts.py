@@ -3,10 +3,26 @@ al., 2020), with the rollout horizon, penalty type and weight and the active mem
 
 ``rollout`` runs ``max_horizon`` (static) model steps from a batch of start states under the
 current policy, and marks step t of a rollout valid while t < ``horizon`` (traced) and no
-earlier step terminated; the reward written is the penalised r - lambda * u(s, a). ``add``
-writes only the valid transitions into a ring buffer (invalid ones are scattered out of
-bounds and dropped), so shapes stay static for any horizon. Termination comes from the env's
-known rule (``termination_fn``), as MOPO's static functions: the model predicts no ``done``.
+earlier step terminated; the reward written is the penalised r - lambda * u(s, a), u from
+``penalties.transition_penalty`` (each penalty on its own output dims, ``ll_var`` scoring the
+transition taken, ``loo_kl`` using the member that produced it). ``add`` writes only the valid
+transitions into a ring buffer (invalid ones are scattered out of bounds and dropped), so
+shapes stay static for any horizon. Termination comes from the env's known rule
+(``termination_fn``), as MOPO's static functions: the model predicts no ``done``.
+
+Retention. The references keep a first-in-first-out model buffer of
+``rollout_batch_size * rollout_length * model_retain_epochs`` transitions (OfflineRL-Kit
+``run_example/run_mopo.py`` l. 188 and ``run_mobile.py`` l. 206, the MOBILE authors'
+``train.py`` l. 158; MOPO ``mopo/algorithms/mopo.py`` l. 378-380), i.e. the last
+``model_retain_epochs`` rollout rounds whatever the horizon: 50,000 x h x 5, one round every
+1,000 updates (``rollout_freq``; MOPO ``examples/config/d4rl/base.py`` l. 19-21, MOBILE
+``configs/gym/default.py`` l. 24-29). The horizon is traced here, the capacity static, so the
+buffer is sized for ``max_horizon`` and ``sample`` draws only from the most recent ``window``
+entries, window = capacity * h / max_horizon (``retention_window``): at capacity =
+retain_updates * rollout_starts * max_horizon that is retain_updates * rollout_starts * h, the
+references' buffer at horizon h, so every horizon of a sweep sees the same number of updates'
+worth of rollouts. Like the references' buffer, the window counts transitions, so rollouts cut
+short by termination leave it holding more than that many updates' worth.
 """
 
 from __future__ import annotations
@@ -93,7 +109,8 @@ def empty_buffer(capacity: int, obs_dim: int, action_dim: int) -> ModelBuffer:
 @struct.dataclass
 class Rollout:
     """[H, N] model transitions of N rollouts of ``max_horizon`` steps, ``valid`` [H, N] bool;
-    ``penalty`` [H, N] the uncertainty u(s, a) (before lambda) and ``raw_rewards`` the model's."""
+    ``penalty`` [H, N] the uncertainty u(s, a) (before lambda), ``raw_rewards`` the model's and
+    ``member`` [H, N] int32 the ensemble member each transition was drawn from."""
 
     observations: jax.Array
     actions: jax.Array
@@ -103,6 +120,7 @@ class Rollout:
     valid: jax.Array
     penalty: jax.Array
     raw_rewards: jax.Array
+    member: jax.Array
 
 
 def rollout(model: dynamics.EnsembleState, policy: Callable[[jax.Array, jax.Array], jax.Array],
@@ -114,21 +132,24 @@ def rollout(model: dynamics.EnsembleState, policy: Callable[[jax.Array, jax.Arra
     policy(obs [N, obs_dim], key) -> actions [N, A] (env units). horizon, penalty_index (into
     ``penalties.PENALTIES``), penalty_coef: traced scalars; sample_mask: [M] the members next
     states are drawn from (MOPO: the elites); penalty_mask: [M] the members the penalty is taken
-    over (Lu et al.: all the models in use, not only the elites).
+    over (Lu et al.: all the models in use, not only the elites); ``sample_mask`` must lie
+    within it, so that ``loo_kl``'s member is an active one.
     """
     index = jnp.clip(jnp.round(penalty_index).astype(jnp.int32), 0, len(penalties.PENALTIES) - 1)
 
     def one_step(carry, t):
         obs, alive, key = carry
-        key, act_key, model_key, penalty_key = jax.random.split(key, 4)
+        key, act_key, model_key = jax.random.split(key, 3)
         action = policy(obs, act_key)
-        next_obs, reward, means, stds = dynamics.step(model, obs, action, model_key, sample_mask)
-        u = penalties.penalty_by_index(index, means, stds, mask=penalty_mask, key=penalty_key)
-        done = done_fn(obs, action, next_obs)
+        out = dynamics.sample_step(model, obs, action, model_key, sample_mask)
+        taken = jnp.concatenate([out.next_obs, out.reward[:, None]], axis=-1)
+        u = penalties.transition_penalty(index, out.means, out.stds, sample=taken,
+                                         member=out.member, mask=penalty_mask)
+        done = done_fn(obs, action, out.next_obs)
         valid = alive & (t < horizon)
-        out = Rollout(obs, action, reward - penalty_coef * u, next_obs, done.astype(jnp.float32),
-                      valid, u, reward)
-        return (next_obs, alive & ~done, key), out
+        steps = Rollout(obs, action, out.reward - penalty_coef * u, out.next_obs,
+                        done.astype(jnp.float32), valid, u, out.reward, out.member)
+        return (out.next_obs, alive & ~done, key), steps
 
     alive = jnp.ones(start_obs.shape[:1], bool)
     _, steps = jax.lax.scan(one_step, (start_obs, alive, key), jnp.arange(max_horizon))
@@ -154,9 +175,21 @@ def add(buffer: ModelBuffer, steps: Rollout) -> ModelBuffer:
         size=jnp.minimum(buffer.size + count, buffer.capacity))
 
 
-def sample(buffer: ModelBuffer, key: jax.Array, batch_size: int) -> tuple[jax.Array, ...]:
+def retention_window(capacity: int, max_horizon: int, horizon: jax.Array) -> jax.Array:
+    """Returns [] int32 the number of most recent transitions ``sample`` draws from at a
+    traced ``horizon``: capacity * h / max_horizon, h = the number of rollout steps the horizon
+    keeps (ceil, clipped to [0, max_horizon]); the module docstring says why."""
+    steps = jnp.clip(jnp.ceil(horizon), 0, max_horizon).astype(jnp.int32)
+    return (capacity * steps) // max_horizon
+
+
+def sample(buffer: ModelBuffer, key: jax.Array, batch_size: int,
+           window: jax.Array | int | None = None) -> tuple[jax.Array, ...]:
     """Returns (obs, actions, rewards, next_obs, terminals) [batch_size, ...] drawn uniformly
-    from the filled part (index 0 while the buffer is empty: callers mask those rows)."""
-    idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
+    from the ``window`` most recently written transitions (default: the whole filled part;
+    index 0 while the buffer is empty: callers mask those rows)."""
+    n = buffer.size if window is None else jnp.minimum(buffer.size, window)
+    age = jax.random.randint(key, (batch_size,), 0, jnp.maximum(n, 1))  # 0 = the newest
+    idx = (buffer.ptr - 1 - age) % buffer.capacity
     return (buffer.observations[idx], buffer.actions[idx], buffer.rewards[idx],
             buffer.next_observations[idx], buffer.terminals[idx])

@@ -126,6 +126,20 @@ def test_step_draws_from_the_masked_member(pendulum, trained):
     assert 0.5 < np.std(z) < 1.5
 
 
+def test_draw_members_returns_the_member_each_sample_came_from():
+    # Members 10 apart with zero std: a sample is its member's mean, exactly.
+    m, b, d = 5, 4_000, 3
+    means = jnp.broadcast_to(10.0 * jnp.arange(m, dtype=jnp.float32)[:, None, None], (m, b, d))
+    mask = jnp.array([True, False, True, True, False])
+    sample, member = dynamics.draw_members(means, jnp.zeros_like(means), jax.random.PRNGKey(0),
+                                           mask)
+    member = np.asarray(member)
+    np.testing.assert_array_equal(np.asarray(sample), 10.0 * member[:, None].repeat(d, 1))
+    counts = np.bincount(member, minlength=m)
+    assert counts[1] == counts[4] == 0  # never a masked-out member
+    assert np.all(np.abs(counts[[0, 2, 3]] / b - 1 / 3) < 0.03)  # uniform over the others
+
+
 def test_frozen_members_stop_changing(pendulum):
     train, _ = pendulum
     for per_member in (True, False):

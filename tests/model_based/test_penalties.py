@@ -30,7 +30,7 @@ def _members(mask):
 # --- NumPy references: one batch element and one member at a time ---------------------------
 
 def ref_max_aleatoric(means, stds, mask=None):
-    return np.array([max(math.sqrt(sum(float(stds[i, b, d]) ** 2 for d in range(D)))
+    return np.array([max(math.sqrt(sum(float(stds[i, b, d]) ** 2 for d in range(means.shape[-1])))
                          for i in _members(mask)) for b in range(B)])
 
 
@@ -39,7 +39,7 @@ def ref_max_pairwise_diff(means, stds, samples=None, mask=None):
     out = []
     for b in range(B):
         out.append(max(math.sqrt(sum((float(x[i, b, d]) - float(x[j, b, d])) ** 2
-                                     for d in range(D)))
+                                     for d in range(means.shape[-1])))
                        for i, j in itertools.product(_members(mask), repeat=2)))
     return np.array(out)
 
@@ -47,9 +47,9 @@ def ref_max_pairwise_diff(means, stds, samples=None, mask=None):
 def ref_total_variance(means, stds, samples=None, mask=None):
     x = means if samples is None else samples
     members = _members(mask)
-    out = np.zeros((B, D))
+    out = np.zeros((B, means.shape[-1]))
     for b in range(B):
-        for d in range(D):
+        for d in range(means.shape[-1]):
             vals = [float(x[i, b, d]) for i in members]
             mean = sum(vals) / len(vals)
             epistemic = sum((v - mean) ** 2 for v in vals) / len(vals)
@@ -72,7 +72,7 @@ def ref_ll_var(means, stds, sample, mask=None):
         lls = []
         for i in _members(mask):
             ll = 0.0
-            for d in range(D):
+            for d in range(means.shape[-1]):
                 mu, sd = float(means[i, b, d]), float(stds[i, b, d])
                 ll += -0.5 * math.log(2 * math.pi) - math.log(sd) \
                     - 0.5 * ((float(sample[b, d]) - mu) / sd) ** 2
@@ -85,7 +85,7 @@ def ref_ll_var(means, stds, sample, mask=None):
 def ref_loo_kl_member(means, stds, a, b, mask=None):
     rest = [i for i in _members(mask) if i != a]
     kl = 0.0
-    for d in range(D):
+    for d in range(means.shape[-1]):
         mus = [float(means[i, b, d]) for i in rest]
         mu_bar = sum(mus) / len(rest)
         var_bar = sum(float(stds[i, b, d]) ** 2 + float(means[i, b, d]) ** 2
@@ -184,3 +184,41 @@ def test_penalty_by_index_rejects_unknown_options():
     means, stds, _, _ = _inputs()
     with pytest.raises(TypeError, match="unknown options"):
         penalties.penalty_by_index(0, means, stds, key=jax.random.PRNGKey(0), temperature=1.0)
+
+
+def test_transition_penalty_wires_each_definitions_dims_sample_and_member():
+    # (s', r) outputs, reward last: max_aleatoric and loo_kl take both (MOPO's code; M2AC's
+    # joint model), the rest the next state only; ll_var scores the transition taken and loo_kl
+    # compares the member that produced it with the rest (NumPy loops, written out here).
+    rng = np.random.default_rng(4)
+    means = rng.normal(size=(M, B, 4)).astype(np.float32)
+    stds = np.exp(0.4 * rng.normal(size=(M, B, 4))).astype(np.float32)
+    member = np.array([0, 2, 3, 2, 0, 3])  # active members of MASK
+    sample = (means[member, np.arange(B)]
+              + stds[member, np.arange(B)] * rng.normal(size=(B, 4))).astype(np.float32)
+    s_means, s_stds = means[..., :-1], stds[..., :-1]
+    want = {
+        "max_aleatoric": ref_max_aleatoric(means, stds, MASK),
+        "max_pairwise_diff": ref_max_pairwise_diff(s_means, s_stds, None, MASK),
+        "ensemble_std": ref_ensemble_std(s_means, s_stds, None, MASK),
+        "ensemble_var": ref_ensemble_var(s_means, s_stds, None, MASK),
+        "ll_var": ref_ll_var(s_means, s_stds, sample[:, :-1], MASK),
+        "loo_kl": ref_loo_kl(means, stds, member, MASK),
+    }
+
+    @jax.jit
+    def wired(index, sample, member):
+        return penalties.transition_penalty(index, jnp.asarray(means), jnp.asarray(stds),
+                                            sample=sample, member=member,
+                                            mask=jnp.asarray(MASK))
+
+    for index, name in enumerate(penalties.PENALTIES):
+        got = wired(jnp.int32(index), jnp.asarray(sample), jnp.asarray(member))
+        np.testing.assert_allclose(np.asarray(got), want[name], err_msg=name, **TOL)
+    # The transition and the member are what is scored: other ones give other values.
+    ll, kl = penalties.PENALTIES.index("ll_var"), penalties.PENALTIES.index("loo_kl")
+    other = np.array([3, 0, 2, 0, 2, 0])
+    assert not np.allclose(wired(jnp.int32(kl), jnp.asarray(sample), jnp.asarray(other)),
+                           want["loo_kl"], **TOL)
+    assert not np.allclose(wired(jnp.int32(ll), jnp.asarray(sample + 0.5), jnp.asarray(member)),
+                           want["ll_var"], **TOL)
