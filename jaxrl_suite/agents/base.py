@@ -109,6 +109,17 @@ class SACPolicyStep(NamedTuple):
     actor_loss: jax.Array
 
 
+def temperature_loss(log_alpha: jax.Array, log_pi: jax.Array,
+                     target_entropy: jax.Array) -> jax.Array:
+    """Returns -log alpha * mean_B(log pi(a|s) + target_entropy), the entropy temperature's loss
+    in log space (Haarnoja et al., 2018, Eq. 18, as young-geng/JaxCQL conservative_sac.py:158
+    and CORL's SAC-N/EDAC write it): alpha falls while the policy's entropy is under target.
+
+    log_alpha: []; log_pi: [B] (held constant by the caller).
+    """
+    return -log_alpha * jnp.mean(log_pi + target_entropy)
+
+
 def sac_policy_step(state: Any, actor: Any, critic: Any, critic_params: Any, obs: jax.Array,
                     key: jax.Array, alpha: jax.Array, target_entropy: jax.Array,
                     actor_opt: Any, alpha_opt: Any) -> SACPolicyStep:
@@ -128,7 +139,8 @@ def sac_policy_step(state: Any, actor: Any, critic: Any, critic_params: Any, obs
         state.actor_params)
     updates, actor_opt_state = actor_opt.update(grads, state.actor_opt_state)
     actor_params = optax.apply_updates(state.actor_params, updates)
-    alpha_grad = jax.lax.stop_gradient(-jnp.mean(log_pi) - target_entropy)
+    alpha_grad = jax.grad(temperature_loss)(state.log_alpha, jax.lax.stop_gradient(log_pi),
+                                            target_entropy)
     updates, alpha_opt_state = alpha_opt.update(alpha_grad, state.alpha_opt_state)
     log_alpha = optax.apply_updates(state.log_alpha, updates)
     return SACPolicyStep(actor_params, actor_opt_state, log_alpha, alpha_opt_state, actor_loss)

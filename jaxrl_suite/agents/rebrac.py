@@ -72,6 +72,32 @@ class ReBRACHParams:
     noise_clip: float = 0.5
 
 
+def rebrac_actor_loss(q_pi: jax.Array, pi_action: jax.Array, data_action: jax.Array,
+                      beta_actor: jax.Array) -> jax.Array:
+    """Returns mean_B [beta_actor * |pi(s) - a|^2 - Q(s, pi(s)) / mean|Q|] (Eq. 2; the
+    authors' src/algorithms/rebrac.py:89-95: Q the min over critics, the squared error summed
+    over action dimensions, the normaliser held constant).
+
+    q_pi: [B]; pi_action, data_action: [B, A] in [-1, 1] units.
+    """
+    lam = 1.0 / jax.lax.stop_gradient(jnp.mean(jnp.abs(q_pi)))
+    bc = jnp.sum(jnp.square(pi_action - data_action), axis=-1)
+    return jnp.mean(beta_actor * bc - lam * q_pi)
+
+
+def rebrac_critic_target(rewards: jax.Array, terminals: jax.Array, next_q: jax.Array,
+                         next_action: jax.Array, next_data_action: jax.Array, gamma: jax.Array,
+                         beta_critic: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Returns (TD target [B], next-action penalty [B]): r + gamma (1 - d) (Q'(s', a') -
+    beta_critic |a' - a'_data|^2), a' the smoothed target-policy action (Eq. 3; the authors'
+    src/algorithms/rebrac.py:141-145).
+
+    rewards, terminals, next_q: [B]; next_action, next_data_action: [B, A].
+    """
+    next_bc = jnp.sum(jnp.square(next_action - next_data_action), axis=-1)
+    return rewards + gamma * (1.0 - terminals) * (next_q - beta_critic * next_bc), next_bc
+
+
 def make_rebrac(config: ReBRACConfig = ReBRACConfig()) -> Learner:
     """Returns the ReBRAC learner (train it with batch size 1024, the paper's)."""
     critic = LayerNormCriticEnsemble(config.hidden_sizes)
@@ -94,10 +120,11 @@ def make_rebrac(config: ReBRACConfig = ReBRACConfig()) -> Learner:
         noise = jnp.clip(hparams.policy_noise * jax.random.normal(key, action.shape),
                          -hparams.noise_clip, hparams.noise_clip)
         next_action = jnp.clip(pi.apply(state.target_actor_params, next_obs) + noise, -1.0, 1.0)
-        next_bc = jnp.sum(jnp.square(next_action - next_data_action), axis=-1)
         next_q = jnp.min(critic.apply(state.target_critic_params, next_obs, next_action), 0)
-        target = jax.lax.stop_gradient(batch.rewards + hparams.gamma * (1.0 - batch.terminals)
-                                       * (next_q - hparams.beta_critic * next_bc))
+        target, next_bc = rebrac_critic_target(batch.rewards, batch.terminals, next_q,
+                                               next_action, next_data_action, hparams.gamma,
+                                               hparams.beta_critic)
+        target = jax.lax.stop_gradient(target)
 
         def critic_loss_fn(params):
             q = critic.apply(params, obs, action)  # [2, B]
@@ -113,9 +140,7 @@ def make_rebrac(config: ReBRACConfig = ReBRACConfig()) -> Learner:
         def actor_loss_fn(params):
             pi_action = pi.apply(params, obs)
             q_pi = jnp.min(critic.apply(critic_params, obs, pi_action), 0)
-            lam = 1.0 / jax.lax.stop_gradient(jnp.mean(jnp.abs(q_pi)))
-            bc = jnp.sum(jnp.square(pi_action - action), axis=-1)
-            return jnp.mean(hparams.beta_actor * bc - lam * q_pi)
+            return rebrac_actor_loss(q_pi, pi_action, action, hparams.beta_actor)
 
         actor_loss, grads = jax.value_and_grad(actor_loss_fn)(state.actor_params)
         updates, actor_opt_state = adam_with_lr(hparams.actor_lr).update(

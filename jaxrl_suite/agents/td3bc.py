@@ -61,6 +61,18 @@ def init_actor_critic(actor, critic, key, spec: DataSpec, actor_lr, critic_lr) -
         spec, jnp.int32(0))
 
 
+def td3bc_actor_loss(q_pi: jax.Array, pi_action: jax.Array, data_action: jax.Array,
+                     alpha: jax.Array) -> jax.Array:
+    """Returns -lambda * mean_B Q1(s, pi(s)) + mean_{B,A} (pi(s) - a)^2, lambda = alpha /
+    mean|Q1| held constant (Fujimoto & Gu 2021, Eq. 3; sfujim/TD3_BC TD3_BC.py:141-143: the
+    first critic only, and an MSE averaged over batch and action dimensions).
+
+    q_pi: [B]; pi_action, data_action: [B, A] in [-1, 1] units.
+    """
+    lam = alpha / jax.lax.stop_gradient(jnp.mean(jnp.abs(q_pi)))
+    return -lam * jnp.mean(q_pi) + jnp.mean(jnp.square(pi_action - data_action))
+
+
 def make_td3bc(config: TD3BCConfig = TD3BCConfig()) -> Learner:
     """Returns the TD3+BC learner."""
     critic = TwinCritic(config.hidden_sizes)
@@ -99,8 +111,7 @@ def make_td3bc(config: TD3BCConfig = TD3BCConfig()) -> Learner:
         def actor_loss_fn(params):
             pi_action = pi.apply(params, obs)
             q_pi = critic.apply(critic_params, obs, pi_action)[0]
-            lam = hparams.alpha / jax.lax.stop_gradient(jnp.mean(jnp.abs(q_pi)))
-            return -lam * jnp.mean(q_pi) + jnp.mean(jnp.square(pi_action - action))
+            return td3bc_actor_loss(q_pi, pi_action, action, hparams.alpha)
 
         actor_loss, grads = jax.value_and_grad(actor_loss_fn)(state.actor_params)
         updates, actor_opt_state = adam_with_lr(hparams.actor_lr).update(

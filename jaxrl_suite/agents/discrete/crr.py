@@ -47,9 +47,11 @@ def crr_weights(q: jax.Array, sampled: jax.Array, actions: jax.Array, beta: jax.
     """Returns [B] actor weights f(A(s_b, a_b)) with A = q[b, a_b] - mean (or max) over j of
     q[b, sampled[j, b]]; f = 1{A > 0} (binary) or min(exp(A / beta), 20).
     q: [B, num_actions]; sampled: [m, B] int; actions: [B] int."""
-    baseline = jax.vmap(lambda a: take(q, a))(sampled)  # [m, B]
-    baseline = jnp.max(baseline, axis=0) if max_baseline else jnp.mean(baseline, axis=0)
-    advantage = take(q, actions) - baseline
+    # A as mean_j (or min_j) of Q(s, a) - Q(s, a_j): the same value, but exactly 0 when every
+    # a_j is the data's action (Q(s, a) - mean_j Q(s, a_j) is +-1 ulp in float32 there, which
+    # flips the binary weight at random).
+    gaps = take(q, actions)[None] - jax.vmap(lambda a: take(q, a))(sampled)  # [m, B]
+    advantage = jnp.min(gaps, axis=0) if max_baseline else jnp.mean(gaps, axis=0)
     if binary:  # torch.heaviside(A, 0): 0 at A == 0
         return (advantage > 0).astype(q.dtype)
     return jnp.minimum(jnp.exp(advantage / beta), EXP_WEIGHT_MAX)
