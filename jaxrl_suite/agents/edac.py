@@ -62,7 +62,13 @@ def ensemble_diversity(action_grads):
 
     action_grads: [B, N, A], grad_a Q_i(s, a) for every member i (EDAC, Eq. 4).
     """
-    g = action_grads / (jnp.linalg.norm(action_grads, axis=-1, keepdims=True) + 1e-10)
+    # |g| + 1e-10 as CORL's edac.py; the norm's own gradient is taken as 0 at g = 0 (torch's),
+    # where jnp.linalg.norm's is NaN: a ReLU critic's action gradient can be exactly 0, and
+    # one such sample turned a whole seed's parameters into NaN.
+    squared = jnp.sum(jnp.square(action_grads), axis=-1, keepdims=True)
+    positive = squared > 0.0
+    norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
+    g = action_grads / (norm + 1e-10)
     products = jnp.einsum("bia,bja->bij", g, g)
     n = g.shape[1]
     off_diagonal = jnp.sum(products, axis=(1, 2)) - jnp.trace(products, axis1=1, axis2=2)

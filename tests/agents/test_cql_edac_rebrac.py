@@ -44,6 +44,17 @@ def test_edac_diversity_matches_numpy():
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_edac_diversity_has_a_finite_gradient_at_a_zero_action_gradient():
+    # A ReLU critic's grad_a Q can be exactly 0; jnp.linalg.norm's gradient there is NaN.
+    grads = jnp.asarray(np.random.default_rng(2).normal(size=(4, 3, 2)), jnp.float32)
+    grads = grads.at[1, 2].set(0.0)
+    value, grad = jax.value_and_grad(ensemble_diversity)(grads)
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+    # The zero row adds nothing to the value (0 / (0 + 1e-10)); its own gradient is the
+    # numerator's 1 / 1e-10 scale, as in CORL's torch code (torch's norm backward is 0 at 0).
+    np.testing.assert_allclose(value, ensemble_diversity(grads.at[1, 2].set(1e-30)), rtol=1e-6)
+
+
 def test_cql_lagrange_flag_vmaps_with_fixed_weight(pendulum_data):
     _, expert, _ = pendulum_data
     learner = make_cql(CQLConfig((32, 32), num_sampled_actions=3))
