@@ -85,6 +85,7 @@ class Learner(NamedTuple):
     update: Callable[..., tuple[Any, dict[str, jax.Array]]]
     act: Callable[..., jax.Array]
     discrete: bool = False
+    batch_size: int = 256  # the paper's minibatch size: train's default unless --batch_size
 
 
 def polyak(target: Any, online: Any, tau: jax.Array) -> Any:

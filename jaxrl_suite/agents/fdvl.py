@@ -60,5 +60,6 @@ def make_fdvl(config: FDVLConfig = FDVLConfig()) -> Learner:
                          f"found '{config.divergence}'")
     loss = DIVERGENCES[config.divergence]
     hparams = FDVLHParams(alpha=DEFAULT_ALPHA[config.divergence])
+    # Batch 1024: hari-sikchi/DVL offline/train_offline.py:39.
     return make_value_learner(f"fdvl_{config.divergence}", config, hparams,
-                              lambda diff, hp: loss(diff, hp.alpha))
+                              lambda diff, hp: loss(diff, hp.alpha), batch_size=1024)

@@ -136,7 +136,7 @@ ValueLoss = Callable[[jax.Array, AWRHParams], jax.Array]  # (Q - V [B], hparams)
 
 
 def make_value_learner(name: str, config: IQLConfig, default_hparams: AWRHParams,
-                       value_loss: ValueLoss) -> Learner:
+                       value_loss: ValueLoss, batch_size: int = 256) -> Learner:
     """Returns the IQL-structured learner whose V is fitted by ``value_loss`` (Q - V [B])."""
     critic = TwinCritic(config.hidden_sizes)
     value = (_LayerNormValue(config.hidden_sizes) if config.value_layer_norm
@@ -209,7 +209,7 @@ def make_value_learner(name: str, config: IQLConfig, default_hparams: AWRHParams
     def act(state: ValueLearningState, obs, key, deterministic: bool = True):
         return gaussian_act(actor(state.spec), state, obs, key, deterministic)
 
-    return Learner(name, config, default_hparams, init, update, act)
+    return Learner(name, config, default_hparams, init, update, act, batch_size=batch_size)
 
 
 def make_iql(config: IQLConfig = IQLConfig()) -> Learner:

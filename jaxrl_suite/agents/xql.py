@@ -47,5 +47,7 @@ def gumbel_loss(diff: jax.Array, beta: jax.Array, max_clip: jax.Array) -> jax.Ar
 
 def make_xql(config: XQLConfig = XQLConfig()) -> Learner:
     """Returns the XQL learner (Gumbel value loss, AWR extraction)."""
+    # Batch 1024: Div99/XQL offline/train_offline.py:33 (its reproduce/mujoco/*.sh pass 256).
     return make_value_learner("xql", config, XQLHParams(),
-                              lambda diff, hp: gumbel_loss(diff, hp.beta, hp.max_clip))
+                              lambda diff, hp: gumbel_loss(diff, hp.beta, hp.max_clip),
+                              batch_size=1024)

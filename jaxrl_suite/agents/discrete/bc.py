@@ -15,7 +15,7 @@ from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr
 from jaxrl_suite.agents.discrete.common import (
-    PAPER_ACTIVATION, PAPER_HIDDEN, check_discrete, greedy)
+    OFFLINE_BATCH_SIZE, PAPER_ACTIVATION, PAPER_HIDDEN, check_discrete, greedy)
 from jaxrl_suite.nets.networks import QNetwork
 
 
@@ -77,4 +77,5 @@ def make_bc(config: BCConfig = BCConfig()) -> Learner:
             return greedy(logits)
         return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
 
-    return Learner("bc", config, BCHParams(), init, update, act, discrete=True)
+    return Learner("bc", config, BCHParams(), init, update, act, discrete=True,
+                   batch_size=OFFLINE_BATCH_SIZE)

@@ -18,8 +18,8 @@ from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner
 from jaxrl_suite.agents.discrete.common import (
-    PAPER_ACTIVATION, PAPER_HIDDEN, QState, bootstrap, check_discrete, gradient_step, huber,
-    init_q_state, take)
+    OFFLINE_BATCH_SIZE, PAPER_ACTIVATION, PAPER_HIDDEN, QState, bootstrap, check_discrete,
+    gradient_step, huber, init_q_state, take)
 from jaxrl_suite.nets.networks import QNetwork
 
 
@@ -99,4 +99,5 @@ def make_bcq(config: BCQConfig = BCQConfig()) -> Learner:
         return bcq_greedy(net.apply(state.params["q"], obs),
                           net.apply(state.params["imitation"], obs), state.threshold)
 
-    return Learner("bcq", config, BCQHParams(), init, update, act, discrete=True)
+    return Learner("bcq", config, BCQHParams(), init, update, act, discrete=True,
+                   batch_size=OFFLINE_BATCH_SIZE)

@@ -19,8 +19,8 @@ from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner
 from jaxrl_suite.agents.discrete.common import (
-    PAPER_ACTIVATION, PAPER_HIDDEN, QState, bootstrap, check_discrete, gradient_step, greedy,
-    huber, init_q_state, take)
+    OFFLINE_BATCH_SIZE, PAPER_ACTIVATION, PAPER_HIDDEN, QState, bootstrap, check_discrete,
+    gradient_step, greedy, huber, init_q_state, take)
 from jaxrl_suite.nets.networks import QNetwork
 
 
@@ -71,4 +71,5 @@ def make_bve(config: BVEConfig = BVEConfig()) -> Learner:
         del key, deterministic
         return greedy(network(state.spec).apply(state.params, obs))
 
-    return Learner("bve", config, BVEHParams(), init, update, act, discrete=True)
+    return Learner("bve", config, BVEHParams(), init, update, act, discrete=True,
+                   batch_size=OFFLINE_BATCH_SIZE)

@@ -16,6 +16,7 @@ from jaxrl_suite.data.validate import fail
 # ml-jku/OfflineRL source/networks/critic.py and actor.py: three 256-unit SELU layers.
 PAPER_HIDDEN = (256, 256, 256)
 PAPER_ACTIVATION = "selu"
+OFFLINE_BATCH_SIZE = 128  # ml-jku/OfflineRL ex_01.py-ex_05.py: batch_size = 128
 
 
 @struct.dataclass

@@ -17,8 +17,8 @@ from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner
 from jaxrl_suite.agents.discrete.common import (
-    PAPER_ACTIVATION, PAPER_HIDDEN, QState, bootstrap, check_discrete, gradient_step, greedy,
-    huber, init_q_state, take)
+    OFFLINE_BATCH_SIZE, PAPER_ACTIVATION, PAPER_HIDDEN, QState, bootstrap, check_discrete,
+    gradient_step, greedy, huber, init_q_state, take)
 from jaxrl_suite.nets.networks import QNetwork
 
 EXP_WEIGHT_MAX = 20.0  # CRR paper's clip of exp(A / beta); the code's exp style has none
@@ -105,4 +105,5 @@ def make_crr(config: CRRConfig = CRRConfig()) -> Learner:
             return greedy(logits)
         return jax.random.categorical(key, logits).astype(jnp.int32)
 
-    return Learner("crr", config, CRRHParams(), init, update, act, discrete=True)
+    return Learner("crr", config, CRRHParams(), init, update, act, discrete=True,
+                   batch_size=OFFLINE_BATCH_SIZE)

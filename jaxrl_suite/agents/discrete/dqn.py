@@ -14,8 +14,8 @@ from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner
 from jaxrl_suite.agents.discrete.common import (
-    PAPER_ACTIVATION, PAPER_HIDDEN, QState, bootstrap, check_discrete, gradient_step, greedy,
-    huber, init_q_state, take)
+    OFFLINE_BATCH_SIZE, PAPER_ACTIVATION, PAPER_HIDDEN, QState, bootstrap, check_discrete,
+    gradient_step, greedy, huber, init_q_state, take)
 from jaxrl_suite.nets.networks import QNetwork
 
 
@@ -62,4 +62,5 @@ def make_dqn(config: DQNConfig = DQNConfig()) -> Learner:
         del key, deterministic
         return greedy(network(state.spec).apply(state.params, obs))
 
-    return Learner("dqn", config, DQNHParams(), init, update, act, discrete=True)
+    return Learner("dqn", config, DQNHParams(), init, update, act, discrete=True,
+                   batch_size=OFFLINE_BATCH_SIZE)

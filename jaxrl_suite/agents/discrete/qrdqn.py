@@ -23,8 +23,8 @@ from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner
 from jaxrl_suite.agents.discrete.common import (
-    PAPER_ACTIVATION, PAPER_HIDDEN, QState, bootstrap, check_discrete, gradient_step, greedy,
-    init_q_state, take)
+    OFFLINE_BATCH_SIZE, PAPER_ACTIVATION, PAPER_HIDDEN, QState, bootstrap, check_discrete,
+    gradient_step, greedy, init_q_state, take)
 from jaxrl_suite.nets.networks import QNetwork
 
 
@@ -101,4 +101,5 @@ def make_qrdqn(config: QRDQNConfig = QRDQNConfig()) -> Learner:
         del key, deterministic
         return greedy(jnp.mean(quantiles(state.spec, state.params, obs), axis=-1))
 
-    return Learner("qrdqn", config, QRDQNHParams(), init, update, act, discrete=True)
+    return Learner("qrdqn", config, QRDQNHParams(), init, update, act, discrete=True,
+                   batch_size=OFFLINE_BATCH_SIZE)
