@@ -321,7 +321,11 @@ def _report(results: list[str], out: pathlib.Path) -> int:
     from jaxrl_suite.report.summary import write_report
     from jaxrl_suite.sweep.store import load_records
 
+    from jaxrl_suite.report.provenance import provenance_warnings
+
     records = load_records(results)
+    for note in provenance_warnings(records):
+        print(f"warning: {note}", file=sys.stderr)
     quality = []
     for r in results:
         path = pathlib.Path(r) / f"{QUALITY_TABLE}.csv"

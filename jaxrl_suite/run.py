@@ -1,6 +1,7 @@
 """A training run as the CLI does it: grid expansion, the compiled loop, and its outputs.
 
-Writes to ``out``: ``config.json`` (every setting), ``metrics.csv`` (one row per seed x cell x
+Writes to ``out``: ``config.json`` (every setting, the code version and the dataset's content
+fingerprint), ``metrics.csv`` (one row per seed x cell x
 evaluation: return mean/std, normalised return, diverged flag, mean update metrics),
 ``final.md`` / ``final.csv`` (per cell: final normalised return, mean and std over seeds; with a
 final evaluation also its mean return and normalised return), ``final_returns.npz`` (with
@@ -26,9 +27,10 @@ from jaxrl_suite.model_based import MODEL_BASED, make_model_based
 from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.envs.registry import make_eval_env
 from jaxrl_suite.errors import SuiteError
+from jaxrl_suite.provenance import code_version
 from jaxrl_suite.report import tables
-from jaxrl_suite.sweep.grid import expand_grid
-from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train
+from jaxrl_suite.sweep.grid import cell_temperatures, expand_grid
+from jaxrl_suite.train import TrainConfig, make_train, sampling_hparams, stack_hparams, train
 
 
 def _action_size(discrete: bool, num_actions, action_dim) -> str:
@@ -92,6 +94,12 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
     # every cell (common random numbers across the grid).
     keys = jax.vmap(jax.random.PRNGKey)(np.tile(seed + np.arange(num_seeds), len(cells)))
     hparams = stack_hparams([c for c in cells for _ in range(num_seeds)])
+    if sampling == "uniform" and any("sampling_temperature" in o for o in overrides):
+        raise SuiteError("train: flag '--hp.sampling_temperature': expected --sampling=rw or "
+                         "aw (uniform sampling has no temperature), found --sampling=uniform")
+    temperatures = cell_temperatures(overrides, config.default_temperature)
+    sampler = sampling_hparams(config, len(keys),
+                               np.repeat(np.asarray(temperatures), num_seeds))
     out_dir = pathlib.Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = dict(algo=algo, dataset=dataset_name, env=env_name, num_seeds=num_seeds,
@@ -101,13 +109,14 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                     sampling_temperature=sampling_temperature, seed=seed,
                     eval_backend=eval_backend, eval_env=env.spec.name,
                     ref_min=ref_min, ref_max=ref_max,
-                    grid=overrides, defaults=dataclasses.asdict(defaults))
+                    grid=overrides, defaults=dataclasses.asdict(defaults),
+                    code_version=code_version(), dataset_fingerprint=dataset.fingerprint())
     tables.write_text(out_dir / "config.json", json.dumps(settings, indent=1, default=str))
 
     from tqdm import tqdm
 
     bar = tqdm(total=config.num_chunks, desc=f"{algo} x {len(keys)} cells", unit="chunk")
-    result = train(make_train(learner, env, config), dataset, keys, hparams,
+    result = train(make_train(learner, env, config), dataset, keys, hparams, sampling=sampler,
                    progress_fn=lambda c, m: bar.update(1), checkpoint_dir=out_dir / "checkpoints")
     bar.close()
 

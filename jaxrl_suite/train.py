@@ -38,12 +38,14 @@ from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, data_spec
 from jaxrl_suite.data.dataset import Dataset
-from jaxrl_suite.data.sampling import WeightedTable, gather, sample_indices_weighted, weighted_table
+from jaxrl_suite.data.sampling import (
+    WeightedTable, gather, sample_indices_by_episode, weighted_table)
 from jaxrl_suite.envs.base import JaxEnv
 from jaxrl_suite.envs.evaluate import evaluate
 from jaxrl_suite.envs.host_eval import HostEvaluator
 from jaxrl_suite.errors import SuiteError
-from jaxrl_suite.transforms.reweight import SAMPLING_SCHEMES, sampling_probs
+from jaxrl_suite.transforms.reweight import (
+    AW_TEMPERATURE, RW_TEMPERATURE, SAMPLING_SCHEMES, trajectory_sampling_mass, trajectory_scores)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +57,9 @@ class TrainConfig:
     eval_every: int = 5_000  # updates per chunk; evaluation and checkpoint after each
     eval_episodes: int = 10
     sampling: str = "uniform"  # uniform | rw | aw (Hong et al., 2023)
-    sampling_temperature: float | None = None  # None: the paper's default (0.1)
+    # The default RW/AW temperature of cells given none (``train(sampling=...)``); the
+    # temperature itself is traced, so it does not shape the compiled program. None: 0.1.
+    sampling_temperature: float | None = None
     final_eval_episodes: int = 0  # episodes of the final evaluation after training; 0: none
 
     def __post_init__(self):
@@ -65,6 +69,9 @@ class TrainConfig:
         for name in ("num_updates", "batch_size", "eval_every", "eval_episodes"):
             if getattr(self, name) < 1:
                 raise SuiteError(f"train: '{name}': expected >= 1, found {getattr(self, name)}")
+        if self.sampling_temperature is not None and not self.sampling_temperature > 0:
+            raise SuiteError(f"flag '--sampling_temperature': expected > 0, found "
+                             f"{self.sampling_temperature}")
         if self.final_eval_episodes < 0:
             raise SuiteError(f"train: 'final_eval_episodes': expected >= 0 (0: no final "
                              f"evaluation), found {self.final_eval_episodes}")
@@ -75,6 +82,22 @@ class TrainConfig:
     @property
     def num_chunks(self) -> int:
         return self.num_updates // self.eval_every
+
+    @property
+    def default_temperature(self) -> float:
+        if self.sampling_temperature is not None:
+            return self.sampling_temperature
+        return AW_TEMPERATURE if self.sampling == "aw" else RW_TEMPERATURE
+
+
+@struct.dataclass
+class SamplingHParams:
+    """The sampler's traced hyperparameters of one cell (a leading [S] axis when vmapped),
+    next to the learner's: temperature [] of RW/AW sampling (unused by uniform sampling).
+    The sampling table is built inside the compiled chunk from it, so a temperature grid is
+    one program."""
+
+    temperature: jax.Array
 
 
 @struct.dataclass
@@ -142,7 +165,7 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
             idx = jax.random.randint(sample_key, (config.batch_size,), 0,
                                      dataset.num_transitions)
         else:
-            idx = sample_indices_weighted(table, sample_key, config.batch_size)
+            idx = sample_indices_by_episode(dataset, table, sample_key, config.batch_size)
         new, metrics = learner.update(state.learner, gather(dataset, idx), update_key, hparams)
         # Only the (scalar) losses are tested here; the state is tested once per chunk.
         first_bad = ~_all_finite(metrics) & (state.diverged_at < 0)
@@ -156,7 +179,9 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
     def policy_fn(learner_state, obs, key):
         return learner.act(learner_state, obs, key, True)
 
-    def chunk_cell(start: TrainState, dataset: Dataset, table, hparams):
+    def chunk_cell(start: TrainState, dataset: Dataset, sampling: SamplingHParams | None,
+                   hparams):
+        table = episode_table(dataset, config, sampling)
         state, metrics = jax.lax.scan(
             lambda s, _: update_cell(s, dataset, table, hparams), start, None,
             length=config.eval_every)
@@ -191,8 +216,9 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
     # trains again (another dataset of the same shapes) does not compile its init again.
     init = jax.jit(jax.vmap(init_cell, in_axes=(0, None, 0)))
 
-    # Dataset and sampling table are shared by every cell (in_axes None), never closed over.
-    run_chunk = jax.jit(jax.vmap(chunk_cell, in_axes=(0, None, None, 0)))
+    # The dataset is shared by every cell (in_axes None), never closed over; each cell's
+    # sampling table is built from it and the cell's traced temperature.
+    run_chunk = jax.jit(jax.vmap(chunk_cell, in_axes=(0, None, 0, 0)))
     if in_jit_eval:
         final_eval = None
         if config.final_eval_episodes:
@@ -257,11 +283,31 @@ def stack_hparams(cells: list[Any]) -> Any:
     return jax.tree.map(lambda *xs: jnp.asarray(np.stack(xs), jnp.float32), *cells)
 
 
-def sampling_table(dataset: Dataset, config: TrainConfig) -> WeightedTable | None:
-    """Returns the weighted-sampling table for ``config.sampling`` (None for uniform)."""
+def episode_table(dataset: Dataset, config: TrainConfig,
+                  sampling: SamplingHParams | None) -> WeightedTable | None:
+    """Returns the table over episodes [E] that RW/AW sampling draws from (None for uniform),
+    built from the dataset and the traced temperature (``config``'s default when ``sampling``
+    is None). Jittable: the scores do not depend on the temperature, so under vmap they are
+    computed once and only the [E] softmax and its cumulative sums are per cell."""
     if config.sampling == "uniform":
         return None
-    return weighted_table(sampling_probs(dataset, config.sampling, config.sampling_temperature))
+    temperature = config.default_temperature if sampling is None else sampling.temperature
+    scores = trajectory_scores(dataset, config.sampling)
+    return weighted_table(trajectory_sampling_mass(dataset, scores, temperature))
+
+
+def sampling_hparams(config: TrainConfig, num_cells: int,
+                     temperature: Any = None) -> SamplingHParams:
+    """Returns the [S] sampling hyperparameters: ``temperature`` (a scalar or [S] values;
+    None: ``config``'s default) broadcast over the cells. Raises SuiteError on a
+    non-positive or non-finite temperature."""
+    if temperature is None:
+        temperature = config.default_temperature
+    values = np.broadcast_to(np.asarray(temperature, np.float64), (num_cells,))
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise SuiteError(f"flag '--hp.sampling_temperature': expected values > 0, found "
+                         f"{sorted(set(values.tolist()))}")
+    return SamplingHParams(jnp.asarray(values, jnp.float32))
 
 
 def cell_sharding(num_cells: int, devices: list | None = None):
@@ -282,12 +328,16 @@ def train(
     keys: jax.Array,
     hparams: Any,
     *,
+    sampling: SamplingHParams | None = None,
     progress_fn: Callable[[int, ChunkMetrics], None] | None = None,
     checkpoint_dir: str | pathlib.Path | None = None,
     stop_after_chunks: int | None = None,
     shard: bool = True,
 ) -> TrainResult:
     """Returns the result of training every cell (keys [S], hparams [S]) on ``dataset``.
+
+    ``sampling`` holds each cell's traced sampler hyperparameters [S] (``sampling_hparams``;
+    None: the config's temperature in every cell), so cells may differ in temperature.
 
     With ``checkpoint_dir``, the whole vmapped state and the metrics so far are saved after
     every chunk (orbax), and a run finding a checkpoint there resumes from it exactly.
@@ -302,7 +352,8 @@ def train(
 
     config = trainer.config
     spec = data_spec(dataset)
-    table = sampling_table(dataset, config)
+    if sampling is None:
+        sampling = sampling_hparams(config, len(keys))
     # The meta is static (part of the treedef): keep only what shapes the computation, so that
     # datasets with equal shapes and spaces (one env's recipes) share one compiled chunk.
     dataset = dataset.replace(meta=dataclasses.replace(
@@ -310,8 +361,8 @@ def train(
     state = trainer.init(keys, spec, hparams)
     cells, replicated = cell_sharding(len(keys)) if shard else (None, None)
     if cells is not None:
-        state, hparams = jax.device_put((state, hparams), cells)
-        dataset, table = jax.device_put((dataset, table), replicated)
+        state, hparams, sampling = jax.device_put((state, hparams, sampling), cells)
+        dataset = jax.device_put(dataset, replicated)
     history: list[ChunkMetrics] = []
     start_chunk = 0
     if checkpoint_dir is not None:
@@ -324,7 +375,7 @@ def train(
     for chunk in range(start_chunk, config.num_chunks):
         if stop_after_chunks is not None and chunk >= stop_after_chunks:
             break
-        state, metrics = trainer.run_chunk(state, dataset, table, hparams)
+        state, metrics = trainer.run_chunk(state, dataset, sampling, hparams)
         metrics = jax.device_get(metrics)
         if trainer.split_eval_keys is not None:
             state, metrics = host_evaluate_chunk(trainer, state, metrics)

@@ -131,6 +131,8 @@ def test_train_writes_metrics_and_a_final_table_over_a_grid(tmp_path):
     finals = list(csv.DictReader(open(out / "final.csv")))
     assert float(finals[1]["final_eval_return"]) == pytest.approx(means[2:].mean(), rel=1e-4)
     assert finals[0]["final_eval_normalized"] != "nan"
+    config = json.loads((out / "config.json").read_text())
+    assert len(config["dataset_fingerprint"]) == 32 and "commit" in config["code_version"]
     rc, stdout, err = run_cli("train", "--algo=bc", f"--dataset={data}", "--num_seeds=1",
                               "--steps=20", "--eval_every=20", "--eval_episodes=1",
                               "--batch_size=16", "--final_eval_episodes=0",
@@ -142,6 +144,17 @@ def test_train_writes_metrics_and_a_final_table_over_a_grid(tmp_path):
     rc, _, err = run_cli("train", "--algo=bc", f"--dataset={data}", "--hp.nope=1",
                          f"--out={out}")
     assert rc == 2 and "--hp.nope" in err and "Traceback" not in err
+    # The RW temperature is a grid axis of any learner, traced: one program for the grid.
+    rc, _, err = run_cli("train", "--algo=bc", f"--dataset={data}", "--num_seeds=1",
+                         "--steps=20", "--eval_every=20", "--eval_episodes=1",
+                         "--batch_size=16", "--final_eval_episodes=0", "--sampling=rw",
+                         "--hp.sampling_temperature=0.05,0.2", f"--out={tmp_path / 'rw'}")
+    assert rc == 0, err
+    rows = list(csv.DictReader(open(tmp_path / "rw" / "metrics.csv")))
+    assert [r["sampling_temperature"] for r in rows] == ["0.05", "0.2"]
+    rc, _, err = run_cli("train", "--algo=bc", f"--dataset={data}",
+                         "--hp.sampling_temperature=0.05,0.2", f"--out={out}")
+    assert rc == 2 and "--sampling=rw or aw" in err and "Traceback" not in err
     rc, _, err = run_cli("train", "--algo=bc", f"--dataset={data}",
                          "--env=MountainCarContinuous-v0", f"--out={out}")
     assert rc == 2 and "observation shape (2,)" in err and "Traceback" not in err
@@ -186,3 +199,27 @@ def test_sweep_and_report_errors_are_one_line(tmp_path):
     assert rc == 2 and "--results" in err
     rc, _, err = run_cli("report", f"--results={tmp_path / 'none'}")
     assert rc == 2 and "expected a results directory" in err and "Traceback" not in err
+
+
+def test_report_warns_when_merging_code_versions_or_dataset_contents(tmp_path):
+    from jaxrl_suite.sweep.store import ResultsStore, config_hash
+    from tests.report.records import record
+
+    for name, commit, fingerprint in (("a", "1" * 40, "f" * 32), ("b", "2" * 40, "e" * 32)):
+        store = ResultsStore(tmp_path / name)
+        for seed in (0, 1) if name == "a" else (2, 3):
+            r = record("bc", "d", seed, 10.0 + seed)
+            r["config"].update(learner_config={}, dataset_source="d", dataset_transitions=10)
+            r["hash"] = config_hash(r["config"])
+            r.update(code_version=dict(commit=commit, dirty=False, package="0.1.0"),
+                     dataset_fingerprint=fingerprint)
+            assert store.add(r)
+    rc, _, err = run_cli("report", f"--results={tmp_path / 'a'}", f"--out={tmp_path / 'r1'}",
+                         "--reps=20")
+    assert rc == 0 and "warning" not in err, err
+    rc, _, err = run_cli("report", f"--results={tmp_path / 'a'}", f"--results={tmp_path / 'b'}",
+                         f"--out={tmp_path / 'r2'}", "--reps=20")
+    assert rc == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("warning: report:")]
+    assert len(lines) == 2
+    assert "2 code versions" in lines[0] and "dataset 'd'" in lines[1]

@@ -5,16 +5,20 @@ final evaluation of every cell in one call."""
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import struct
 
+from jaxrl_suite.agents.base import Learner
 from jaxrl_suite.agents.bc import BCConfig, BCHParams, make_bc
 from jaxrl_suite.agents.td3bc import TD3BCConfig, TD3BCHParams, make_td3bc
 from jaxrl_suite.data import DatasetMeta, from_arrays
 from jaxrl_suite.envs.evaluate import evaluate
 from jaxrl_suite.envs.registry import make_env
 from jaxrl_suite.errors import SuiteError
-from jaxrl_suite.train import TrainConfig, final_evaluate, make_train, stack_hparams, train
+from jaxrl_suite.train import (
+    TrainConfig, final_evaluate, make_train, sampling_hparams, stack_hparams, train)
 
 CONFIG = TrainConfig(num_updates=150, batch_size=32, eval_every=50, eval_episodes=2)
 
@@ -146,3 +150,133 @@ def test_rw_sampling_trains(dataset):
     result = train(trainer, dataset, _keys([0]), stack_hparams([BCHParams()]))
     assert np.isfinite(result.update_metrics["actor_loss"]).all()
 
+
+
+# --- Traced RW/AW temperature (issue 14 item 7) ----------------------------------------------
+
+@struct.dataclass
+class _CountHParams:
+    unused: float = 0.0
+
+
+def _counting_learner(num_transitions: int):
+    """A test-only learner whose state counts how often each transition was sampled: the
+    compiled loop's minibatches, seen from inside it."""
+
+    def init(key, spec, hparams):
+        del key, spec, hparams
+        return jnp.zeros((num_transitions,), jnp.int32)
+
+    def update(counts, batch, key, hparams):
+        del key, hparams
+        return counts.at[batch.indices].add(1), {"loss": jnp.float32(0.0)}
+
+    def act(counts, obs, key, deterministic):
+        del counts, key, deterministic
+        return jnp.zeros(obs.shape[:-1] + (1,), jnp.float32)
+
+    return Learner("count", None, _CountHParams(), init, update, act)
+
+
+@pytest.fixture(scope="module")
+def weighted_dataset():
+    # 9 episodes of unequal lengths and returns (a length-weighted softmax is visible).
+    rng = np.random.default_rng(3)
+    lengths = np.array([5, 12, 8, 20, 3, 15, 9, 6, 11])
+    n = int(lengths.sum())
+    timeouts = np.zeros(n, bool)
+    timeouts[np.cumsum(lengths) - 1] = True
+    return from_arrays(rng.normal(size=(n, 3)).astype(np.float32), rng.uniform(-2, 2, (n, 1)),
+                       rng.normal(size=n), np.zeros(n, bool), timeouts, rng.normal(size=(n, 3)),
+                       meta=DatasetMeta(env_id="Pendulum-v1", action_low=(-2.0,),
+                                        action_high=(2.0,)))
+
+
+COUNT_CONFIG = TrainConfig(num_updates=200, batch_size=256, eval_every=200, eval_episodes=1)
+
+
+@pytest.fixture(scope="module")
+def count_trainers(weighted_dataset):
+    learner = _counting_learner(weighted_dataset.num_transitions)
+    env = make_env("Pendulum-v1")
+    return {s: make_train(learner, env, dataclasses.replace(COUNT_CONFIG, sampling=s))
+            for s in ("rw", "aw")}
+
+
+def _numpy_rw_probs(dataset, temperature):
+    # Hong et al. Eq. 4 in NumPy: p_t ∝ exp(min-max normalised return of t's episode / α).
+    rewards, ids = np.asarray(dataset.rewards, np.float64), np.asarray(dataset.episode_ids)
+    returns = np.bincount(ids, weights=rewards)
+    scores = (returns - returns.min()) / (returns.max() - returns.min())
+    w = np.exp(scores[ids] / temperature)
+    return w / w.sum()
+
+
+def _counts(result):
+    return np.asarray(result.state.learner)  # [S, N]
+
+
+TEMPERATURES = [0.05, 0.2, 1.0]
+
+
+def test_rw_sampling_in_the_loop_draws_the_weighted_frequencies(count_trainers,
+                                                                weighted_dataset):
+    from scipy import stats
+
+    result = train(count_trainers["rw"], weighted_dataset, _keys([0, 1, 2]),
+                   stack_hparams([_CountHParams()] * 3),
+                   sampling=sampling_hparams(COUNT_CONFIG, 3, TEMPERATURES))
+    counts = _counts(result)
+    draws = COUNT_CONFIG.num_updates * COUNT_CONFIG.batch_size
+    assert (counts.sum(axis=1) == draws).all()
+    ids = np.asarray(weighted_dataset.episode_ids)
+    for cell, temperature in enumerate(TEMPERATURES):
+        probs = _numpy_rw_probs(weighted_dataset, temperature)
+        # Per transition (uniform inside an episode) and per trajectory.
+        assert stats.chisquare(counts[cell], draws * probs).pvalue > 1e-3
+        per_episode = np.bincount(ids, weights=counts[cell])
+        expected = draws * np.bincount(ids, weights=probs)
+        assert stats.chisquare(per_episode, expected).pvalue > 1e-3
+    # A lower temperature concentrates on the best trajectory.
+    best = np.argmax(np.bincount(ids, weights=np.asarray(weighted_dataset.rewards)))
+    share = [np.bincount(ids, weights=c)[best] / draws for c in counts]
+    assert share[0] > share[1] > share[2]
+
+
+def test_aw_sampling_in_the_loop_draws_the_weighted_frequencies(count_trainers,
+                                                                weighted_dataset):
+    from scipy import stats
+
+    from jaxrl_suite.transforms.reweight import advantage_weighted_probs
+
+    result = train(count_trainers["aw"], weighted_dataset, _keys([4]),
+                   stack_hparams([_CountHParams()]), sampling=sampling_hparams(
+                       COUNT_CONFIG, 1, 0.3))
+    draws = COUNT_CONFIG.num_updates * COUNT_CONFIG.batch_size
+    probs = np.asarray(advantage_weighted_probs(weighted_dataset, 0.3), np.float64)
+    assert stats.chisquare(_counts(result)[0], draws * probs / probs.sum()).pvalue > 1e-3
+
+
+def test_temperature_grid_equals_separate_runs_in_one_program(count_trainers,
+                                                              weighted_dataset):
+    trainer = count_trainers["rw"]
+    grid = train(trainer, weighted_dataset, _keys([7, 7, 7]),
+                 stack_hparams([_CountHParams()] * 3),
+                 sampling=sampling_hparams(COUNT_CONFIG, 3, TEMPERATURES))
+    compiled = trainer.run_chunk._cache_size()
+    # Other temperatures, same shapes: the same compiled program.
+    train(trainer, weighted_dataset, _keys([7, 7, 7]), stack_hparams([_CountHParams()] * 3),
+          sampling=sampling_hparams(COUNT_CONFIG, 3, [0.5, 0.1, 2.0]))
+    assert trainer.run_chunk._cache_size() == compiled
+    for cell, temperature in enumerate(TEMPERATURES):
+        alone = train(trainer, weighted_dataset, _keys([7]), stack_hparams([_CountHParams()]),
+                      sampling=sampling_hparams(COUNT_CONFIG, 1, temperature))
+        np.testing.assert_array_equal(_counts(grid)[cell], _counts(alone)[0])
+    assert not np.array_equal(_counts(grid)[0], _counts(grid)[2])
+
+
+def test_bad_temperature_is_a_suite_error():
+    with pytest.raises(SuiteError, match="sampling_temperature"):
+        sampling_hparams(COUNT_CONFIG, 2, [0.1, 0.0])
+    with pytest.raises(SuiteError, match="sampling_temperature"):
+        TrainConfig(sampling="rw", sampling_temperature=-1.0)

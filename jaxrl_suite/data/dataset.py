@@ -107,6 +107,23 @@ class Dataset:
         """Returns the six transition fields as host NumPy arrays."""
         return {name: np.asarray(getattr(self, name)) for name in FIELDS}
 
+    def fingerprint(self) -> str:
+        """Returns the content hash of the transitions (32 hex digits of BLAKE2b over the six
+        fields' names, dtypes, shapes and bytes; the episode structure follows from them).
+
+        Equal for equal arrays whatever the file or name; metadata is left out. One pass over
+        the data (~0.1 s per 100 MB); computed per run, from the arrays actually trained on,
+        so a transform that replaces an array cannot leave a stale value behind.
+        """
+        import hashlib
+
+        digest = hashlib.blake2b(digest_size=16)
+        for name, array in self.to_numpy().items():
+            array = np.ascontiguousarray(array)
+            digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+            digest.update(memoryview(array).cast("B"))
+        return digest.hexdigest()
+
     def select_episodes(self, episode_indices: Any) -> "Dataset":
         """Returns a new Dataset holding the given episodes (host-side, in the given order)."""
         idx = np.asarray(episode_indices, dtype=np.int64)

@@ -121,6 +121,18 @@ def sample_indices_weighted(table: WeightedTable, key: jax.Array, batch_size: in
     return jnp.minimum(idx, table.last_index[block]).astype(jnp.int32)
 
 
+def sample_indices_by_episode(dataset: Dataset, episode_table: WeightedTable, key: jax.Array,
+                              batch_size: int) -> jax.Array:
+    """Returns [batch_size] transition indices: an episode drawn from ``episode_table`` (one
+    weight per episode, [E]), then a transition uniformly inside it. For weights constant
+    within an episode (RW/AW) this is per-transition weighted sampling with an [E] table."""
+    k_episode, k_step = jax.random.split(key)
+    episode = sample_indices_weighted(episode_table, k_episode, batch_size)
+    length = dataset.episode_lengths[episode]
+    step = jnp.floor(jax.random.uniform(k_step, (batch_size,)) * length).astype(jnp.int32)
+    return dataset.episode_starts[episode] + jnp.minimum(step, length - 1)
+
+
 def sample_weighted(
     dataset: Dataset, table: WeightedTable, key: jax.Array, batch_size: int
 ) -> Batch:

@@ -35,7 +35,7 @@ import numpy as np
 
 from jaxrl_suite.data.io import atomic_write
 from jaxrl_suite.errors import SuiteError
-from jaxrl_suite.sweep.grid import expand_grid, parse_values
+from jaxrl_suite.sweep.grid import SAMPLING_AXES, expand_grid, parse_values
 from jaxrl_suite.sweep.store import ResultsStore, config_hash
 
 SAMPLING = ("uniform", "rw", "aw")
@@ -162,7 +162,8 @@ def hparam_cells(spec: SweepSpec, algo: str, defaults: Any) -> tuple[list[Any], 
     ``num_random`` random draws (seeded by the spec's seed and the algorithm, so adding another
     algorithm leaves these draws unchanged)."""
     fields = {f.name for f in dataclasses.fields(defaults)}
-    axes = [a for a in spec.grid.get(ALL_ALGOS, ()) if a.split("=", 1)[0] in fields]
+    axes = [a for a in spec.grid.get(ALL_ALGOS, ())
+            if a.split("=", 1)[0] in fields | set(SAMPLING_AXES)]
     axes += list(spec.grid.get(algo, ()))
     cells, overrides = expand_grid(defaults, axes)
     dists = {n: d for n, d in spec.random.get(ALL_ALGOS, {}).items() if n in fields}
@@ -366,7 +367,10 @@ def expand(spec: SweepSpec, datasets: DatasetLoader, log=print
                         if spec.final_eval_episodes:
                             # Absent when 0: records written before the field keep their hash.
                             config["final_eval_episodes"] = spec.final_eval_episodes
-                        rows.append(dict(config=config, hparams=cell, hash=config_hash(config)))
+                        rows.append(dict(config=config, hparams=cell, hash=config_hash(config),
+                                         temperature=override.get(
+                                             "sampling_temperature",
+                                             spec.sampling_temperature)))
                 programs.append((Program(algo, dataset_name, sampling, rows), learner))
     return programs
 
@@ -375,7 +379,10 @@ def expand(spec: SweepSpec, datasets: DatasetLoader, log=print
 # Running
 
 
-def _records(program: Program, rows: list[dict], result: Any, dataset: Any) -> list[dict]:
+def _records(program: Program, rows: list[dict], result: Any, dataset: Any,
+             fingerprint: str | None = None) -> list[dict]:
+    from jaxrl_suite.provenance import code_version
+
     normalise = _normaliser(dataset)
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     out = []
@@ -389,7 +396,9 @@ def _records(program: Program, rows: list[dict], result: Any, dataset: Any) -> l
             final_return=float(returns[-1]), final_score=scores[-1],
             diverged=bool(result.diverged[i]), diverged_at=int(result.diverged_at[i]),
             metrics={k: float(v[i, -1]) for k, v in result.update_metrics.items()},
-            program=dict(rows=len(rows), seconds=float(result.seconds)), created=now)
+            program=dict(rows=len(rows), seconds=float(result.seconds)), created=now,
+            # Outside the config: provenance does not change what a record is (its hash).
+            code_version=code_version(), dataset_fingerprint=fingerprint)
         if result.final_returns is not None:
             final = float(np.mean(result.final_returns[i]))
             record.update(final_eval_return=final, final_eval_score=normalise(final),
@@ -456,7 +465,8 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
     from tqdm import tqdm
 
     from jaxrl_suite.envs.registry import make_eval_env
-    from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train
+    from jaxrl_suite.train import (
+        TrainConfig, make_train, sampling_hparams, stack_hparams, train)
     import jax
 
     store = ResultsStore(out)
@@ -467,6 +477,7 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
                          eval_every=spec.eval_every, eval_episodes=spec.eval_episodes,
                          final_eval_episodes=spec.final_eval_episodes)
     trainers: dict[tuple, Any] = {}  # one compiled loop per (learner, env, sampling)
+    fingerprints: dict[str, str] = {}  # content hash per dataset name, computed once
     start = time.perf_counter()
     trained = skipped = written = 0
     with store.writing():
@@ -492,7 +503,11 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
             hparams = stack_hparams([r["hparams"] for r in todo])
             bar = tqdm(total=config.num_chunks, desc=f"{label} x {len(todo)} rows", unit="chunk",
                        disable=not progress, leave=False)
-            result = train(trainers[key], dataset, keys, hparams,
+            trainer_config = trainers[key].config
+            sampler = sampling_hparams(trainer_config, len(todo), [
+                trainer_config.default_temperature if r["temperature"] is None
+                else r["temperature"] for r in todo])
+            result = train(trainers[key], dataset, keys, hparams, sampling=sampler,
                            progress_fn=lambda c, m: bar.update(1), checkpoint_dir=checkpoints,
                            stop_after_chunks=stop_after_chunks)
             bar.close()
@@ -500,7 +515,10 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
                 log(f"{label}: stopped after {len(result.eval_steps)} chunks")
                 break
             finals = _final_evals(result, dataset)
-            for i, record in enumerate(_records(program, todo, result, dataset)):
+            if program.dataset not in fingerprints:
+                fingerprints[program.dataset] = dataset.fingerprint()
+            for i, record in enumerate(_records(program, todo, result, dataset,
+                                                fingerprints[program.dataset])):
                 written += store.add(record, None if finals is None else finals[i])
             _discard_checkpoint(checkpoints)
             trained += 1

@@ -78,6 +78,31 @@ def top_fraction_probs(dataset: Dataset, fraction: float = 0.1) -> jax.Array:
 SAMPLING_SCHEMES = ("uniform", "rw", "aw")
 
 
+def trajectory_scores(dataset: Dataset, scheme: str) -> jax.Array:
+    """Returns the per-episode scores [E] in [0, 1] that RW ("rw": normalised return) or AW
+    ("aw": normalised advantage) exponentiate; independent of the temperature."""
+    returns = dataset.episode_returns()
+    if scheme == "rw":
+        return _min_max(returns, jnp.max(jnp.abs(returns)))
+    if scheme == "aw":
+        return _min_max(returns - initial_state_value_fit(dataset), jnp.max(jnp.abs(returns)))
+    raise SuiteError(f"flag '--sampling': expected 'rw' or 'aw' for trajectory scores, "
+                     f"found '{scheme}'")
+
+
+def trajectory_sampling_mass(dataset: Dataset, scores: jax.Array,
+                             temperature: jax.Array | float) -> jax.Array:
+    """Returns each episode's total sampling mass [E] (summing to 1): the sum over its
+    transitions of ``sampling_probs``, i.e. softmax_i(log len_i + score_i / temperature).
+
+    Drawing an episode with this mass and then a transition uniformly inside it is exactly
+    per-transition RW/AW sampling, with a table of E entries instead of N (so a traced
+    temperature per vmapped cell costs [E] per cell, not [N]).
+    """
+    logits = jnp.log(dataset.episode_lengths.astype(jnp.float32)) + scores / temperature
+    return jax.nn.softmax(logits)
+
+
 def sampling_probs(dataset: Dataset, scheme: str,
                    temperature: jax.Array | float | None = None) -> jax.Array:
     """Returns per-transition sampling probabilities [N] for ``--sampling=uniform|rw|aw``.
