@@ -163,3 +163,14 @@ def test_sampling_probs_dispatch(dataset):
                                advantage_weighted_probs(dataset, 0.5))
     with pytest.raises(SuiteError, match="--sampling"):
         sampling_probs(dataset, "topk")
+
+
+@pytest.mark.parametrize("scheme, temperature", [("rw", 0.1), ("aw", 0.5), ("rw", 2.0)])
+def test_trajectory_mass_is_the_episode_sum_of_transition_probs(dataset, scheme, temperature):
+    from jaxrl_suite.transforms import sampling_probs
+    from jaxrl_suite.transforms.reweight import trajectory_sampling_mass, trajectory_scores
+
+    mass = trajectory_sampling_mass(dataset, trajectory_scores(dataset, scheme), temperature)
+    probs = np.asarray(sampling_probs(dataset, scheme, temperature), np.float64)
+    expected = np.bincount(np.asarray(dataset.episode_ids), weights=probs)
+    np.testing.assert_allclose(mass, expected, rtol=1e-5, atol=1e-7)
