@@ -56,7 +56,9 @@ def make_objective(dataset: Dataset, env_id: str, settings: MBRLBOSettings,
     """Returns (objective_batch, search space, evaluate) after training the dynamics ensemble
     once: objective_batch(configs) trains a list of configurations (x seeds) in one vmapped run
     and returns each one's mean final normalised return; evaluate(configs, seed_offset) does
-    the same with other seeds (an unbiased re-score of a selected config; {} = the defaults)."""
+    the same with other seeds (an unbiased re-score of a selected config; {} = the defaults),
+    and with ``per_seed=True`` returns each configuration's score per seed [configs][seeds]
+    (NaN for a diverged seed) instead of their means."""
     if settings.algo not in MODEL_BASED:
         raise SuiteError(f"bo: flag '--algo': expected one of {sorted(MODEL_BASED)}, "
                          f"found '{settings.algo}'")
@@ -78,30 +80,64 @@ def make_objective(dataset: Dataset, env_id: str, settings: MBRLBOSettings,
         num_updates=settings.num_updates, batch_size=settings.train_batch_size,
         eval_every=settings.eval_every, eval_episodes=settings.eval_episodes))
 
-    def scores(cells: list[Any], seed_offset: int = 0) -> list[float]:
+    def scores(cells: list[Any], seed_offset: int = 0, per_seed: bool = False) -> list:
         seeds = settings.seed + seed_offset + np.arange(settings.num_seeds)
         keys = jax.vmap(jax.random.PRNGKey)(np.tile(seeds, len(cells)))
         hparams = stack_hparams([c for c in cells for _ in range(settings.num_seeds)])
         result = train(trainer, dataset, keys, hparams)
         final = result.eval_returns[:, -1].mean(axis=-1).reshape(len(cells), settings.num_seeds)
         final = np.where(result.diverged.reshape(final.shape), np.nan, final)
+        if per_seed:
+            return (100.0 * (final - lo) / (hi - lo)).tolist()
         return [float(x) for x in 100.0 * (final.mean(axis=1) - lo) / (hi - lo)]
 
-    def evaluate(configs: list[dict[str, Any]], seed_offset: int = 0) -> list[float]:
+    def evaluate(configs: list[dict[str, Any]], seed_offset: int = 0,
+                 per_seed: bool = False) -> list:
         return scores([learner.default_hparams.replace(**bo.mopo_overrides(c))
-                       for c in configs], seed_offset)
+                       for c in configs], seed_offset, per_seed)
 
     return evaluate, space, evaluate
+
+
+def _spread(scores: np.ndarray) -> dict[str, Any]:
+    """Returns the mean, std (ddof 1) and 95% Student-t interval of the mean of per-seed
+    ``scores`` [seeds] (diverged seeds, NaN, left out; NaN where fewer than two remain)."""
+    from scipy import stats
+
+    ok = scores[np.isfinite(scores)]
+    mean = float(np.mean(ok)) if ok.size else float("nan")
+    if ok.size < 2:
+        return dict(mean=mean, std=float("nan"), ci95=[float("nan")] * 2, seeds=int(ok.size))
+    std = float(np.std(ok, ddof=1))
+    half = float(stats.t.ppf(0.975, ok.size - 1)) * std / np.sqrt(ok.size)
+    return dict(mean=mean, std=std, ci95=[mean - half, mean + half], seeds=int(ok.size))
+
+
+def compare_on_fresh_seeds(evaluate: Callable[..., list], best_params: dict[str, Any],
+                           seed_offset: int = FRESH_SEEDS) -> dict[str, Any]:
+    """Returns the default config and the incumbent scored on the SAME fresh seeds, in one
+    vmapped run: per-seed scores, each one's mean/std/95% CI over seeds, and the paired
+    gain (incumbent - default, seed by seed: common random numbers cancel the shared seed
+    noise) with its own spread; a gain whose CI holds 0 is not told apart from noise."""
+    default, incumbent = (np.asarray(s, np.float64) for s in
+                          evaluate([{}, best_params], seed_offset, per_seed=True))
+    return dict(seeds=list(range(seed_offset, seed_offset + default.size)),
+                default_scores=default.tolist(), incumbent_scores=incumbent.tolist(),
+                default=_spread(default), incumbent=_spread(incumbent),
+                gain=_spread(incumbent - default))
 
 
 def run_mbrl_bo(dataset: Dataset, env_id: str, out: str | pathlib.Path,
                 settings: MBRLBOSettings = MBRLBOSettings(), *, storage: str | None = None,
                 study_name: str | None = None, log: Callable[[str], None] = print
                 ) -> dict[str, Any]:
-    """Returns {"best_params", "best_value", "default_value", "best_value_fresh_seeds"} after a
-    BO study (resumed if its storage holds it) and writing best_config.json, trials.csv,
-    trace.png and summary.json. The incumbent's value is the best of many noisy evaluations
-    (biased upwards); ``best_value_fresh_seeds`` re-scores it with seeds the study never saw."""
+    """Returns {"best_params", "best_value", "default_value", "best_value_fresh_seeds",
+    "fresh_seeds"} after a BO study (resumed if its storage holds it) and writing
+    best_config.json, trials.csv, trace.png and summary.json. The incumbent's value is the best
+    of many noisy evaluations (biased upwards); ``best_value_fresh_seeds`` and
+    ``default_value`` score the incumbent and the default config on the same seeds the study
+    never saw, in one run; ``fresh_seeds`` (``compare_on_fresh_seeds``) holds their per-seed
+    scores, spreads and the paired gain."""
     out = pathlib.Path(out)
     objective_batch, space, evaluate = make_objective(dataset, env_id, settings, log)
     result = bo.run_bo(objective_batch, space, num_trials=settings.num_trials,
@@ -111,8 +147,9 @@ def run_mbrl_bo(dataset: Dataset, env_id: str, out: str | pathlib.Path,
     bo.write_bo_outputs(result, out)
     summary = dict(algo=settings.algo, env=env_id, dataset=dataset.meta.source,
                    best_params=result.best_params, best_value=result.best_value,
-                   default_value=evaluate([{}])[0],
-                   best_value_fresh_seeds=evaluate([result.best_params], FRESH_SEEDS)[0],
                    settings=dataclasses.asdict(settings))
+    fresh = compare_on_fresh_seeds(evaluate, result.best_params)
+    summary.update(default_value=fresh["default"]["mean"],
+                   best_value_fresh_seeds=fresh["incumbent"]["mean"], fresh_seeds=fresh)
     tables.write_text(out / "summary.json", json.dumps(summary, indent=1, default=str))
     return summary

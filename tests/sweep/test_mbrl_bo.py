@@ -31,17 +31,39 @@ def test_mopo_bo_rounds_are_vmapped_runs_and_a_rerun_resumes(pendulum_data, tmp_
 
     monkeypatch.setattr(mbrl_bo, "train", counting_train)
     summary = mbrl_bo.run_mbrl_bo(data, "Pendulum-v1", tmp_path, settings, log=lambda _: None)
-    # Two BO rounds of 2 configs x 2 seeds, then the default config and the incumbent on fresh
-    # seeds (1 x 2 seeds each).
-    assert cells_per_call == [4, 4, 2, 2]
+    # Two BO rounds of 2 configs x 2 seeds, then the default config and the incumbent on the
+    # same fresh seeds, in one run (2 configs x 2 seeds).
+    assert cells_per_call == [4, 4, 4]
     assert np.isfinite([summary["best_value"], summary["default_value"],
                         summary["best_value_fresh_seeds"]]).all()
     for name in ("best_config.json", "trials.csv", "trace.png", "summary.json", "study.db"):
         assert (tmp_path / name).exists(), name
-    assert json.loads((tmp_path / "summary.json").read_text())["best_params"] == \
-        summary["best_params"]
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["best_params"] == summary["best_params"]
+    fresh = written["fresh_seeds"]
+    assert fresh["seeds"] == [mbrl_bo.FRESH_SEEDS, mbrl_bo.FRESH_SEEDS + 1]
+    assert len(fresh["default_scores"]) == len(fresh["incumbent_scores"]) == 2
+    assert {"mean", "std", "ci95"} <= set(fresh["gain"])
     cells_per_call.clear()
     again = mbrl_bo.run_mbrl_bo(data, "Pendulum-v1", tmp_path, settings, log=lambda _: None)
-    assert cells_per_call == [2, 2]  # only the two re-scores: no trial is redone
+    assert cells_per_call == [4]  # only the paired re-score: no trial is redone
     assert again["best_params"] == summary["best_params"]
     assert jax.numpy.isfinite(again["best_value"])
+
+
+def test_default_and_incumbent_are_compared_on_the_same_seeds_with_their_spread():
+    calls = []
+
+    def evaluate(configs, seed_offset=0, per_seed=False):
+        calls.append((configs, seed_offset, per_seed))
+        shared = np.array([10.0, 30.0, 20.0, 40.0])  # seed noise both configs see
+        return [shared.tolist(), (shared + np.array([1.0, 3.0, 2.0, np.nan])).tolist()]
+
+    fresh = mbrl_bo.compare_on_fresh_seeds(evaluate, {"horizon": 3})
+    assert calls == [([{}, {"horizon": 3}], mbrl_bo.FRESH_SEEDS, True)]
+    assert fresh["default"]["mean"] == 25.0 and fresh["default"]["seeds"] == 4
+    assert fresh["incumbent"]["seeds"] == 3  # the diverged (NaN) seed is left out
+    gain = fresh["gain"]  # paired: the shared noise cancels, so the spread is small
+    assert gain["mean"] == 2.0 and gain["std"] == 1.0 and gain["seeds"] == 3
+    assert gain["ci95"][0] < 2.0 < gain["ci95"][1] and gain["ci95"][0] > -1.0
+    assert fresh["default"]["std"] > 10 * gain["std"]

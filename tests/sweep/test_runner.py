@@ -123,6 +123,12 @@ def test_killed_sweep_rerun_has_no_duplicated_and_no_missing_records(tmp_path, t
         f"jaxrl_suite/tiny/pendulum/{d.split('/')[1]}-v0" for d in spec.datasets}
     assert all(np.isfinite(r["final_return"]) and len(r["curve"]["step"]) == 3
                for r in records)
+    # Provenance outside the config (the hash is unchanged): code version, dataset content.
+    assert all(r["code_version"]["package"] and "commit" in r["code_version"] for r in records)
+    for d in spec.datasets:
+        assert len({r["dataset_fingerprint"] for r in records
+                    if r["config"]["dataset"] == d}) == 1
+    assert len({r["dataset_fingerprint"] for r in records}) == len(spec.datasets)
     assert not list((out / "records").glob(".*tmp"))
     assert not (out / "checkpoints").exists()  # finished programs leave no checkpoint
     again = runner.run_sweep(spec, out, root=tiny_suite_root, log=lambda _: None,
