@@ -69,7 +69,8 @@ flags.DEFINE_enum("eval_backend", "auto", ["auto", "jax", "host"],
                   "train/bo: evaluate in the JAX env inside the compiled loop (jax), or in "
                   "gymnasium's C-MuJoCo twin between chunks (host); auto = host on a CPU for "
                   "MuJoCo locomotion (faster there), jax otherwise.")
-flags.DEFINE_integer("batch_size", 256, "train: minibatch size.")
+flags.DEFINE_integer("batch_size", None, "train: minibatch size (default: the learner's "
+                     "paper value: rebrac, xql, fdvl 1024; discrete learners 128; else 256).")
 flags.DEFINE_enum("sampling", "uniform", ["uniform", "rw", "aw"],
                   "train: minibatch sampling (Hong et al. RW/AW trajectory weighting).")
 flags.DEFINE_float("sampling_temperature", None, "train: RW/AW temperature of cells that "
@@ -278,7 +279,8 @@ def bo_command() -> int:
         algo=FLAGS.algo, num_trials=FLAGS.trials, batch_size=FLAGS.batch,
         num_seeds=FLAGS.num_seeds, num_updates=steps,
         eval_every=FLAGS.eval_every if steps % FLAGS.eval_every == 0 else steps,
-        eval_episodes=FLAGS.eval_episodes, train_batch_size=FLAGS.batch_size,
+        # MOPO's and MOBILE's paper minibatch (their Learner.batch_size) unless --batch_size.
+        eval_episodes=FLAGS.eval_episodes, train_batch_size=FLAGS.batch_size or 256,
         max_horizon=FLAGS.max_horizon, seed=FLAGS.seed, eval_backend=FLAGS.eval_backend)
     out = _out_dir("bo")
     summary = run_mbrl_bo(dataset, env_id, out, settings, storage=FLAGS.storage,

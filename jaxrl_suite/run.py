@@ -61,7 +61,7 @@ def _references(ref_min, ref_max, dataset: Dataset, spec) -> tuple:
 
 def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: str | None,
                  out: str, num_seeds: int, num_updates: int, eval_every: int,
-                 eval_episodes: int, batch_size: int, sampling: str,
+                 eval_episodes: int, batch_size: int | None, sampling: str,
                  sampling_temperature: float | None, hp_specs: list[str], seed: int = 0,
                  eval_backend: str = "auto", ref_min: float | None = None,
                  ref_max: float | None = None, final_eval_episodes: int = 0,
@@ -69,7 +69,8 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
     """Returns the final per-cell table after training and writing the run directory.
 
     Normalised returns use ``ref_min``/``ref_max`` where given, else the dataset's reference
-    returns, else the eval env's (``envs/registry.py``); NaN where none is known."""
+    returns, else the eval env's (``envs/registry.py``); NaN where none is known. A
+    ``batch_size`` of None takes the learner's paper minibatch (``Learner.batch_size``)."""
     env_name = env_name or dataset.meta.env_id
     if not env_name:
         raise SuiteError(f"train: flag '--env': {dataset_name} names no env; expected --env")
@@ -82,6 +83,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
         # The dataset's action space picks the variant where an id exists for both (bc, cql).
         factory, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
         learner = factory(config_cls())
+    batch_size = batch_size or learner.batch_size
     defaults = learner.default_hparams
     if learner.discrete:  # the Dataset Perspective's discount (0.95 on CartPole); --hp overrides
         defaults = paper_hparams(defaults, env_name)

@@ -174,10 +174,10 @@ def test_train_picks_the_discrete_variant_by_the_datasets_action_space(tmp_path)
                                           ref_max_score=500.0)), good)
     out = tmp_path / "run"
     rc, _, err = run_cli("train", "--algo=cql", f"--dataset={good}", "--num_seeds=1",
-                         "--steps=10", "--eval_every=10", "--eval_episodes=1",
-                         "--batch_size=8", f"--out={out}")
+                         "--steps=10", "--eval_every=10", "--eval_episodes=1", f"--out={out}")
     assert rc == 0, err
     config = json.loads((out / "config.json").read_text())
+    assert config["batch_size"] == 128  # no --batch_size: the discrete learners' paper minibatch
     assert config["defaults"]["gamma"] == pytest.approx(0.95)  # the paper's CartPole discount
     assert "target_update_period" in config["defaults"]  # discrete CQL, not SAC-based CQL
     assert len(list(csv.DictReader(open(out / "metrics.csv")))) == 1
