@@ -45,6 +45,8 @@ def pytest_configure(config):
 # (--no-loadscope-reorder), so these start first and the short ones fill in around them.
 LONGEST_FIRST = (
     "tests/generate/test_locomotion_suite.py",
+    "tests/agents/test_critic_sensitive_actor_critic.py",
+    "tests/model_based/test_mopo.py",
     "tests/experiments/test_trajectory_weighting.py",
     "tests/test_train_locomotion.py",
     "tests/experiments/test_locomotion_learners.py",
@@ -55,7 +57,7 @@ LONGEST_FIRST = (
     "tests/sweep/test_mbrl_bo.py",
     "tests/sweep/test_runner.py",
     "tests/experiments/test_revisiting_mbrl.py",
-    "tests/model_based/test_mopo.py",
+    "tests/agents/test_critic_sensitive_value.py",
     "tests/envs/test_mujoco_walker2d.py",
     "tests/agents/discrete/test_bc_qrdqn_rem_bve.py",
     "tests/envs/test_mujoco_hopper.py",
@@ -93,7 +95,8 @@ def _build(directory: pathlib.Path) -> None:
     random = recipes.random_dataset(env, jax.random.PRNGKey(2), NUM_TRANSITIONS, run=run,
                                     ref_min=ref_min)
     io.save_npz(expert, directory / "expert.npz")
-    io.save_npz(random, directory / "random.npz")
+    io.save_npz(recipes.replay_dataset(run, ref_min=ref_min), directory / "replay.npz")
+    io.save_npz(random, directory / "random.npz")  # last: its presence marks the build done
 
 
 def build_once(tmp_path_factory, name: str, build, done_file: str) -> pathlib.Path:
@@ -126,6 +129,14 @@ def pendulum_data(tmp_path_factory):
     random (ref_min) and expert (ref_max) returns, so normalised scores are 0 and 100 there."""
     shared = build_once(tmp_path_factory, "pendulum_data", _build, "random.npz")
     return make_env("Pendulum-v1"), io.load(shared / "expert.npz"), io.load(shared / "random.npz")
+
+
+@pytest.fixture(scope="session")
+def pendulum_replay(tmp_path_factory):
+    """Returns every transition of the online SAC run behind ``pendulum_data`` (12k, mostly
+    early exploration; same reference returns): data where BC is weak and a critic must help."""
+    shared = build_once(tmp_path_factory, "pendulum_data", _build, "random.npz")
+    return io.load(shared / "replay.npz")
 
 
 @pytest.fixture(scope="session")

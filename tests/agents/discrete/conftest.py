@@ -7,14 +7,20 @@ import pathlib
 import jax
 import pytest
 
+from jaxrl_suite.agents.discrete.bc import BCConfig, make_bc
+from jaxrl_suite.agents.discrete.common import paper_hparams
 from jaxrl_suite.data import io
 from jaxrl_suite.envs.registry import make_env
 from jaxrl_suite.generate import recipes
 from jaxrl_suite.generate.experts import ExpertConfig, random_return, train_online_expert
+from tests.agents.learn_check import normalized_returns
 from tests.conftest import build_once
 
 NUM_TRANSITIONS = 10_000
 ONLINE_STEPS = 20_000
+# The replay-data learns-tests' budget at the paper's settings (lr 1e-4, batch 128): 12k updates
+# of (64, 64) nets; at 8k most learners had not yet left BC's level (measured, BUILD_NOTES).
+REPLAY_UPDATES = 12_000
 
 
 def _build(directory: pathlib.Path) -> None:
@@ -40,3 +46,14 @@ def cartpole_data(tmp_path_factory):
     shared = build_once(tmp_path_factory, "cartpole_data", _build, "random.npz")
     return make_env("CartPole-v1"), {name: io.load(shared / f"{name}.npz")
                                      for name in ("expert", "replay", "random")}
+
+
+@pytest.fixture(scope="session")
+def bc_on_cartpole_replay(cartpole_data):
+    """Returns [3] normalised scores of BC at its paper settings on the CartPole replay data
+    (REPLAY_UPDATES): the level every discrete learner must beat there by a stated margin (the
+    replay data is an online DQN's whole history, mostly early exploration; BC copies it, ~4)."""
+    env, data = cartpole_data
+    learner = make_bc(BCConfig((64, 64)))
+    return normalized_returns(learner, paper_hparams(learner.default_hparams, "CartPole-v1"),
+                              env, data["replay"], num_updates=REPLAY_UPDATES, batch_size=128)

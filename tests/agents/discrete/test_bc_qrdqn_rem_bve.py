@@ -17,6 +17,7 @@ from jaxrl_suite.agents.discrete.qrdqn import QRDQNConfig, make_qrdqn, qrdqn_los
 from jaxrl_suite.agents.discrete.rem import REMConfig, make_rem, rem_alphas, rem_loss
 from jaxrl_suite.data.sampling import gather
 from jaxrl_suite.nets.networks import QNetwork
+from tests.agents.discrete.conftest import REPLAY_UPDATES
 from tests.agents.learn_check import normalized_returns
 
 B, A = 6, 3
@@ -183,12 +184,11 @@ SMALL = (64, 64)
 MAKERS = {"bc": lambda: make_bc(BCConfig(SMALL)), "qrdqn": lambda: make_qrdqn(QRDQNConfig(SMALL)),
           "rem": lambda: make_rem(REMConfig(SMALL)), "bve": lambda: make_bve(BVEConfig(SMALL))}
 BARS = {("bc", "expert"): 60, ("bc", "replay"): 1, ("qrdqn", "expert"): 8,
-        ("qrdqn", "replay"): 30, ("rem", "expert"): 8, ("rem", "replay"): 30,
-        ("bve", "expert"): 15, ("bve", "replay"): 15}
+        ("rem", "expert"): 8, ("bve", "expert"): 15}
 
 
-@pytest.mark.parametrize("dataset", ["expert", "replay"])
-@pytest.mark.parametrize("name", ["bc", "qrdqn", "rem", "bve"])
+@pytest.mark.parametrize("name,dataset", [(name, "expert") for name in MAKERS]
+                         + [("bc", "replay")])
 def test_learns_on_cartpole(cartpole_data, name, dataset):
     env, data = cartpole_data
     learner = MAKERS[name]()
@@ -198,3 +198,23 @@ def test_learns_on_cartpole(cartpole_data, name, dataset):
                                 batch_size=128)
     print(f"{name} {dataset} {np.round(scores, 1)} {time.time() - t:.1f}s")
     assert scores.mean() > BARS[name, dataset], scores
+
+
+# Replay data at the paper's settings (lr 1e-4, batch 128; width and budget scaled; the tests
+# above use lr 1e-3 for a 2k-update budget): each must beat BC trained on the same data by a
+# margin. Measured at 12k updates, 3 seeds (BC 4.4): QR-DQN (the ml-jku taus) 57 [66 63 42],
+# REM 37 [44 25 41], BVE 24 [30 22 21].
+REPLAY_MARGINS = {"qrdqn": 25, "rem": 15, "bve": 10}
+
+
+@pytest.mark.parametrize("name", sorted(REPLAY_MARGINS))
+def test_beats_bc_on_cartpole_replay_at_paper_settings(cartpole_data, bc_on_cartpole_replay,
+                                                       name):
+    env, data = cartpole_data
+    learner = MAKERS[name]()
+    hp = paper_hparams(learner.default_hparams, "CartPole-v1")
+    scores = normalized_returns(learner, hp, env, data["replay"], num_updates=REPLAY_UPDATES,
+                                batch_size=learner.batch_size)
+    print(name, "replay", scores, "bc", bc_on_cartpole_replay)
+    assert scores.mean() > bc_on_cartpole_replay.mean() + REPLAY_MARGINS[name], (
+        scores, bc_on_cartpole_replay)
