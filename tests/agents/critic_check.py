@@ -81,3 +81,39 @@ def beats_bc(scores, bc, margin) -> bool:
 
 def bc_on_replay(data):
     return scores_on_replay(make_bc(BCConfig(S)), BCHParams(), data, BC_UPDATES)
+
+
+def check_beats_bc(name, data, bc) -> None:
+    """Asserts that learner ``name`` (CASES) beats ``bc``'s mean on ``data`` by its margin."""
+    make, hparams, updates, margin = CASES[name]
+    scores = scores_on_replay(make(), hparams, data, updates)
+    print(name, [round(float(x), 1) for x in scores], "bc", [round(float(x), 1) for x in bc])
+    assert beats_bc(scores, bc, margin), (name, scores, bc)
+
+
+def check_frozen_critic_fails(name, data, bc) -> None:
+    """Asserts that learner ``name`` with a frozen critic does *not* clear the same bar."""
+    make, hparams, updates, margin = CASES[name]
+    scores = scores_on_replay(frozen_critic(make()), hparams, data, updates)
+    print(name, "frozen critic", [round(float(x), 1) for x in scores])
+    assert not beats_bc(scores, bc, margin), (name, scores, bc)
+
+
+def critic_tests(names, frozen):
+    """Returns (the module's BC fixture, the learns-test over ``names``, the frozen-critic test
+    of ``frozen``) for a test file to bind at module level (two files, so that pytest-xdist
+    spreads the learners over both workers)."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def bc(pendulum_replay):
+        return bc_on_replay(pendulum_replay)
+
+    @pytest.mark.parametrize("name", names)
+    def test_learner_beats_bc_on_replay_data(name, pendulum_replay, bc):
+        check_beats_bc(name, pendulum_replay, bc)
+
+    def test_a_frozen_critic_fails_the_same_check(pendulum_replay, bc):
+        check_frozen_critic_fails(frozen, pendulum_replay, bc)
+
+    return bc, test_learner_beats_bc_on_replay_data, test_a_frozen_critic_fails_the_same_check

@@ -1,7 +1,6 @@
 """``normalized_returns``: train a learner (seeds vmapped) and return its normalised scores."""
 
 import jax
-import numpy as np
 
 from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train
 

@@ -57,3 +57,14 @@ def bc_on_cartpole_replay(cartpole_data):
     learner = make_bc(BCConfig((64, 64)))
     return normalized_returns(learner, paper_hparams(learner.default_hparams, "CartPole-v1"),
                               env, data["replay"], num_updates=REPLAY_UPDATES, batch_size=128)
+
+
+def check_beats_bc_on_replay(learner, cartpole_data, bc, margin) -> None:
+    """Asserts that ``learner`` at its paper settings (lr, batch, CartPole's discount), trained
+    REPLAY_UPDATES on the CartPole replay data, beats ``bc``'s mean there by ``margin``."""
+    env, data = cartpole_data
+    hp = paper_hparams(learner.default_hparams, "CartPole-v1")
+    scores = normalized_returns(learner, hp, env, data["replay"], num_updates=REPLAY_UPDATES,
+                                batch_size=learner.batch_size)
+    print(learner.name, "replay", scores, "bc", bc)
+    assert scores.mean() > bc.mean() + margin, (learner.name, scores, bc)

@@ -17,7 +17,7 @@ from jaxrl_suite.agents.discrete.qrdqn import QRDQNConfig, make_qrdqn, qrdqn_los
 from jaxrl_suite.agents.discrete.rem import REMConfig, make_rem, rem_alphas, rem_loss
 from jaxrl_suite.data.sampling import gather
 from jaxrl_suite.nets.networks import QNetwork
-from tests.agents.discrete.conftest import REPLAY_UPDATES
+from tests.agents.discrete.conftest import check_beats_bc_on_replay
 from tests.agents.learn_check import normalized_returns
 
 B, A = 6, 3
@@ -210,11 +210,5 @@ REPLAY_MARGINS = {"qrdqn": 25, "rem": 15, "bve": 10}
 @pytest.mark.parametrize("name", sorted(REPLAY_MARGINS))
 def test_beats_bc_on_cartpole_replay_at_paper_settings(cartpole_data, bc_on_cartpole_replay,
                                                        name):
-    env, data = cartpole_data
-    learner = MAKERS[name]()
-    hp = paper_hparams(learner.default_hparams, "CartPole-v1")
-    scores = normalized_returns(learner, hp, env, data["replay"], num_updates=REPLAY_UPDATES,
-                                batch_size=learner.batch_size)
-    print(name, "replay", scores, "bc", bc_on_cartpole_replay)
-    assert scores.mean() > bc_on_cartpole_replay.mean() + REPLAY_MARGINS[name], (
-        scores, bc_on_cartpole_replay)
+    check_beats_bc_on_replay(MAKERS[name](), cartpole_data, bc_on_cartpole_replay,
+                             REPLAY_MARGINS[name])

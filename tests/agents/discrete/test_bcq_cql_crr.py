@@ -10,7 +10,7 @@ from jaxrl_suite.agents.discrete.bcq import BCQConfig, bcq_greedy, make_bcq
 from jaxrl_suite.agents.discrete.common import paper_hparams
 from jaxrl_suite.agents.discrete.cql import CQLConfig, cql_penalty, make_cql
 from jaxrl_suite.agents.discrete.crr import CRRConfig, crr_weights, make_crr
-from tests.agents.discrete.conftest import REPLAY_UPDATES
+from tests.agents.discrete.conftest import check_beats_bc_on_replay
 from tests.agents.learn_check import normalized_returns
 
 B, A, M = 64, 5, 4
@@ -96,11 +96,5 @@ def test_learns_on_cartpole(cartpole_data, name, dataset):
 @pytest.mark.parametrize("name", sorted(REPLAY_MAKERS))
 def test_beats_bc_on_cartpole_replay_at_paper_settings(cartpole_data, bc_on_cartpole_replay,
                                                        name):
-    env, data = cartpole_data
-    learner = REPLAY_MAKERS[name]()
-    hp = paper_hparams(learner.default_hparams, "CartPole-v1")
-    scores = normalized_returns(learner, hp, env, data["replay"], num_updates=REPLAY_UPDATES,
-                                batch_size=learner.batch_size)
-    print(name, "replay", scores, "bc", bc_on_cartpole_replay)
-    assert scores.mean() > bc_on_cartpole_replay.mean() + REPLAY_MARGINS[name], (
-        scores, bc_on_cartpole_replay)
+    check_beats_bc_on_replay(REPLAY_MAKERS[name](), cartpole_data, bc_on_cartpole_replay,
+                             REPLAY_MARGINS[name])
