@@ -18,7 +18,7 @@ default 1.0 is in none of the paper's runs. Each scaling is what a 2-core CPU te
 
 Measured scores (seeds 0-2, 20 episodes; BUILD_NOTES "Learners proven") are beside each case.
 A frozen-critic wrapper (a test-only hook: critic and target parameters never leave their
-initialisation) turns TD3+BC into -25 and IQL into 15: without a learned critic, neither
+initialisation) turns TD3+BC into -23 and IQL into 14: without a learned critic, neither
 beats BC.
 """
 
