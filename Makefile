@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo demo-full test bench bench-venv install clean
+.PHONY: demo demo-full test test-all bench bench-venv install clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,17 @@ demo: $(STAMP)
 demo-full: $(STAMP)
 	$(BIN)/python -m jaxrl_suite demo --scale=full
 
+PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
+
+# The fast tier (~10 min on 2 cores): every unit test, NumPy reference, error path and plumbing
+# test, without the tests marked `slow` (learns-tests at paper defaults, suite builds, the tiny
+# studies, MJX-vs-gymnasium agreement; tests/conftest.py says why each is slow).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 tests
+	$(PYTEST) -m "not slow" tests
+
+# Every test (~60 min on 2 cores); CI runs this (.ci/run).
+test-all: $(STAMP)
+	$(PYTEST) tests
 
 # CPU benches (each prints its own table; BUILD_NOTES.md records them). The d3rlpy peer runs
 # only when the separate bench venv exists (`make bench-venv`).

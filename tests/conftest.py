@@ -40,6 +40,14 @@ def pytest_configure(config):
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 
 
+# Two tiers. `make test` (the fast tier, ~10 min on 2 cores) runs every test not marked `slow`:
+# the unit tests, the NumPy references of every loss and target, the error paths, the engine's
+# vmap/resume/NaN-isolation tests and the CLI. Marked `slow`, and run by `make test-all` and CI
+# (.ci/run): the learns-tests at paper defaults (1-8 min each on the CPU: they train to a
+# score), the suite builds (brax PPO, host SAC), the tiny studies, the demo, and the
+# MJX-vs-gymnasium agreement runs (each compiles an MJX step, 30-40 s). BUILD_NOTES.md "Test
+# tiers" has the measured durations of both.
+#
 # The longest test files, longest first (seconds per file in a full run; BUILD_NOTES "Test
 # suite"). `make test` runs files whole on two workers (--dist loadfile) in collection order
 # (--no-loadscope-reorder), so these start first and the short ones fill in around them.

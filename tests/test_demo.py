@@ -3,8 +3,12 @@ and RW sampling into the results store, and the rliable summary with its plots."
 
 import csv
 
+import pytest
+
 from jaxrl_suite import demo
 from jaxrl_suite.sweep.store import load_records
+
+pytestmark = pytest.mark.slow  # the full tier (`make test-all`, CI): see tests/conftest.py
 
 
 def test_tiny_demo_prints_quality_and_rliable_tables_and_writes_plots(

@@ -11,7 +11,8 @@ import pytest
 
 from tests.test_cli import run_cli
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.slow]  # slow: the full tier (`make test-all`, CI)
 SEEDS, EPISODES = 2, 6
 
 

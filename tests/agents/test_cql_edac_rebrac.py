@@ -5,6 +5,7 @@ dataset (3 seeds vmapped) well above the random policy and BC trained on random 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxrl_suite.agents.base import data_spec
 from jaxrl_suite.agents.cql import CQLConfig, CQLHParams, cql_gap, make_cql
@@ -80,6 +81,7 @@ def _check(scores, bc_on_random):
     assert scores.mean() > 60 and scores.mean() > bc_on_random.mean() + 40, (scores, bc_on_random)
 
 
+@pytest.mark.slow
 def test_cql_learns_from_expert_data(pendulum_data, bc_on_random):
     # Short-budget settings: faster lrs, a low initial temperature and CORL's cql_alpha 10.
     env, expert, _ = pendulum_data
@@ -92,6 +94,7 @@ def test_cql_learns_from_expert_data(pendulum_data, bc_on_random):
         scores, bc_on_random)
 
 
+@pytest.mark.slow
 def test_rebrac_learns_from_expert_data(pendulum_data, bc_on_random):
     env, expert, _ = pendulum_data
     scores = normalized_returns(make_rebrac(ReBRACConfig((64, 64))), ReBRACHParams(), env,
@@ -99,6 +102,7 @@ def test_rebrac_learns_from_expert_data(pendulum_data, bc_on_random):
     _check(scores, bc_on_random)
 
 
+@pytest.mark.slow
 def test_edac_learns_from_expert_plus_random_data(pendulum_data, bc_on_random):
     # On the narrow expert data alone the SAC-N/EDAC ensemble does not learn in a test-sized
     # budget (N 5-10, 3k updates: -15..4, measured), as expected of a method without a BC term

@@ -18,6 +18,7 @@ def test_expectile_loss_matches_numpy_formula():
         np.testing.assert_allclose(expectile_loss(jnp.asarray(diff), tau), expected, rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [make_iql, make_awac], ids=["iql", "awac"])
 def test_learns_from_expert_data(make, pendulum_data, bc_on_random):
     env, expert, _ = pendulum_data

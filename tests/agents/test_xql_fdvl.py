@@ -55,6 +55,7 @@ def test_unknown_divergence_is_rejected_before_jit():
         make_fdvl(FDVLConfig(divergence="kl"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("learner", [
     make_xql(XQLConfig((64, 64))),
     make_fdvl(FDVLConfig((64, 64), divergence="chi_square")),

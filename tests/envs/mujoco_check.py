@@ -227,6 +227,7 @@ def test_spec_matches_gymnasium_and_the_size_table(port):
     assert gym_env.spec.max_episode_steps == 1000 and spec.backend == "mjx"
 
 
+@pytest.mark.slow
 def test_steps_from_gymnasium_states_agree(port):
     obs_err, rew_err, terms, gym_obs = synced_step_errors(port)
     n = STATE_DIMS[port.name]
@@ -243,6 +244,7 @@ def test_steps_from_gymnasium_states_agree(port):
     np.testing.assert_array_equal(terms[..., 0], terms[..., 1])
 
 
+@pytest.mark.slow
 def test_return_distribution_of_a_fixed_policy_matches_gymnasium(port):
     episodes = MC_SETTINGS.get(port.name, (None, MC_EPISODES))[1]
     W, b = linear_policy(port.env.spec.observation_shape[0], port.env.spec.action_dim)
@@ -253,6 +255,7 @@ def test_return_distribution_of_a_fixed_policy_matches_gymnasium(port):
         assert_same_mean(our_lengths.astype(float), their_lengths.astype(float), "length")
 
 
+@pytest.mark.slow
 def test_health_check_fires_on_the_same_states_as_gymnasium(port):
     check_health_agrees(port)
 

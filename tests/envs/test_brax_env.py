@@ -62,6 +62,7 @@ def test_spec_matches_the_static_size_table(hopper):
     assert hopper.spec.backend == "brax" and hopper.spec.max_episode_steps == EPISODE_LENGTH
 
 
+@pytest.mark.slow
 def test_standing_hopper_is_truncated_at_episode_length(constant_action_results):
     lengths, returns = constant_action_results.lengths, constant_action_results.returns
     assert np.all(lengths[REST] == EPISODE_LENGTH)
@@ -70,10 +71,12 @@ def test_standing_hopper_is_truncated_at_episode_length(constant_action_results)
     assert np.all(returns[REST] > 0)  # healthy reward 1 per step
 
 
+@pytest.mark.slow
 def test_falling_hopper_terminates_before_the_limit(constant_action_results):
     assert np.all(constant_action_results.lengths[BACKWARD] < EPISODE_LENGTH)
 
 
+@pytest.mark.slow
 def test_actions_are_clipped_to_the_unit_box(constant_action_results):
     # Unclipped, -5 would cost 25x the control penalty of -1 (brax charges the raw action).
     np.testing.assert_array_equal(

@@ -12,7 +12,7 @@ REPO_RESULTS = pathlib.Path(__file__).resolve().parents[2] / "results"
 TINY = "tiny"
 
 
-def _digests(root: pathlib.Path) -> dict[str, str]:
+def digests(root: pathlib.Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file()}
 
@@ -28,12 +28,12 @@ class CommittedResults:
         shutil.copytree(REPO_RESULTS / experiment, self.root / experiment,
                         ignore=lambda d, names: [TINY] if pathlib.Path(d).name == experiment
                         else [])
-        self.before = _digests(self.root)
+        self.before = digests(self.root)
         self.out = results_dir(experiment, TINY, results_root=self.root)
 
     def assert_only_tiny_written(self) -> None:
         """Asserts every committed file is byte-identical and every new one is under tiny/."""
-        after = _digests(self.root)
+        after = digests(self.root)
         changed = sorted(p for p, d in self.before.items() if after.get(p) != d)
         assert not changed, f"the tiny run changed committed results: {changed[:5]}"
         prefix = f"{self.experiment}/{TINY}/"

@@ -40,6 +40,7 @@ def test_learner_rows_refuse_seeds_whose_curves_differ_in_length():
 LEARNERS = ["bc", "dqn", "crr"]
 
 
+@pytest.mark.slow
 def test_tiny_study_trains_learners_on_every_recipe(tmp_path, tiny_suite_root):
     results = CommittedResults(tmp_path, dp.EXPERIMENT)
     out = results.out

@@ -15,6 +15,8 @@ from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.sweep.store import load_records
 from tests.experiments.committed import CommittedResults
 
+pytestmark = pytest.mark.slow  # the full tier (`make test-all`, CI): see tests/conftest.py
+
 SCALE = ll.SCALES["tiny"]
 
 

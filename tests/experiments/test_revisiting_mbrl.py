@@ -15,6 +15,8 @@ from jaxrl_suite.model_based.penalties import PENALTIES
 from jaxrl_suite.sweep.store import load_records
 from tests.experiments.committed import CommittedResults
 
+pytestmark = pytest.mark.slow  # the full tier (`make test-all`, CI): see tests/conftest.py
+
 
 def test_tiny_study_writes_the_grid_and_the_bo_table(tmp_path, tiny_suite_root, monkeypatch):
     results = CommittedResults(tmp_path, rm.EXPERIMENT)

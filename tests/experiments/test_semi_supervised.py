@@ -6,10 +6,13 @@ default results, which stay byte-identical."""
 import csv
 
 import numpy as np
+import pytest
 
 from experiments import semi_supervised as ss
 from jaxrl_suite.sweep.store import load_records
 from tests.experiments.committed import CommittedResults
+
+pytestmark = pytest.mark.slow  # the full tier (`make test-all`, CI): see tests/conftest.py
 
 
 def test_tiny_study_keeps_true_labels_and_a_rerun_trains_nothing(tmp_path, tiny_suite_root):

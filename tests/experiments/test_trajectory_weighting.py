@@ -16,7 +16,7 @@ from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.generate.recipes import MIXED_SIGMAS
 from jaxrl_suite.sweep.runner import SAMPLING
 from jaxrl_suite.sweep.store import load_records
-from tests.experiments.committed import CommittedResults
+from tests.experiments.committed import CommittedResults, digests
 
 SCALE = tw.SCALES["tiny"]
 PROGRAMS_PER_ALGO = len(MIXED_SIGMAS) * len(SAMPLING)
@@ -44,6 +44,7 @@ def study(tiny_run):
     return results.out, first, second
 
 
+@pytest.mark.slow
 def test_tiny_run_leaves_the_committed_results_alone_and_reports_only_tiny_records(committed):
     committed.assert_only_tiny_written()
     for name in ["report"] + [f"report/{a}" for a in tw.ALGOS]:
@@ -53,13 +54,17 @@ def test_tiny_run_leaves_the_committed_results_alone_and_reports_only_tiny_recor
 
 
 def test_tiny_run_into_the_committed_default_folder_is_refused_before_training(
-        committed, tiny_suite_root):
+        tmp_path, tiny_suite_root):
+    # Its own copy of the committed results (not the tiny run's): the refusal comes from
+    # planning alone, so this test stays in the fast tier.
+    committed = CommittedResults(tmp_path, tw.EXPERIMENT)
     with pytest.raises(SuiteError, match=r"default: record .*num_updates: 200 vs [25]000"):
         tw.run_study(SCALE, committed.out.parent / "default", tiny_suite_root,
                      log=lambda _: None, progress=False, report_reps=50)
-    committed.assert_only_tiny_written()
+    assert digests(committed.root) == committed.before  # nothing trained or written
 
 
+@pytest.mark.slow
 def test_one_record_per_algo_dataset_sampling_and_seed(study):
     out, _, _ = study
     records = load_records(out)
@@ -74,6 +79,7 @@ def test_one_record_per_algo_dataset_sampling_and_seed(study):
         assert r["config"]["sweep"] == tw.SWEEP
 
 
+@pytest.mark.slow
 def test_table_has_every_algo_sampling_sigma_row_with_finite_scores(study):
     out, (rows, _), _ = study
     sigmas = [tw.sigma_pct(s) for s in MIXED_SIGMAS] + ["mean"]
@@ -96,6 +102,7 @@ def test_table_has_every_algo_sampling_sigma_row_with_finite_scores(study):
     assert all((out / "report" / a / "probability_of_improvement.csv").exists() for a in tw.ALGOS)
 
 
+@pytest.mark.slow
 def test_second_run_trains_nothing(study):
     _, (rows, first), (again, second) = study
     assert [s["trained"] for s in first] == [PROGRAMS_PER_ALGO] * len(tw.ALGOS)

@@ -100,6 +100,7 @@ def side_by_side(expert):
     return jax.tree.map(np.asarray, out)
 
 
+@pytest.mark.slow
 def test_brax_ppo_returns_an_expert_with_its_evaluation_curve(expert):
     assert expert.env_name == "hopper" and expert.algorithm == "ppo"
     assert len(expert.eval_returns) == 1
@@ -114,11 +115,13 @@ def test_brax_ppo_returns_an_expert_with_its_evaluation_curve(expert):
     assert normaliser.mean.shape == (OBS_DIM,) and normaliser.std.shape == (OBS_DIM,)
 
 
+@pytest.mark.slow
 def test_jax_compat_shim_is_removed_after_training(expert):
     del expert  # trained: the shim was installed and must be gone again
     assert "device_put_replicated" not in vars(jax)
 
 
+@pytest.mark.slow
 def test_brax_training_wrapper_sees_the_same_observations_as_our_adapter(side_by_side):
     obs, ended = side_by_side["obs"], side_by_side["ended"]
     # Reset: brax's wrapper keeps the first observation for auto-reset.
@@ -132,6 +135,7 @@ def test_brax_training_wrapper_sees_the_same_observations_as_our_adapter(side_by
     )
 
 
+@pytest.mark.slow
 def test_policies_act_in_the_unit_box(expert, side_by_side):
     actions = side_by_side["actions"]
     assert actions.shape == (EPISODE_LENGTH, NUM_ENVS, ACT_DIM)
@@ -144,6 +148,7 @@ def test_policies_act_in_the_unit_box(expert, side_by_side):
             assert np.all(np.abs(act) <= 1.0)
 
 
+@pytest.mark.slow
 def test_policy_fn_is_brax_inference_with_its_observation_normaliser(expert, side_by_side):
     from brax.training.acme import running_statistics
     from brax.training.agents.ppo import networks as ppo_networks
@@ -177,6 +182,7 @@ def test_policy_fn_is_brax_inference_with_its_observation_normaliser(expert, sid
     assert not np.allclose(raw(expert.params, obs, key), brax_mode, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_our_evaluate_of_the_expert_matches_brax_evaluation(expert):
     env = make_brax_env("hopper", episode_length=EPISODE_LENGTH, reset_noise_scale=0.0)
     result = jax.jit(lambda p, k: evaluate(expert.policy_fn, p, env, k, 4))(

@@ -6,6 +6,8 @@ recipe's rollout), so that pytest-xdist runs it beside the brax plumbing tests."
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # the full tier (`make test-all`, CI): see tests/conftest.py
+
 EPISODE_LENGTH = 20
 ACT_DIM = 3  # hopper
 

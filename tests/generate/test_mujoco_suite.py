@@ -27,6 +27,7 @@ def load(root, name):
     return io.load_minari(suite.dataset_id(SUITE, "Hopper-v5", name), root=root)
 
 
+@pytest.mark.slow
 def test_generate_builds_every_recipe_with_refs_and_prints_the_table(built):
     root, out, facts = built
     spec = suite.get_suite(SUITE)
@@ -44,6 +45,7 @@ def test_generate_builds_every_recipe_with_refs_and_prints_the_table(built):
     assert load(root, "expert").meta.info_dict()["sampling"] == "stochastic"
 
 
+@pytest.mark.slow
 def test_medium_recipes_follow_d4rl(built):
     root, _, facts = built
     replay, medium, expert = load(root, "replay"), load(root, "medium"), load(root, "expert")
@@ -65,6 +67,7 @@ def test_medium_recipes_follow_d4rl(built):
         np.abs(curve[:, 1] - target).min())
 
 
+@pytest.mark.slow
 def test_mixed_quality_sets_hold_the_high_source_share(built):
     root, _, _ = built
     high = load(root, "medium")
@@ -77,6 +80,7 @@ def test_mixed_quality_sets_hold_the_high_source_share(built):
                                   np.asarray(high.observations)[:n_high])
 
 
+@pytest.mark.slow
 def test_generate_again_finds_everything_cached(built):
     root, _, _ = built
     rc, out, err = run_cli("generate", f"--suite={SUITE}", f"--minari_root={root}")

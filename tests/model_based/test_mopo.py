@@ -161,6 +161,7 @@ def test_mopo_refuses_an_env_without_a_known_termination_rule(mix_and_model):
         make_mopo(mix_and_model[2], "CartPole-v1")
 
 
+@pytest.mark.slow
 def test_mopo_learns_from_expert_plus_random_data(mix_and_model, bc_on_random):
     # As EDAC: on the narrow expert data alone a SAC-based learner does not learn in a
     # test-sized budget (MOPO, 3k updates: -18 at lambda 0, -3 at lambda 1, measured).
@@ -182,6 +183,7 @@ def test_bellman_inconsistency_matches_numpy_unbiased_std_over_elites():
                                expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_mobile_learns_from_expert_plus_random_data(mix_and_model, bc_on_random):
     # Pendulum's rewards are negative: the code's floor of the target at 0 is switched off.
     env, data, model = mix_and_model
@@ -216,6 +218,7 @@ def _real_ratio_arms(learner, hparams, env, data, num_seeds=3, num_updates=3_000
     return scores[:num_seeds], scores[num_seeds:], result.update_metrics
 
 
+@pytest.mark.slow
 def test_mopo_at_the_default_real_ratio_beats_a_real_data_only_control(expert_and_model):
     # Narrow expert data: off-data actions are unseen, so SAC on real data alone overestimates
     # them; penalised model rollouts reach past the data (on expert + random data real-only SAC
@@ -233,6 +236,7 @@ def test_mopo_at_the_default_real_ratio_beats_a_real_data_only_control(expert_an
     assert model_arm.mean() > real_arm.mean() + 10.0, (model_arm, real_arm)
 
 
+@pytest.mark.slow
 def test_mobile_at_the_default_real_ratio_beats_a_real_data_only_control(expert_and_model):
     # As MOPO's (Pendulum's rewards are negative: the target floor is off). Measured, 3k
     # updates, 3 paired seeds, 2 model draws per elite (232 s on 2 shared cores): real_ratio

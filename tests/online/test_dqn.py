@@ -25,6 +25,7 @@ def cartpole():
     return env, dqn, out
 
 
+@pytest.mark.slow
 def test_dqn_expert_beats_random_policy_on_cartpole(cartpole):
     env, dqn, out = cartpole
     eval_keys = jax.random.split(jax.random.PRNGKey(1), NUM_SEEDS)

@@ -26,6 +26,7 @@ def pendulum():
     return env, sac, out
 
 
+@pytest.mark.slow
 def test_sac_expert_beats_random_policy_on_pendulum(pendulum):
     env, sac, out = pendulum
     eval_keys = jax.random.split(jax.random.PRNGKey(1), NUM_SEEDS)

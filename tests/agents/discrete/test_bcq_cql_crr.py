@@ -93,6 +93,7 @@ def test_learns_on_cartpole(cartpole_data, name, dataset):
     assert scores.mean() > floor, scores
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REPLAY_MAKERS))
 def test_beats_bc_on_cartpole_replay_at_paper_settings(cartpole_data, bc_on_cartpole_replay,
                                                        name):
