@@ -40,6 +40,8 @@ DISCRETE_LEARNERS: dict[str, LearnerEntry] = {
     "bc": LearnerEntry("discrete.bc", "make_bc", "BCConfig", "BCHParams"),
     "dqn": LearnerEntry("discrete.dqn", "make_dqn", "DQNConfig", "DQNHParams"),
     "qrdqn": LearnerEntry("discrete.qrdqn", "make_qrdqn", "QRDQNConfig", "QRDQNHParams"),
+    "qrdqn_mljku": LearnerEntry("discrete.qrdqn", "make_qrdqn_mljku", "QRDQNMLJKUConfig",
+                                "QRDQNHParams"),
     "rem": LearnerEntry("discrete.rem", "make_rem", "REMConfig", "REMHParams"),
     "bcq": LearnerEntry("discrete.bcq", "make_bcq", "BCQConfig", "BCQHParams"),
     "cql": LearnerEntry("discrete.cql", "make_cql", "CQLConfig", "CQLHParams"),
