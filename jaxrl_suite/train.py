@@ -350,7 +350,10 @@ def train(
     """
     from jaxrl_suite import checkpoint
 
+    from jaxrl_suite.transforms.rewards import transform_rewards
+
     config = trainer.config
+    dataset = transform_rewards(trainer.learner.reward_transform, dataset)
     spec = data_spec(dataset)
     if sampling is None:
         sampling = sampling_hparams(config, len(keys))

@@ -86,6 +86,8 @@ class Learner(NamedTuple):
     act: Callable[..., jax.Array]
     discrete: bool = False
     batch_size: int = 256  # the paper's minibatch size: train's default unless --batch_size
+    # The reference's reward preprocessing (transforms/rewards.py), applied by train.train.
+    reward_transform: str = "none"
 
 
 def polyak(target: Any, online: Any, tau: jax.Array) -> Any:

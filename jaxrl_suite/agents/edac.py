@@ -7,7 +7,12 @@ over the N target critics (SAC-N, Eq. 2). EDAC adds the ensemble-gradient divers
 at the data's (s, a), which pushes the critics' action gradients apart; eta = 0 is SAC-N.
 Defaults: N = 10, eta = 1.0 (the paper's halfcheetah setting; CORL's edac.py defaults), lr
 3e-4 for actor, critics and temperature, gamma 0.99, tau 0.005, target entropy -|A|,
-entropy in the backup, batch 256 (paper Appendix C / CORL's edac.py).
+entropy in the backup, batch 256 (paper Appendix C / CORL's edac.py). Networks initialised as
+the paper's code (``param_init="corl"``, nets/networks.py: hidden biases 0.1, critic outputs
+U(+-3e-3), actor heads U(+-1e-3)) with the log-std clipped to [-5, 2] (CORL edac.py:241), so
+the initial policy is a unit-std Gaussian around 0 as theirs; MOPO and MOBILE, which use this
+SAC as their policy optimiser, keep flax's init and the tanh-squashed log-std
+(``EDACConfig(param_init="flax", log_std_bound="tanh")``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import optax
 from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak, sac_policy_step
-from jaxrl_suite.nets.networks import CriticEnsemble, TanhGaussianActor, sample_tanh_gaussian
+from jaxrl_suite.nets.networks import (CriticEnsemble, TanhGaussianActor, check_init,
+                                      sample_tanh_gaussian)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +36,8 @@ class EDACConfig:
     # False: skip the diversity term's per-example Jacobian entirely (SAC-N / plain SAC as a
     # policy optimiser, e.g. for model-based learners), rather than weighting it by eta = 0.
     diversity: bool = True
+    param_init: str = "corl"  # nets/networks.py INITS
+    log_std_bound: str = "clip"  # nets/networks.py TanhGaussianActor
 
 
 @struct.dataclass
@@ -79,10 +87,14 @@ def make_edac(config: EDACConfig = EDACConfig()) -> Learner:
     """Returns the EDAC learner (SAC-N with hparams eta = 0)."""
     if config.num_critics < 2:
         raise ValueError(f"num_critics: expected >= 2, found {config.num_critics}")
-    critic = CriticEnsemble(config.hidden_sizes, config.num_critics)
+    check_init(config.param_init)
+    critic = CriticEnsemble(config.hidden_sizes, config.num_critics,
+                            param_init=config.param_init)
 
     def actor(spec: DataSpec):
-        return TanhGaussianActor(config.hidden_sizes, spec.action_dim)
+        return TanhGaussianActor(config.hidden_sizes, spec.action_dim,
+                                 param_init=config.param_init,
+                                 log_std_bound=config.log_std_bound)
 
     def optimizers(hparams: EDACHParams):
         return (adam_with_lr(hparams.actor_lr), adam_with_lr(hparams.critic_lr),

@@ -12,10 +12,12 @@ Defaults: ikostrikov/implicit_q_learning ``configs/mujoco_config.py`` (expectile
 temperature 3.0, lr 3e-4 for actor/critic/value, discount 0.99, tau 0.005, 256x256) and
 ``actor.py`` (exp-advantage clipped at 100). Policy as theirs (``NormalTanhPolicy`` with
 ``state_dependent_std=False, tanh_squash_distribution=False``): Gaussian with mean tanh(MLP(s))
-and a learned state-independent log-std (init 0, clipped to [-5, 2]). Not reproduced: the
-actor's cosine learning-rate decay (a constant lr here, so the lr stays a traced
-hyperparameter) and the locomotion reward scaling 1000 / (max return - min return), which
-belongs to the dataset, not the learner.
+and a learned state-independent log-std (init 0, clipped to [-5, 2]); every layer initialised
+as their ``common.py`` (orthogonal, scale sqrt(2), zero biases: ``param_init="orthogonal"``).
+Their locomotion reward scaling, 1000 / (max return - min return) on HalfCheetah, Hopper and
+Walker2d data, is the config's ``reward_transform="iql_locomotion"`` (transforms/rewards.py).
+Not reproduced: the actor's cosine learning-rate decay (a constant lr here, so the lr stays a
+traced hyperparameter).
 """
 
 from __future__ import annotations
@@ -30,13 +32,16 @@ import optax
 from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak
-from jaxrl_suite.nets.networks import MLP, StateValue, TwinCritic
+from jaxrl_suite.nets.networks import MLP, StateValue, TwinCritic, check_init, dense
+from jaxrl_suite.transforms.rewards import check_reward_transform
 
 
 @dataclasses.dataclass(frozen=True)
 class IQLConfig:
     hidden_sizes: tuple[int, ...] = (256, 256)
     value_layer_norm: bool = False  # XQL / DVL put LayerNorm in V (their mujoco configs)
+    param_init: str = "orthogonal"  # common.py:15-16 (nets/networks.py INITS)
+    reward_transform: str = "iql_locomotion"  # train_offline.py:35-74 (transforms/rewards.py)
 
 
 @struct.dataclass
@@ -96,10 +101,12 @@ class GaussianPolicy(nn.Module):
     tanh_mean: bool = True
     log_std_min: float = -5.0
     log_std_max: float = 2.0
+    param_init: str = "flax"
 
     @nn.compact
     def __call__(self, obs):
-        mean = nn.Dense(self.action_dim)(MLP(self.hidden_sizes)(obs))
+        x = MLP(self.hidden_sizes, param_init=self.param_init)(obs)
+        mean = dense(self.action_dim, self.param_init, "policy")(x)
         log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
         mean = jnp.tanh(mean) if self.tanh_mean else mean
         return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)
@@ -123,13 +130,14 @@ class _LayerNormValue(nn.Module):
     """Returns V(s) [...] from Dense -> LayerNorm -> ReLU layers (XQL's ``ValueCritic``)."""
 
     hidden_sizes: Sequence[int]
+    param_init: str = "flax"
 
     @nn.compact
     def __call__(self, obs):
         x = obs
         for size in self.hidden_sizes:
-            x = nn.relu(nn.LayerNorm()(nn.Dense(size)(x)))
-        return nn.Dense(1)(x)[..., 0]
+            x = nn.relu(nn.LayerNorm()(dense(size, self.param_init)(x)))
+        return dense(1, self.param_init, "value")(x)[..., 0]
 
 
 ValueLoss = Callable[[jax.Array, AWRHParams], jax.Array]  # (Q - V [B], hparams) -> [B]
@@ -138,12 +146,15 @@ ValueLoss = Callable[[jax.Array, AWRHParams], jax.Array]  # (Q - V [B], hparams)
 def make_value_learner(name: str, config: IQLConfig, default_hparams: AWRHParams,
                        value_loss: ValueLoss, batch_size: int = 256) -> Learner:
     """Returns the IQL-structured learner whose V is fitted by ``value_loss`` (Q - V [B])."""
-    critic = TwinCritic(config.hidden_sizes)
-    value = (_LayerNormValue(config.hidden_sizes) if config.value_layer_norm
-             else StateValue(config.hidden_sizes))
+    check_init(config.param_init)
+    check_reward_transform(config.reward_transform)
+    critic = TwinCritic(config.hidden_sizes, param_init=config.param_init)
+    value = (_LayerNormValue(config.hidden_sizes, config.param_init) if config.value_layer_norm
+             else StateValue(config.hidden_sizes, param_init=config.param_init))
 
     def actor(spec: DataSpec):
-        return GaussianPolicy(config.hidden_sizes, spec.action_dim, tanh_mean=True)
+        return GaussianPolicy(config.hidden_sizes, spec.action_dim, tanh_mean=True,
+                              param_init=config.param_init)
 
     def init(key, spec: DataSpec, hparams) -> ValueLearningState:
         actor_key, critic_key, value_key = jax.random.split(key, 3)
@@ -209,7 +220,8 @@ def make_value_learner(name: str, config: IQLConfig, default_hparams: AWRHParams
     def act(state: ValueLearningState, obs, key, deterministic: bool = True):
         return gaussian_act(actor(state.spec), state, obs, key, deterministic)
 
-    return Learner(name, config, default_hparams, init, update, act, batch_size=batch_size)
+    return Learner(name, config, default_hparams, init, update, act, batch_size=batch_size,
+                   reward_transform=config.reward_transform)
 
 
 def make_iql(config: IQLConfig = IQLConfig()) -> Learner:

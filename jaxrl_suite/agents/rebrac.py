@@ -27,18 +27,19 @@ from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak
 from jaxrl_suite.agents.td3bc import TD3BCState, init_actor_critic
-from jaxrl_suite.nets.networks import DeterministicActor
+from jaxrl_suite.nets.networks import DeterministicActor, check_init, dense
 
 
 class _LayerNormQ(nn.Module):
     hidden_sizes: Sequence[int]
+    param_init: str = "flax"
 
     @nn.compact
     def __call__(self, obs, action):
         x = jnp.concatenate([obs, action], axis=-1)
         for size in self.hidden_sizes:  # Dense -> ReLU -> LayerNorm, as in ReBRAC's critic
-            x = nn.LayerNorm()(nn.relu(nn.Dense(size)(x)))
-        return nn.Dense(1)(x)[..., 0]
+            x = nn.LayerNorm()(nn.relu(dense(size, self.param_init)(x)))
+        return dense(1, self.param_init, "value")(x)[..., 0]
 
 
 class LayerNormCriticEnsemble(nn.Module):
@@ -46,18 +47,21 @@ class LayerNormCriticEnsemble(nn.Module):
 
     hidden_sizes: Sequence[int]
     num_critics: int = 2
+    param_init: str = "flax"
 
     @nn.compact
     def __call__(self, obs, action):
         return nn.vmap(_LayerNormQ, variable_axes={"params": 0}, split_rngs={"params": True},
                        in_axes=None, out_axes=0, axis_size=self.num_critics)(
-            self.hidden_sizes)(obs, action)
+            self.hidden_sizes, self.param_init)(obs, action)
 
 
 @dataclasses.dataclass(frozen=True)
 class ReBRACConfig:
     hidden_sizes: tuple[int, ...] = (256, 256, 256)
     policy_delay: int = 2  # static: it picks when the actor updates
+    # The authors' src/networks.py:30-50, 60-80 (the EDAC paper's init; nets/networks.py).
+    param_init: str = "corl"
 
 
 @struct.dataclass
@@ -129,10 +133,12 @@ def rebrac_critic_target(rewards: jax.Array, terminals: jax.Array, next_q: jax.A
 
 def make_rebrac(config: ReBRACConfig = ReBRACConfig()) -> Learner:
     """Returns the ReBRAC learner (train it with batch size 1024, the paper's)."""
-    critic = LayerNormCriticEnsemble(config.hidden_sizes)
+    check_init(config.param_init)
+    critic = LayerNormCriticEnsemble(config.hidden_sizes, param_init=config.param_init)
 
     def actor(spec: DataSpec):
-        return DeterministicActor(config.hidden_sizes, spec.action_dim)
+        return DeterministicActor(config.hidden_sizes, spec.action_dim,
+                                  param_init=config.param_init)
 
     def init(key, spec: DataSpec, hparams: ReBRACHParams) -> TD3BCState:
         return init_actor_critic(actor(spec), critic, key, spec, hparams.actor_lr,

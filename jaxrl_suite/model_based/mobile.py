@@ -31,10 +31,11 @@ import optax
 from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak, sac_policy_step
-from jaxrl_suite.agents.edac import EDACConfig, EDACHParams, make_edac
+from jaxrl_suite.agents.edac import EDACHParams, make_edac
 from jaxrl_suite.model_based import dynamics, rollouts
 from jaxrl_suite.model_based.mopo import (MOPOConfig, MOPOHParams, MOPOState, check_config,
-                                          member_masks, model_data, real_rows, rollout_metrics)
+                                          member_masks, model_data, real_rows, rollout_metrics,
+                                          sac_config)
 from jaxrl_suite.nets.networks import CriticEnsemble, TanhGaussianActor, sample_tanh_gaussian
 
 
@@ -78,7 +79,7 @@ def make_mobile(model: dynamics.EnsembleState, env_id: str,
     """Returns the MOBILE learner on the trained ensemble ``model`` of env ``env_id``."""
     check_config("mobile", config)
     done_fn = rollouts.termination_fn(env_id)
-    sac = make_edac(EDACConfig(config.hidden_sizes, config.num_critics, diversity=False))
+    sac = make_edac(sac_config(config))
     critic = CriticEnsemble(config.hidden_sizes, config.num_critics)
 
     def sac_hparams(hp: MOBILEHParams) -> EDACHParams:

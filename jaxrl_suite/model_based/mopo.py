@@ -157,12 +157,20 @@ def check_config(name: str, config: MOPOConfig) -> None:
                          f"{config.rollout_starts * config.max_horizon})")
 
 
+def sac_config(config: MOPOConfig) -> EDACConfig:
+    """Returns the config of the SAC (SAC-N without diversity) that MOPO and MOBILE optimise
+    their policy with: flax's init and the tanh-squashed log-std, what their records ran
+    (their references' torch-default init is not reproduced; BUILD_NOTES.md Known gaps)."""
+    return EDACConfig(config.hidden_sizes, config.num_critics, diversity=False,
+                      param_init="flax", log_std_bound="tanh")
+
+
 def make_mopo(model: dynamics.EnsembleState, env_id: str,
               config: MOPOConfig = MOPOConfig()) -> Learner:
     """Returns the MOPO learner on the trained ensemble ``model`` of env ``env_id``."""
     check_config("mopo", config)
     done_fn = rollouts.termination_fn(env_id)
-    sac = make_edac(EDACConfig(config.hidden_sizes, config.num_critics, diversity=False))
+    sac = make_edac(sac_config(config))
 
     def sac_hparams(hp: MOPOHParams) -> EDACHParams:
         return EDACHParams(actor_lr=hp.actor_lr, critic_lr=hp.critic_lr, alpha_lr=hp.alpha_lr,

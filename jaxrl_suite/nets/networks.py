@@ -1,8 +1,21 @@
 """Flax modules shared by the learners: MLP torso, Q-network, critic ensembles (a leading
-member axis), tanh-Gaussian and deterministic actors."""
+member axis), tanh-Gaussian and deterministic actors; and the parameter initialisations of the
+learners' reference code, a static choice of each module (``param_init``):
+
+- ``"flax"``: flax's Dense default, LeCun-normal kernels (variance 1 / fan_in) and zero biases.
+- ``"corl"``: the EDAC paper's, as CORL ``algorithms/offline/edac.py`` (6afec90) :219-226 and
+  :279-284 and tinkoff-ai/ReBRAC ``src/networks.py`` / ``src/nn.py`` (694385b) have it: hidden
+  kernels torch's ``nn.Linear`` default U(+-1/sqrt(fan_in)) (ReBRAC's ``pytorch_init``), hidden
+  biases 0.1; a critic's or value's output layer U(+-3e-3), an actor's output heads U(+-1e-3),
+  kernel and bias alike.
+- ``"orthogonal"``: ikostrikov/implicit_q_learning ``common.py`` (09d7002) :15-16 and ``MLP``:
+  orthogonal kernels of scale sqrt(2) in every layer, output layers and the policy's mean head
+  included (``policy.py``:39), zero biases (the code base of XQL and f-DVL too).
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import flax.linen as nn
@@ -10,6 +23,67 @@ import jax
 import jax.numpy as jnp
 
 ACTIVATIONS = {"relu": nn.relu, "selu": nn.selu, "elu": nn.elu, "tanh": nn.tanh, "gelu": nn.gelu}
+INITS = ("flax", "corl", "orthogonal")
+# Output-layer bounds of the "corl" initialisation (EDAC paper; CORL edac.py:223-226, 283-284).
+CORL_VALUE_BOUND, CORL_POLICY_BOUND, CORL_HIDDEN_BIAS = 3e-3, 1e-3, 0.1
+
+
+def check_init(name: str) -> None:
+    """Raises ValueError unless ``name`` is a known initialisation."""
+    if name not in INITS:
+        raise ValueError(f"init: expected one of {list(INITS)}, found '{name}'")
+
+
+def _uniform(bound: float):
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+    return init
+
+
+def orthogonal(scale: float = math.sqrt(2.0)):
+    """Returns flax's ``nn.initializers.orthogonal(scale)`` for 2-D kernels, computed without
+    LAPACK: the Q of the QR decomposition of the same normal draws, with a positive diagonal of
+    R (flax's sign fix), by Gram-Schmidt with re-orthogonalisation. Flax's ``jnp.linalg.qr``
+    deadlocked on this CPU when the init was vmapped over 3+ seeds inside the training program
+    (jax 0.10.2; 1-2 seeds ran), so the learners use this one; equal to flax's to float
+    tolerance (tests/nets/test_inits.py)."""
+    def init(key, shape, dtype=jnp.float32):
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        tall = (rows, cols) if rows >= cols else (cols, rows)
+        a = jax.random.normal(key, tall, jnp.float32)
+        k = tall[1]
+
+        def column(j, q):
+            mask = (jnp.arange(k) < j).astype(a.dtype)
+            v = a[:, j]
+            for _ in range(2):  # classical Gram-Schmidt, twice: orthogonal to float precision
+                v = v - (q * mask) @ ((q * mask).T @ v)
+            return q.at[:, j].set(v / jnp.sqrt(jnp.sum(v * v)))
+
+        q = jax.lax.fori_loop(0, k, column, jnp.zeros_like(a))
+        q = q if rows >= cols else q.T
+        return (scale * q).reshape(shape).astype(dtype)
+    return init
+
+
+def _torch_kernel(key, shape, dtype=jnp.float32):
+    """torch nn.Linear's default kernel: U(+-1 / sqrt(fan_in)), fan_in = shape[0] in flax."""
+    return _uniform(1.0 / math.sqrt(shape[0]))(key, shape, dtype)
+
+
+def dense(features: int, init: str = "flax", layer: str = "hidden") -> nn.Dense:
+    """Returns a Dense layer initialised as ``init`` says for a ``layer`` of kind "hidden",
+    "value" (a critic's or value's output) or "policy" (an actor's output head)."""
+    check_init(init)
+    if init == "flax":
+        return nn.Dense(features)
+    if init == "orthogonal":
+        return nn.Dense(features, kernel_init=orthogonal(), bias_init=nn.initializers.zeros)
+    if layer == "hidden":
+        return nn.Dense(features, kernel_init=_torch_kernel,
+                        bias_init=nn.initializers.constant(CORL_HIDDEN_BIAS))
+    bound = CORL_VALUE_BOUND if layer == "value" else CORL_POLICY_BOUND
+    return nn.Dense(features, kernel_init=_uniform(bound), bias_init=_uniform(bound))
 
 
 def check_activation(name: str) -> None:
@@ -23,12 +97,13 @@ class MLP(nn.Module):
 
     hidden_sizes: Sequence[int]
     activation: str = "relu"
+    param_init: str = "flax"
 
     @nn.compact
     def __call__(self, x):
         act = ACTIVATIONS[self.activation]
         for size in self.hidden_sizes:
-            x = act(nn.Dense(size)(x))
+            x = act(dense(size, self.param_init)(x))
         return x
 
 
@@ -51,11 +126,13 @@ class QNetwork(nn.Module):
 class _StateActionValue(nn.Module):
     hidden_sizes: Sequence[int]
     activation: str
+    param_init: str = "flax"
 
     @nn.compact
     def __call__(self, obs, action):
         x = jnp.concatenate([obs, action], axis=-1)
-        return nn.Dense(1)(MLP(self.hidden_sizes, self.activation)(x))[..., 0]
+        x = MLP(self.hidden_sizes, self.activation, self.param_init)(x)
+        return dense(1, self.param_init, "value")(x)[..., 0]
 
 
 class CriticEnsemble(nn.Module):
@@ -65,6 +142,7 @@ class CriticEnsemble(nn.Module):
     hidden_sizes: Sequence[int]
     num_critics: int = 2
     activation: str = "relu"
+    param_init: str = "flax"
 
     @nn.compact
     def __call__(self, obs, action):
@@ -76,7 +154,7 @@ class CriticEnsemble(nn.Module):
             out_axes=0,
             axis_size=self.num_critics,
         )
-        return ensemble(self.hidden_sizes, self.activation)(obs, action)
+        return ensemble(self.hidden_sizes, self.activation, self.param_init)(obs, action)
 
 
 class TwinCritic(nn.Module):
@@ -84,10 +162,12 @@ class TwinCritic(nn.Module):
 
     hidden_sizes: Sequence[int]
     activation: str = "relu"
+    param_init: str = "flax"
 
     @nn.compact
     def __call__(self, obs, action):
-        return CriticEnsemble(self.hidden_sizes, 2, self.activation, name="ensemble")(obs, action)
+        return CriticEnsemble(self.hidden_sizes, 2, self.activation, self.param_init,
+                              name="ensemble")(obs, action)
 
 
 class StateValue(nn.Module):
@@ -95,10 +175,12 @@ class StateValue(nn.Module):
 
     hidden_sizes: Sequence[int]
     activation: str = "relu"
+    param_init: str = "flax"
 
     @nn.compact
     def __call__(self, obs):
-        return nn.Dense(1)(MLP(self.hidden_sizes, self.activation)(obs))[..., 0]
+        x = MLP(self.hidden_sizes, self.activation, self.param_init)(obs)
+        return dense(1, self.param_init, "value")(x)[..., 0]
 
 
 class DeterministicActor(nn.Module):
@@ -107,31 +189,46 @@ class DeterministicActor(nn.Module):
     hidden_sizes: Sequence[int]
     action_dim: int
     activation: str = "relu"
+    param_init: str = "flax"
 
     @nn.compact
     def __call__(self, obs):
-        return jnp.tanh(nn.Dense(self.action_dim)(MLP(self.hidden_sizes, self.activation)(obs)))
+        x = MLP(self.hidden_sizes, self.activation, self.param_init)(obs)
+        return jnp.tanh(dense(self.action_dim, self.param_init, "policy")(x))
 
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
+LOG_STD_BOUNDS = ("tanh", "clip")
+
+
 class TanhGaussianActor(nn.Module):
     """Returns (mean [..., A], log_std [..., A]) of the pre-tanh Gaussian, in [-1, 1] units.
 
-    log_std is squashed smoothly into [LOG_STD_MIN, LOG_STD_MAX] (as in CleanRL's SAC).
+    ``log_std_bound`` "tanh": the head's output is squashed smoothly into [LOG_STD_MIN,
+    LOG_STD_MAX] (CleanRL's SAC; a zero output is log std -1.5); "clip": clipped to that range
+    (CORL's edac.py:241; a zero output is log std 0, i.e. the initial std 1 of its near-zero
+    head init).
     """
 
     hidden_sizes: Sequence[int]
     action_dim: int
     activation: str = "relu"
+    param_init: str = "flax"
+    log_std_bound: str = "tanh"
 
     @nn.compact
     def __call__(self, obs):
-        x = MLP(self.hidden_sizes, self.activation)(obs)
-        mean = nn.Dense(self.action_dim)(x)
-        log_std = jnp.tanh(nn.Dense(self.action_dim)(x))
-        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1.0)
+        if self.log_std_bound not in LOG_STD_BOUNDS:
+            raise ValueError(f"log_std_bound: expected one of {list(LOG_STD_BOUNDS)}, found "
+                             f"'{self.log_std_bound}'")
+        x = MLP(self.hidden_sizes, self.activation, self.param_init)(obs)
+        mean = dense(self.action_dim, self.param_init, "policy")(x)
+        log_std = dense(self.action_dim, self.param_init, "policy")(x)
+        if self.log_std_bound == "clip":
+            return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (jnp.tanh(log_std) + 1.0)
         return mean, log_std
 
 
