@@ -65,6 +65,9 @@ flags.DEFINE_integer("eval_episodes", 10, "train: episodes per evaluation.")
 flags.DEFINE_integer("final_eval_episodes", 1000, "train: episodes of the final evaluation of "
                      "every trained policy, all in one compiled call (Unifloral's "
                      "eval_final_episodes); written to <out>/final_returns.npz; 0: none.")
+flags.DEFINE_list("logger", ["csv"], "train, sweep: where each chunk's metrics go: csv (the "
+                  "run's own files, always written), tensorboard, wandb (offline without "
+                  "network); the last two need pip install -e \".[tracking]\"")
 flags.DEFINE_enum("eval_backend", "auto", ["auto", "jax", "host"],
                   "train/bo: evaluate in the JAX env inside the compiled loop (jax), or in "
                   "gymnasium's C-MuJoCo twin between chunks (host); auto = host on a CPU for "
@@ -236,7 +239,7 @@ def _out_dir(name: str) -> str:
 @command("train", ("algo", "dataset", "minari_root", "env", "out", "num_seeds", "steps",
                    "eval_every", "eval_episodes", "final_eval_episodes", "eval_backend",
                    "batch_size", "sampling", "sampling_temperature", "hp", "seed", "ref_min",
-                   "ref_max"),
+                   "ref_max", "logger"),
          "python -m jaxrl_suite train --algo=iql --dataset=jaxrl_suite/default/pendulum/noisy-v0"
          " --num_seeds=8 --steps=20000 --hp.expectile=0.7,0.9 --sampling=rw")
 def train_command() -> int:
@@ -244,7 +247,10 @@ def train_command() -> int:
     from jaxrl_suite.data import io
     from jaxrl_suite.run import run_training
 
+    from jaxrl_suite.loggers import check_loggers
+
     _check_algo("train")
+    check_loggers(FLAGS.logger)
     dataset = io.load(FLAGS.dataset, root=FLAGS.minari_root)
     run_training(
         algo=FLAGS.algo, dataset=dataset, dataset_name=FLAGS.dataset, env_name=FLAGS.env,
@@ -253,7 +259,7 @@ def train_command() -> int:
         batch_size=FLAGS.batch_size, sampling=FLAGS.sampling,
         sampling_temperature=FLAGS.sampling_temperature, hp_specs=FLAGS.hp, seed=FLAGS.seed,
         eval_backend=FLAGS.eval_backend, ref_min=FLAGS.ref_min, ref_max=FLAGS.ref_max,
-        final_eval_episodes=FLAGS.final_eval_episodes)
+        final_eval_episodes=FLAGS.final_eval_episodes, loggers=FLAGS.logger)
     return 0
 
 
@@ -300,21 +306,24 @@ def bo_command() -> int:
     return 0
 
 
-@command("sweep", ("spec", "out", "minari_root", "saco_bins", "method_keys", "reps", "seed"),
+@command("sweep", ("spec", "out", "minari_root", "saco_bins", "method_keys", "reps", "seed",
+                   "logger"),
          "python -m jaxrl_suite sweep --spec=sweeps/example.py --spec.num_seeds=16")
 def sweep_command() -> int:
     """Runs a sweep spec into the results store, skipping records already there, then
     writes its report (rliable aggregates, tables, plots)."""
+    from jaxrl_suite.loggers import check_loggers
     from jaxrl_suite.report import tables
     from jaxrl_suite.sweep import runner
 
+    check_loggers(FLAGS.logger)
     if FLAGS.spec is None:
         raise SuiteError("sweep: flag '--spec': expected a spec file such as "
                          "sweeps/example.py, found none")
     spec = runner.spec_from_config(FLAGS.spec)
     out = FLAGS.out or f"results/sweeps/{spec.name}"
     loader = runner.DatasetLoader(spec, FLAGS.minari_root, print)  # each dataset read once
-    summary = runner.run_sweep(spec, out, datasets=loader)
+    summary = runner.run_sweep(spec, out, datasets=loader, loggers=FLAGS.logger)
     quality = runner.dataset_quality_rows(spec, saco_bins=FLAGS.saco_bins or None, loader=loader)
     if quality:
         tables.write_table(out, QUALITY_TABLE, quality, QUALITY_COLUMNS)

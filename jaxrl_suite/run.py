@@ -7,7 +7,8 @@ evaluation: return mean/std, normalised return, diverged flag, mean update metri
 final evaluation also its mean return and normalised return), ``final_returns.npz`` (with
 ``final_eval_episodes`` > 0: ``returns`` [cells x seeds, episodes] of the final evaluation, row
 ``cell * num_seeds + s``, with its ``cell`` and ``seed`` per row) and ``checkpoints/`` (orbax; a
-rerun with the same ``out`` resumes).
+rerun with the same ``out`` resumes); with ``loggers`` (``loggers.py``) also ``tensorboard/``
+and ``wandb/`` as each chunk ends.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from jaxrl_suite.model_based import MODEL_BASED, make_model_based
 from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.envs.registry import make_eval_env
 from jaxrl_suite.errors import SuiteError
+from jaxrl_suite.loggers import Trackers, cell_scalars
 from jaxrl_suite.provenance import code_version
 from jaxrl_suite.report import tables
 from jaxrl_suite.sweep.grid import cell_temperatures, expand_grid
@@ -65,7 +67,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                  sampling_temperature: float | None, hp_specs: list[str], seed: int = 0,
                  eval_backend: str = "auto", ref_min: float | None = None,
                  ref_max: float | None = None, final_eval_episodes: int = 0,
-                 log=print) -> dict[str, Any]:
+                 loggers: tuple[str, ...] | list[str] = ("csv",), log=print) -> dict[str, Any]:
     """Returns the final per-cell table after training and writing the run directory.
 
     Normalised returns use ``ref_min``/``ref_max`` where given, else the dataset's reference
@@ -117,14 +119,24 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
 
     from tqdm import tqdm
 
-    bar = tqdm(total=config.num_chunks, desc=f"{algo} x {len(keys)} cells", unit="chunk")
-    result = train(make_train(learner, env, config), dataset, keys, hparams, sampling=sampler,
-                   progress_fn=lambda c, m: bar.update(1), checkpoint_dir=out_dir / "checkpoints")
-    bar.close()
-
     lo, hi = _references(ref_min, ref_max, dataset, env.spec)
     normalise = (lambda r: 100.0 * (r - lo) / (hi - lo)) if lo is not None and hi is not None \
         else (lambda r: float("nan"))
+    trackers = Trackers(loggers, out_dir, out_dir.name, settings)
+    bar = tqdm(total=config.num_chunks, desc=f"{algo} x {len(keys)} cells", unit="chunk")
+
+    def progress(chunk: int, metrics) -> None:
+        bar.update(1)
+        trackers.log((chunk + 1) * eval_every, cell_scalars(
+            metrics.eval_returns, metrics.diverged, metrics.update, num_seeds, normalise))
+
+    try:
+        result = train(make_train(learner, env, config), dataset, keys, hparams,
+                       sampling=sampler, progress_fn=progress,
+                       checkpoint_dir=out_dir / "checkpoints")
+    finally:
+        bar.close()
+        trackers.close()
     rows = []
     for i in range(len(keys)):
         cell, s = divmod(i, num_seeds)

@@ -29,7 +29,7 @@ import json
 import pathlib
 import shutil
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -311,6 +311,12 @@ def _field_names(registry: Mapping[str, Any], algo: str) -> set[str]:
     return {f.name for f in dataclasses.fields(getattr(module, entry.config))}
 
 
+def _run_name(spec: SweepSpec, program: Any) -> str:
+    """Returns a program's folder name for the live loggers: sweep, algo, dataset, sampling."""
+    name = f"{spec.name}-{program.algo}-{program.dataset}-{program.sampling}"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
 def _normaliser(dataset: Any) -> Callable[[float], float | None]:
     lo, hi = dataset.meta.ref_min_score, dataset.meta.ref_max_score
     if lo is None or hi is None or hi == lo:
@@ -456,17 +462,24 @@ def _resumable_rows(store: ResultsStore, program: Program, todo: list[dict]
 def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
               log: Callable[[str], None] = print, progress: bool = True,
               stop_after_chunks: int | None = None,
-              datasets: Mapping[str, Any] | DatasetLoader | None = None) -> dict[str, Any]:
+              datasets: Mapping[str, Any] | DatasetLoader | None = None,
+              loggers: Sequence[str] = ("csv",)) -> dict[str, Any]:
     """Returns {"programs", "trained", "skipped", "records", "seconds"} after running every
     row of ``spec`` that the store at ``out`` lacks. ``datasets`` supplies in-memory Datasets
     by the names the spec uses (derived datasets, e.g. relabelled ones), or a DatasetLoader
     of the spec to share; other names load as ``SweepSpec`` says. ``stop_after_chunks`` stops
-    the first program that trains after that many chunks, as a kill would (for tests)."""
+    the first program that trains after that many chunks, as a kill would (for tests).
+    ``loggers``: live sinks (``loggers.py``) for each program that trains, its scalars the mean
+    over the program's rows (tag ``cell0``), under ``out``/tensorboard|wandb/<program>."""
     from tqdm import tqdm
 
     from jaxrl_suite.envs.registry import make_eval_env
+    from jaxrl_suite.loggers import Trackers, cell_scalars, check_loggers
     from jaxrl_suite.train import (
         TrainConfig, make_train, sampling_hparams, stack_hparams, train)
+
+    check_loggers(loggers)
+
     import jax
 
     store = ResultsStore(out)
@@ -507,10 +520,25 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
             sampler = sampling_hparams(trainer_config, len(todo), [
                 trainer_config.default_temperature if r["temperature"] is None
                 else r["temperature"] for r in todo])
-            result = train(trainers[key], dataset, keys, hparams, sampling=sampler,
-                           progress_fn=lambda c, m: bar.update(1), checkpoint_dir=checkpoints,
-                           stop_after_chunks=stop_after_chunks)
-            bar.close()
+            trackers = Trackers(loggers, out, _run_name(spec, program),
+                                dict(sweep=spec.name, algo=program.algo,
+                                     dataset=program.dataset, sampling=program.sampling,
+                                     rows=len(todo), num_updates=spec.num_updates))
+            normalise = _normaliser(dataset)
+
+            def progress(chunk: int, metrics) -> None:
+                bar.update(1)
+                trackers.log((chunk + 1) * config.eval_every, cell_scalars(
+                    metrics.eval_returns, metrics.diverged, metrics.update, len(todo),
+                    normalise))
+
+            try:
+                result = train(trainers[key], dataset, keys, hparams, sampling=sampler,
+                               progress_fn=progress, checkpoint_dir=checkpoints,
+                               stop_after_chunks=stop_after_chunks)
+            finally:
+                bar.close()
+                trackers.close()
             if len(result.eval_steps) < config.num_chunks:  # stopped early: nothing is recorded
                 log(f"{label}: stopped after {len(result.eval_steps)} chunks")
                 break
