@@ -72,22 +72,25 @@ def cell_scalars(eval_returns: np.ndarray, diverged: np.ndarray, update: Mapping
     """Returns one chunk's scalars by tag: rows [cells * num_seeds] (cell-major) reduced to a
     mean per cell over its non-diverged seeds. eval_returns: [rows, episodes]; diverged,
     update[name]: [rows]."""
-    returns = np.asarray(eval_returns, np.float64).mean(axis=-1).reshape(-1, num_seeds)
-    bad = np.asarray(diverged, bool).reshape(-1, num_seeds)
+    ok = ~np.asarray(diverged, bool).reshape(-1, num_seeds)  # [cells, seeds]
+    healthy = ok.sum(axis=1)
+
+    def cell_means(values: Any) -> np.ndarray:  # [rows] -> [cells]; NaN where none healthy
+        v = np.where(ok, np.asarray(values, np.float64).reshape(ok.shape), 0.0)
+        return np.where(healthy > 0, v.sum(axis=1) / np.maximum(healthy, 1), np.nan)
+
+    returns = cell_means(np.asarray(eval_returns, np.float64).mean(axis=-1))
+    updates = {name: cell_means(values) for name, values in update.items()}
     out: dict[str, float] = {}
-    for c in range(returns.shape[0]):
-        ok = ~bad[c]
-        out[f"eval/diverged_seeds/cell{c}"] = float(bad[c].sum())
-        if not ok.any():
+    for c in range(ok.shape[0]):  # tags are per cell: the dict is built cell by cell
+        out[f"eval/diverged_seeds/cell{c}"] = float(ok.shape[1] - healthy[c])
+        if not healthy[c]:
             continue
-        mean = float(returns[c][ok].mean())
-        out[f"eval/return_mean/cell{c}"] = mean
-        score = normalise(mean)
+        out[f"eval/return_mean/cell{c}"] = float(returns[c])
+        score = normalise(float(returns[c]))
         if score is not None and np.isfinite(score):
             out[f"eval/normalized_return/cell{c}"] = float(score)
-        for name, values in update.items():
-            v = np.asarray(values, np.float64).reshape(-1, num_seeds)[c][ok]
-            out[f"update/{name}/cell{c}"] = float(v.mean())
+        out.update({f"update/{name}/cell{c}": float(v[c]) for name, v in updates.items()})
     return out
 
 
