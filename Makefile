@@ -46,7 +46,7 @@ bench: $(STAMP)
 bench-venv:
 	@test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install -q torch==2.13.0
-	.venv-bench/bin/python -m pip install -q -c bench/constraints-peer.txt d3rlpy
+	.venv-bench/bin/python -m pip install -q -c bench/constraints-peer.txt d3rlpy mujoco ImageIO
 
 clean:
 	rm -rf $(VENV) .venv-bench *.egg-info .pytest_cache

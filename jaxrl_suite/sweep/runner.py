@@ -99,6 +99,30 @@ class SweepSpec:
         if unknown:
             raise SuiteError(f"{where}: fields 'grid'/'random': keys {unknown} name no algorithm "
                              f"of the sweep {list(self.algos)} (or '{ALL_ALGOS}')")
+        unknown = sorted(set(self.learner_config) - _config_fields(self.algos))
+        if unknown:
+            raise SuiteError(f"{where}: field 'learner_config': keys {unknown} are fields of no "
+                             f"algorithm's config in {list(self.algos)}")
+
+
+def _config_fields(algos: Sequence[str]) -> set[str]:
+    """Returns the names of every config field of the known ``algos`` (both action-space
+    variants where an id has two; an unknown id adds nothing: it is refused where it runs)."""
+    from jaxrl_suite.agents import learner_parts
+    from jaxrl_suite.model_based import MODEL_BASED
+
+    names: set[str] = set()
+    for algo in algos:
+        if algo in MODEL_BASED:
+            names |= _field_names(MODEL_BASED, algo)
+            continue
+        for discrete in (False, True):
+            try:
+                _, config_cls, _ = learner_parts(algo, discrete=discrete)
+            except SuiteError:  # no such variant
+                continue
+            names |= {f.name for f in dataclasses.fields(config_cls)}
+    return names
 
 
 def _as_tuple(value: Any) -> tuple:
@@ -300,7 +324,12 @@ def _learner(spec: SweepSpec, algo: str, dataset: Any, env_name: str, log) -> _L
         return _LearnerSlot(config, getattr(module, MODEL_BASED[algo].hparams)(), False, build)
     factory, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
     fields = {f.name for f in dataclasses.fields(config_cls)}
-    learner = factory(config_cls(**{k: v for k, v in overrides.items() if k in fields}))
+    chosen = {k: v for k, v in overrides.items() if k in fields}
+    try:
+        learner = factory(config_cls(**chosen))
+    except (ValueError, TypeError) as e:  # a config value the learner refuses
+        raise SuiteError(f"sweep spec '{spec.name}': field 'learner_config' for {algo}: "
+                         f"{chosen}: {e}") from None
     return _LearnerSlot(learner.config, learner.default_hparams, learner.discrete,
                         lambda: learner)
 

@@ -1,8 +1,11 @@
 """Model rollouts, MOPO and MOBILE: the ring buffer and MOBILE's Bellman inconsistency against
 NumPy references, the rollout's masks and penalised rewards, each rollout step's penalty against
 NumPy (its own transition and member), the member masks, every penalty type in one vmapped
-compile, MOBILE's clamped temperature, MOPO and MOBILE learning on Pendulum data (3 seeds
-vmapped), and both at the default real ratio beating a real-data-only control."""
+compile, MOBILE's clamped temperature, and MOPO and MOBILE learning on Pendulum data (3 seeds vmapped).
+Whether the model helps at the default real ratio (0.05) against a real-data-only control is
+measured by bench/model_real_ratio.py, not tested: on the CPU-sized Pendulum data the effect is
+small, learning-rate dependent and below the random policy in both arms (BUILD_NOTES
+"Model-based fidelity")."""
 
 import jax
 import jax.numpy as jnp
@@ -193,64 +196,6 @@ def test_mobile_learns_from_expert_plus_random_data(mix_and_model, bc_on_random)
                             num_elites=3, real_ratio=0.5)
     scores = normalized_returns(learner, hparams, env, data, num_updates=3_000)
     assert scores.mean() > 60 and scores.mean() > bc_on_random.mean() + 40, (scores, bc_on_random)
-
-
-@pytest.fixture(scope="module")
-def expert_and_model(pendulum_data):
-    """Returns (env, the expert Pendulum data alone, an ensemble trained on it)."""
-    env, expert, _ = pendulum_data
-    model, _ = dynamics.train_ensemble(jax.random.PRNGKey(0), expert, SMALL_MODEL)
-    return env, expert, model
-
-
-def _real_ratio_arms(learner, hparams, env, data, num_seeds=3, num_updates=3_000):
-    """Returns ([num_seeds] scores at real_ratio 0.05, [num_seeds] at 1.0, update metrics):
-    both arms, same budget and seeds, in one vmapped program."""
-    cells = ([hparams.replace(real_ratio=0.05)] * num_seeds
-             + [hparams.replace(real_ratio=1.0)] * num_seeds)
-    config = TrainConfig(num_updates=num_updates, batch_size=256, eval_every=num_updates,
-                         eval_episodes=10)
-    keys = jnp.concatenate([jax.random.split(jax.random.PRNGKey(0), num_seeds)] * 2)
-    result = train(make_train(learner, env, config), data, keys, stack_hparams(cells))
-    assert not result.diverged.any()
-    lo, hi = data.meta.ref_min_score, data.meta.ref_max_score
-    scores = 100.0 * (result.eval_returns[:, -1].mean(axis=-1) - lo) / (hi - lo)
-    return scores[:num_seeds], scores[num_seeds:], result.update_metrics
-
-
-@pytest.mark.slow
-def test_mopo_at_the_default_real_ratio_beats_a_real_data_only_control(expert_and_model):
-    # Narrow expert data: off-data actions are unseen, so SAC on real data alone overestimates
-    # them; penalised model rollouts reach past the data (on expert + random data real-only SAC
-    # already scores ~95, measured: no room for a model). Measured, 3k updates, 3 paired
-    # seeds (126 s on 2 shared cores): real_ratio 0.05 -14.0, 3.7, -2.4 (mean -4.2); 1.0
-    # -24.0, -23.5, -35.5 (mean -27.7); with unpaired seeds -7.1 vs -29.2. Gap ~23, seed
-    # spread of a 3-seed mean difference ~5: the bar is 10.
-    env, data, model = expert_and_model
-    learner = make_mopo(model, "Pendulum-v1", MOPOConfig((64, 64), rollout_starts=32,
-                                                          retain_updates=1_000))
-    hparams = MOPOHParams(actor_lr=1e-3, critic_lr=1e-3, alpha_lr=1e-3, num_members=5,
-                          num_elites=3)
-    model_arm, real_arm, _ = _real_ratio_arms(learner, hparams, env, data)
-    print(f"mopo real_ratio 0.05: {np.round(model_arm, 1)}; 1.0: {np.round(real_arm, 1)}")
-    assert model_arm.mean() > real_arm.mean() + 10.0, (model_arm, real_arm)
-
-
-@pytest.mark.slow
-def test_mobile_at_the_default_real_ratio_beats_a_real_data_only_control(expert_and_model):
-    # As MOPO's (Pendulum's rewards are negative: the target floor is off). Measured, 3k
-    # updates, 3 paired seeds, 2 model draws per elite (232 s on 2 shared cores): real_ratio
-    # 0.05 -10.6, -3.5, -9.4 (mean -7.8); 1.0 -15.4, -21.6, -31.3 (mean -22.8); with 4 draws
-    # -11.4 vs -22.8 (320 s), unpaired -12.6 vs -23.2. Gap 11-15, spread ~5: the bar is 5.
-    env, data, model = expert_and_model
-    learner = make_mobile(model, "Pendulum-v1", MOBILEConfig(
-        (64, 64), rollout_starts=32, retain_updates=1_000, num_samples=2, target_floor=None))
-    hparams = MOBILEHParams(actor_lr=1e-3, critic_lr=1e-3, alpha_lr=1e-3, num_members=5,
-                            num_elites=3)
-    model_arm, real_arm, metrics = _real_ratio_arms(learner, hparams, env, data)
-    print(f"mobile real_ratio 0.05: {np.round(model_arm, 1)}; 1.0: {np.round(real_arm, 1)}")
-    assert np.all(np.asarray(metrics["alpha"]) <= 1.0)
-    assert model_arm.mean() > real_arm.mean() + 5.0, (model_arm, real_arm)
 
 
 def test_mobile_temperature_starts_at_one_and_is_clamped_there(mix_and_model):

@@ -3,6 +3,7 @@ a sweep killed mid-way and re-run ends with no duplicated and no missing records
 stopped after a chunk resumes to the same results as an uninterrupted one."""
 
 import importlib.util
+import types
 import json
 import os
 import signal
@@ -54,11 +55,20 @@ def test_spec_from_config_reads_fields_and_flag_style_lists():
     (dict(num_updates=10, eval_every=3), "multiple of eval_every"),
     (dict(grid={"cql": ("alpha=1",)}), r"keys \['cql'\] name no algorithm"),
     (dict(algos=()), "field 'algos'"),
+    (dict(learner_config={"param_inti": "flax"}), r"keys \['param_inti'\] are fields of no"),
 ])
 def test_bad_specs_name_the_field(fields, match):
     base = dict(name="x", algos=("td3bc",), datasets=("a/b",), num_updates=10, eval_every=5)
     with pytest.raises(SuiteError, match=match):
         runner.spec_from_config({**base, **fields})
+
+
+def test_a_learner_config_value_the_learner_refuses_is_a_suite_error_naming_it():
+    spec = runner.SweepSpec(name="x", algos=("iql",), datasets=("a/b",),
+                            learner_config={"param_init": "kaiming"})
+    continuous = types.SimpleNamespace(meta=types.SimpleNamespace(discrete=False))
+    with pytest.raises(SuiteError, match=r"'learner_config' for iql: .*'kaiming'"):
+        runner._learner(spec, "iql", continuous, "Pendulum-v1", print)
 
 
 def test_cells_are_the_grid_crossed_with_seeded_random_draws():
