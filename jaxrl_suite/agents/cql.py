@@ -123,20 +123,24 @@ def make_cql(config: CQLConfig = CQLConfig()) -> Learner:
             batch.rewards + hparams.gamma * (1.0 - batch.terminals) * next_q)
 
         # Proposals for the log-sum-exp, K per state: uniform, pi(.|s), pi(.|s'), all at s.
-        obs_k = jnp.broadcast_to(obs, (k,) + obs.shape)
+        # The policy's Gaussian at s and s' is computed once per state and drawn from K times
+        # (the same draws as evaluating the actor on K copies of each state, at 1/K the cost).
         rand_action = jax.random.uniform(rand_key, (k, b, a_dim), minval=-1.0, maxval=1.0)
-        curr_action, curr_log_pi = sample_tanh_gaussian(*pi.apply(state.actor_params, obs_k),
-                                                        curr_key)
-        next_obs_k = jnp.broadcast_to(next_obs, (k,) + next_obs.shape)
+        k_copies = lambda x: jnp.broadcast_to(x, (k,) + x.shape)
+        curr_action, curr_log_pi = sample_tanh_gaussian(
+            *map(k_copies, pi.apply(state.actor_params, obs)), curr_key)
         next_k_action, next_k_log_pi = sample_tanh_gaussian(
-            *pi.apply(state.actor_params, next_obs_k), next_key)
+            *map(k_copies, pi.apply(state.actor_params, next_obs)), next_key)
         log_uniform_density = -a_dim * jnp.log(2.0)
+        proposals = jnp.concatenate([rand_action, curr_action, next_k_action], axis=0)
+        obs_3k = jnp.broadcast_to(obs, (3 * k,) + obs.shape)
 
         def critic_loss_fn(params):
             q = critic.apply(params, obs, action)  # [2, B]
-            q_rand = critic.apply(params, obs_k, rand_action) - log_uniform_density  # [2, K, B]
-            q_curr = critic.apply(params, obs_k, curr_action)
-            q_next = critic.apply(params, obs_k, next_k_action)
+            # The three proposals' 3K actions at s in one critic call: [2, 3K, B].
+            q_props = critic.apply(params, obs_3k, proposals)
+            q_rand, q_curr, q_next = jnp.split(q_props, 3, axis=1)  # [2, K, B] each
+            q_rand = q_rand - log_uniform_density
             gap = jax.vmap(cql_gap, in_axes=(0, 0, 0, 0, None, None, None))(
                 q, q_rand, q_curr, q_next, jax.lax.stop_gradient(curr_log_pi),
                 jax.lax.stop_gradient(next_k_log_pi), hparams.temperature)  # [2]
