@@ -74,6 +74,12 @@ flags.DEFINE_enum("eval_backend", "auto", ["auto", "jax", "host"],
                   "MuJoCo locomotion (faster there), jax otherwise.")
 flags.DEFINE_integer("batch_size", None, "train: minibatch size (default: the learner's "
                      "paper value: rebrac, xql, fdvl 1024; discrete learners 128; else 256).")
+flags.DEFINE_integer("history", 0, "train: condition the learner on the last N observations "
+                     "(history windows that never cross an episode start; the eval env "
+                     "observes the same windows); 0: the current observation only.")
+flags.DEFINE_enum("history_encoder", "stack", ["stack", "gru"], "train: how --history windows "
+                  "are encoded: stack (flattened frame stack) or gru (a GRU over the window), "
+                  "trained end to end with the learner's losses (bc, cql, iql, xql, fdvl).")
 flags.DEFINE_enum("sampling", "uniform", ["uniform", "rw", "aw"],
                   "train: minibatch sampling (Hong et al. RW/AW trajectory weighting).")
 flags.DEFINE_float("sampling_temperature", None, "train: RW/AW temperature of cells that "
@@ -239,7 +245,7 @@ def _out_dir(name: str) -> str:
 @command("train", ("algo", "dataset", "minari_root", "env", "out", "num_seeds", "steps",
                    "eval_every", "eval_episodes", "final_eval_episodes", "eval_backend",
                    "batch_size", "sampling", "sampling_temperature", "hp", "seed", "ref_min",
-                   "ref_max", "logger"),
+                   "ref_max", "logger", "history", "history_encoder"),
          "python -m jaxrl_suite train --algo=iql --dataset=jaxrl_suite/default/pendulum/noisy-v0"
          " --num_seeds=8 --steps=20000 --hp.expectile=0.7,0.9 --sampling=rw")
 def train_command() -> int:
@@ -259,7 +265,8 @@ def train_command() -> int:
         batch_size=FLAGS.batch_size, sampling=FLAGS.sampling,
         sampling_temperature=FLAGS.sampling_temperature, hp_specs=FLAGS.hp, seed=FLAGS.seed,
         eval_backend=FLAGS.eval_backend, ref_min=FLAGS.ref_min, ref_max=FLAGS.ref_max,
-        final_eval_episodes=FLAGS.final_eval_episodes, loggers=FLAGS.logger)
+        final_eval_episodes=FLAGS.final_eval_episodes, loggers=FLAGS.logger,
+        history=FLAGS.history, history_encoder=FLAGS.history_encoder)
     return 0
 
 

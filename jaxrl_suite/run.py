@@ -52,6 +52,34 @@ def _check_env_fits(dataset: Dataset, dataset_name: str, env) -> None:
                          f"{found[0]} and {found[1]}")
 
 
+def _with_histories(algo: str, dataset: Dataset, dataset_name: str, env, history: int,
+                    encoder: str) -> tuple[Dataset, Any, dict[str, Any]]:
+    """Returns (the dataset as history windows, the eval env observing them, the learner
+    config fields that select the encoder); raises SuiteError where a piece does not fit."""
+    from jaxrl_suite.envs.history import with_history
+    from jaxrl_suite.errors import EnvError
+    from jaxrl_suite.nets.history import HISTORY_ENCODERS
+    from jaxrl_suite.transforms.history import history_windows
+
+    if not isinstance(history, int) or history < 1:
+        raise SuiteError(f"train: flag '--history': expected an int >= 1, found {history!r}")
+    if encoder not in HISTORY_ENCODERS or encoder == "none":
+        raise SuiteError(f"train: flag '--history_encoder': expected one of "
+                         f"{[e for e in HISTORY_ENCODERS if e != 'none']}, found '{encoder}'")
+    if algo in MODEL_BASED:
+        raise SuiteError(f"train: flag '--history': model-based learner '{algo}' takes no "
+                         "history encoder")
+    _, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
+    if "history_encoder" not in {f.name for f in dataclasses.fields(config_cls)}:
+        raise SuiteError(f"train: flag '--history': learner '{algo}' has no history encoder "
+                         "(bc, cql, iql, xql, fdvl have one)")
+    try:
+        env = with_history(env, history)
+    except EnvError as exc:
+        raise SuiteError(f"train: flag '--history': {exc}") from None
+    return history_windows(dataset, history), env, {"history_encoder": encoder}
+
+
 def _references(ref_min, ref_max, dataset: Dataset, spec) -> tuple:
     """Returns (lo, hi): the flags', else the dataset's, else the env's reference returns."""
     for lo, hi in ((ref_min, ref_max), (dataset.meta.ref_min_score, dataset.meta.ref_max_score),
@@ -67,16 +95,24 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                  sampling_temperature: float | None, hp_specs: list[str], seed: int = 0,
                  eval_backend: str = "auto", ref_min: float | None = None,
                  ref_max: float | None = None, final_eval_episodes: int = 0,
-                 loggers: tuple[str, ...] | list[str] = ("csv",), log=print) -> dict[str, Any]:
+                 loggers: tuple[str, ...] | list[str] = ("csv",), history: int = 0,
+                 history_encoder: str = "stack", log=print) -> dict[str, Any]:
     """Returns the final per-cell table after training and writing the run directory.
 
     Normalised returns use ``ref_min``/``ref_max`` where given, else the dataset's reference
     returns, else the eval env's (``envs/registry.py``); NaN where none is known. A
-    ``batch_size`` of None takes the learner's paper minibatch (``Learner.batch_size``)."""
+    ``batch_size`` of None takes the learner's paper minibatch (``Learner.batch_size``).
+    ``history`` > 0 conditions the learner on windows of the last ``history`` observations
+    (``transforms/history.py::history_windows``; the eval env observes the same windows) read
+    by its ``history_encoder`` ("stack" | "gru", ``nets/history.py``)."""
     env_name = env_name or dataset.meta.env_id
     if not env_name:
         raise SuiteError(f"train: flag '--env': {dataset_name} names no env; expected --env")
     env = make_eval_env(env_name, eval_backend)
+    learner_config: dict[str, Any] = {}
+    if history:
+        dataset, env, learner_config = _with_histories(algo, dataset, dataset_name, env,
+                                                       history, history_encoder)
     _check_env_fits(dataset, dataset_name, env)
     if algo in MODEL_BASED:  # the dynamics ensemble is trained on the dataset first
         learner, _ = make_model_based(algo, dataset, env_name,
@@ -84,7 +120,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
     else:
         # The dataset's action space picks the variant where an id exists for both (bc, cql).
         factory, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
-        learner = factory(config_cls())
+        learner = factory(config_cls(**learner_config))
     batch_size = batch_size or learner.batch_size
     defaults = learner.default_hparams
     if learner.discrete:  # the Dataset Perspective's discount (0.95 on CartPole); --hp overrides
@@ -107,6 +143,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
     out_dir = pathlib.Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = dict(algo=algo, dataset=dataset_name, env=env_name, num_seeds=num_seeds,
+                    history=history, history_encoder=history_encoder if history else None,
                     num_updates=num_updates, eval_every=eval_every,
                     eval_episodes=eval_episodes, final_eval_episodes=final_eval_episodes,
                     batch_size=batch_size, sampling=sampling,

@@ -186,6 +186,30 @@ def test_train_picks_the_discrete_variant_by_the_datasets_action_space(tmp_path)
     assert "Traceback" not in err
 
 
+def test_train_with_history_windows_records_them_and_refuses_learners_without_an_encoder(
+        tmp_path):
+    rng = np.random.default_rng(1)
+    n = 40
+    terminals = np.zeros(n, bool)
+    terminals[[7, 19, 39]] = True
+    good = tmp_path / "cartpole.npz"
+    save_npz(from_arrays(rng.normal(size=(n, 4)).astype(np.float32), rng.integers(0, 2, n),
+                         np.ones(n, np.float32), terminals, np.zeros(n, bool),
+                         meta=DatasetMeta(env_id="CartPole-v1", ref_min_score=20.0,
+                                          ref_max_score=500.0)), good)
+    out = tmp_path / "run"
+    rc, _, err = run_cli("train", "--algo=bc", f"--dataset={good}", "--num_seeds=1",
+                         "--steps=10", "--eval_every=10", "--eval_episodes=1",
+                         "--final_eval_episodes=0", "--history=3", "--history_encoder=gru",
+                         f"--out={out}")
+    assert rc == 0, err
+    config = json.loads((out / "config.json").read_text())
+    assert config["history"] == 3 and config["history_encoder"] == "gru"
+    rc, _, err = run_cli("train", "--algo=dqn", f"--dataset={good}", "--history=3",
+                         f"--out={out}")
+    assert rc == 2 and "'dqn' has no history encoder" in err and "Traceback" not in err
+
+
 def test_sweep_and_report_errors_are_one_line(tmp_path):
     rc, _, err = run_cli("sweep")
     assert rc == 2 and "--spec" in err and "Traceback" not in err

@@ -57,7 +57,15 @@ def data_spec(dataset: Dataset) -> DataSpec:
     else the actions' observed min/max are used)."""
     meta = dataset.meta
     obs = np.asarray(dataset.observations, np.float64)
-    mean, std = obs.mean(axis=0), obs.std(axis=0) + 1e-3  # TD3+BC's normalisation epsilon
+    if meta.info_dict().get("history_windows"):  # [N, k, obs_dim + 1] (transforms/history.py)
+        # Statistics of real steps (every window's current step), the same at each position;
+        # the validity flag passes unchanged (mean 0, std 1) for the encoder to read.
+        now = obs[:, -1, :-1]
+        k = obs.shape[1]
+        mean = np.concatenate([np.tile(now.mean(0), (k, 1)), np.zeros((k, 1))], axis=1)
+        std = np.concatenate([np.tile(now.std(0) + 1e-3, (k, 1)), np.ones((k, 1))], axis=1)
+    else:
+        mean, std = obs.mean(axis=0), obs.std(axis=0) + 1e-3  # TD3+BC's normalisation epsilon
     if meta.discrete:
         dim, low, high = 1, np.zeros(1), np.ones(1)
     else:

@@ -14,12 +14,15 @@ import optax
 from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr
+from jaxrl_suite.nets.history import history_encoder
 from jaxrl_suite.nets.networks import DeterministicActor
 
 
 @dataclasses.dataclass(frozen=True)
 class BCConfig:
     hidden_sizes: tuple[int, ...] = (256, 256)
+    history_encoder: str = "none"  # over history windows: "stack" | "gru" (nets/history.py)
+    history_hidden: int = 128  # GRU units
 
 
 @struct.dataclass
@@ -37,9 +40,10 @@ class BCState:
 
 def make_bc(config: BCConfig = BCConfig()) -> Learner:
     """Returns the BC learner (the action size comes from the DataSpec at init)."""
+    encoder = history_encoder(config.history_encoder, config.history_hidden)
 
     def actor(spec: DataSpec):
-        return DeterministicActor(config.hidden_sizes, spec.action_dim)
+        return DeterministicActor(config.hidden_sizes, spec.action_dim, encoder=encoder)
 
     def init(key, spec: DataSpec, hparams: BCHParams) -> BCState:
         params = actor(spec).init(key, jnp.zeros((1,) + spec.observation_shape))

@@ -25,6 +25,7 @@ import optax
 from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak, sac_policy_step
+from jaxrl_suite.nets.history import history_encoder
 from jaxrl_suite.nets.networks import TanhGaussianActor, TwinCritic, sample_tanh_gaussian
 
 
@@ -32,6 +33,8 @@ from jaxrl_suite.nets.networks import TanhGaussianActor, TwinCritic, sample_tanh
 class CQLConfig:
     hidden_sizes: tuple[int, ...] = (256, 256)
     num_sampled_actions: int = 10  # K per proposal (uniform, pi(.|s), pi(.|s'))
+    history_encoder: str = "none"  # over history windows: "stack" | "gru" (nets/history.py)
+    history_hidden: int = 128  # GRU units
 
 
 @struct.dataclass
@@ -80,11 +83,12 @@ def cql_gap(q_data, q_rand, q_curr, q_next, log_pi_curr, log_pi_next, temperatur
 
 def make_cql(config: CQLConfig = CQLConfig()) -> Learner:
     """Returns the CQL learner."""
-    critic = TwinCritic(config.hidden_sizes)
+    encoder = history_encoder(config.history_encoder, config.history_hidden)
+    critic = TwinCritic(config.hidden_sizes, encoder=encoder)
     k = config.num_sampled_actions
 
     def actor(spec: DataSpec):
-        return TanhGaussianActor(config.hidden_sizes, spec.action_dim)
+        return TanhGaussianActor(config.hidden_sizes, spec.action_dim, encoder=encoder)
 
     def optimizers(hparams: CQLHParams):
         return (adam_with_lr(hparams.actor_lr), adam_with_lr(hparams.critic_lr),

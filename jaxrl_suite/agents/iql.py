@@ -32,6 +32,7 @@ import optax
 from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak
+from jaxrl_suite.nets.history import EncodeHistory, HistoryEncoder, history_encoder
 from jaxrl_suite.nets.networks import MLP, StateValue, TwinCritic, check_init, dense
 from jaxrl_suite.transforms.rewards import check_reward_transform
 
@@ -42,6 +43,8 @@ class IQLConfig:
     value_layer_norm: bool = False  # XQL / DVL put LayerNorm in V (their mujoco configs)
     param_init: str = "orthogonal"  # common.py:15-16 (nets/networks.py INITS)
     reward_transform: str = "iql_locomotion"  # train_offline.py:35-74 (transforms/rewards.py)
+    history_encoder: str = "none"  # over history windows: "stack" | "gru" (nets/history.py)
+    history_hidden: int = 128  # GRU units
 
 
 @struct.dataclass
@@ -102,9 +105,11 @@ class GaussianPolicy(nn.Module):
     log_std_min: float = -5.0
     log_std_max: float = 2.0
     param_init: str = "flax"
+    encoder: HistoryEncoder = HistoryEncoder()
 
     @nn.compact
     def __call__(self, obs):
+        obs = EncodeHistory(self.encoder)(obs)
         x = MLP(self.hidden_sizes, param_init=self.param_init)(obs)
         mean = dense(self.action_dim, self.param_init, "policy")(x)
         log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
@@ -131,10 +136,11 @@ class _LayerNormValue(nn.Module):
 
     hidden_sizes: Sequence[int]
     param_init: str = "flax"
+    encoder: HistoryEncoder = HistoryEncoder()
 
     @nn.compact
     def __call__(self, obs):
-        x = obs
+        x = EncodeHistory(self.encoder)(obs)
         for size in self.hidden_sizes:
             x = nn.relu(nn.LayerNorm()(dense(size, self.param_init)(x)))
         return dense(1, self.param_init, "value")(x)[..., 0]
@@ -148,13 +154,15 @@ def make_value_learner(name: str, config: IQLConfig, default_hparams: AWRHParams
     """Returns the IQL-structured learner whose V is fitted by ``value_loss`` (Q - V [B])."""
     check_init(config.param_init)
     check_reward_transform(config.reward_transform)
-    critic = TwinCritic(config.hidden_sizes, param_init=config.param_init)
-    value = (_LayerNormValue(config.hidden_sizes, config.param_init) if config.value_layer_norm
-             else StateValue(config.hidden_sizes, param_init=config.param_init))
+    encoder = history_encoder(config.history_encoder, config.history_hidden)
+    critic = TwinCritic(config.hidden_sizes, param_init=config.param_init, encoder=encoder)
+    value = (_LayerNormValue(config.hidden_sizes, config.param_init, encoder)
+             if config.value_layer_norm else
+             StateValue(config.hidden_sizes, param_init=config.param_init, encoder=encoder))
 
     def actor(spec: DataSpec):
         return GaussianPolicy(config.hidden_sizes, spec.action_dim, tanh_mean=True,
-                              param_init=config.param_init)
+                              param_init=config.param_init, encoder=encoder)
 
     def init(key, spec: DataSpec, hparams) -> ValueLearningState:
         actor_key, critic_key, value_key = jax.random.split(key, 3)

@@ -22,6 +22,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxrl_suite.nets.history import EncodeHistory, HistoryEncoder
+
 ACTIVATIONS = {"relu": nn.relu, "selu": nn.selu, "elu": nn.elu, "tanh": nn.tanh, "gelu": nn.gelu}
 INITS = ("flax", "corl", "orthogonal")
 # Output-layer bounds of the "corl" initialisation (EDAC paper; CORL edac.py:223-226, 283-284).
@@ -117,9 +119,11 @@ class QNetwork(nn.Module):
     hidden_sizes: Sequence[int]
     num_actions: int
     activation: str = "selu"
+    encoder: HistoryEncoder = HistoryEncoder()
 
     @nn.compact
     def __call__(self, obs):
+        obs = EncodeHistory(self.encoder)(obs)
         return nn.Dense(self.num_actions)(MLP(self.hidden_sizes, self.activation)(obs))
 
 
@@ -127,10 +131,11 @@ class _StateActionValue(nn.Module):
     hidden_sizes: Sequence[int]
     activation: str
     param_init: str = "flax"
+    encoder: HistoryEncoder = HistoryEncoder()
 
     @nn.compact
     def __call__(self, obs, action):
-        x = jnp.concatenate([obs, action], axis=-1)
+        x = jnp.concatenate([EncodeHistory(self.encoder)(obs), action], axis=-1)
         x = MLP(self.hidden_sizes, self.activation, self.param_init)(x)
         return dense(1, self.param_init, "value")(x)[..., 0]
 
@@ -143,6 +148,7 @@ class CriticEnsemble(nn.Module):
     num_critics: int = 2
     activation: str = "relu"
     param_init: str = "flax"
+    encoder: HistoryEncoder = HistoryEncoder()  # one per member
 
     @nn.compact
     def __call__(self, obs, action):
@@ -154,7 +160,8 @@ class CriticEnsemble(nn.Module):
             out_axes=0,
             axis_size=self.num_critics,
         )
-        return ensemble(self.hidden_sizes, self.activation, self.param_init)(obs, action)
+        return ensemble(self.hidden_sizes, self.activation, self.param_init,
+                        self.encoder)(obs, action)
 
 
 class TwinCritic(nn.Module):
@@ -163,11 +170,12 @@ class TwinCritic(nn.Module):
     hidden_sizes: Sequence[int]
     activation: str = "relu"
     param_init: str = "flax"
+    encoder: HistoryEncoder = HistoryEncoder()
 
     @nn.compact
     def __call__(self, obs, action):
         return CriticEnsemble(self.hidden_sizes, 2, self.activation, self.param_init,
-                              name="ensemble")(obs, action)
+                              self.encoder, name="ensemble")(obs, action)
 
 
 class StateValue(nn.Module):
@@ -176,9 +184,11 @@ class StateValue(nn.Module):
     hidden_sizes: Sequence[int]
     activation: str = "relu"
     param_init: str = "flax"
+    encoder: HistoryEncoder = HistoryEncoder()
 
     @nn.compact
     def __call__(self, obs):
+        obs = EncodeHistory(self.encoder)(obs)
         x = MLP(self.hidden_sizes, self.activation, self.param_init)(obs)
         return dense(1, self.param_init, "value")(x)[..., 0]
 
@@ -190,9 +200,11 @@ class DeterministicActor(nn.Module):
     action_dim: int
     activation: str = "relu"
     param_init: str = "flax"
+    encoder: HistoryEncoder = HistoryEncoder()
 
     @nn.compact
     def __call__(self, obs):
+        obs = EncodeHistory(self.encoder)(obs)
         x = MLP(self.hidden_sizes, self.activation, self.param_init)(obs)
         return jnp.tanh(dense(self.action_dim, self.param_init, "policy")(x))
 
@@ -217,12 +229,14 @@ class TanhGaussianActor(nn.Module):
     activation: str = "relu"
     param_init: str = "flax"
     log_std_bound: str = "tanh"
+    encoder: HistoryEncoder = HistoryEncoder()
 
     @nn.compact
     def __call__(self, obs):
         if self.log_std_bound not in LOG_STD_BOUNDS:
             raise ValueError(f"log_std_bound: expected one of {list(LOG_STD_BOUNDS)}, found "
                              f"'{self.log_std_bound}'")
+        obs = EncodeHistory(self.encoder)(obs)
         x = MLP(self.hidden_sizes, self.activation, self.param_init)(obs)
         mean = dense(self.action_dim, self.param_init, "policy")(x)
         log_std = dense(self.action_dim, self.param_init, "policy")(x)

@@ -1,7 +1,7 @@
 """Vectorised data transforms: dataset quality (TQ, SACo), trajectory reweighting (RW/AW),
 proxy action labels (inverse dynamics) and observation histories."""
 
-from jaxrl_suite.transforms.history import stack_observation_history
+from jaxrl_suite.transforms.history import history_windows, stack_observation_history
 from jaxrl_suite.transforms.labels import labelled_split, proxy_label_actions
 from jaxrl_suite.transforms.quality import (
     state_action_coverage,
@@ -14,11 +14,13 @@ from jaxrl_suite.transforms.reweight import (
     return_weighted_probs,
     sampling_probs,
     top_fraction_probs,
+    top_trajectories,
 )
 
 __all__ = [
     "SAMPLING_SCHEMES",
     "advantage_weighted_probs",
+    "history_windows",
     "labelled_split",
     "proxy_label_actions",
     "return_weighted_probs",
@@ -26,6 +28,7 @@ __all__ = [
     "stack_observation_history",
     "state_action_coverage",
     "top_fraction_probs",
+    "top_trajectories",
     "trajectory_quality",
     "unique_state_actions",
 ]

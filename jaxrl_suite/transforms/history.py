@@ -56,3 +56,39 @@ def stack_observation_history(dataset: Dataset, k: int) -> Dataset:
     obs_shape = tuple(int(d) for d in dataset.observations.shape[1:])
     meta = dataset.meta.replace(observation_shape=(k, *obs_shape)).with_info(history=k)
     return dataset.replace(observations=obs_hist, next_observations=next_hist, meta=meta)
+
+
+def history_windows(dataset: Dataset, k: int) -> Dataset:
+    """Returns the dataset with observations [N, k, obs_dim + 1]: the last ``k`` observations
+    (oldest first, current last) and, as the last channel, 1.0 where the step lies inside the
+    transition's episode and 0.0 where it is padding before the episode's first step.
+
+    The layout that history encoders read (``nets/history.py``) and that the evaluation env
+    wrapper builds step by step (``envs/history.py::with_history``): equal windows for equal
+    episodes (tests/envs/test_history_env.py). Padded entries hold zeros; the flag is what tells
+    them from a zero observation, so an encoder can mask them whatever the observation
+    normalisation does. ``next_observations[t]`` is the window ending at ``s_{t+1}``.
+    ``meta.observation_shape`` becomes ``(k, obs_dim + 1)`` and ``meta.info`` records
+    ``history=k`` and ``history_windows=true`` (``agents/base.py::data_spec`` computes the
+    observation statistics over real steps only). Flat observations only (``[N, obs_dim]``).
+    """
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        fail(dataset.meta.source, "k", "a history length: an int >= 1", repr(k))
+    if dataset.meta.info_dict().get("history_windows"):
+        fail(dataset.meta.source, "observations", "observations without history windows",
+             "a dataset whose observations are already history windows")
+    if dataset.observations.ndim != 2:
+        fail(dataset.meta.source, "observations", "flat observations [N, obs_dim] for history "
+             "windows", f"shape {tuple(dataset.observations.shape)}")
+    indices, valid = history_indices(dataset, k)
+    flags = valid.astype(dataset.observations.dtype)[..., None]  # [N, k, 1]
+    obs_hist = jnp.concatenate(
+        [stack_history(dataset.observations, indices, valid), flags], axis=-1)
+    one = jnp.ones((dataset.num_transitions, 1, 1), dataset.observations.dtype)
+    next_now = jnp.concatenate([dataset.next_observations[:, None], one], axis=-1)
+    next_hist = jnp.concatenate([obs_hist[:, 1:], next_now], axis=1)
+    obs_dim = int(dataset.observations.shape[1])
+    meta = dataset.meta.replace(observation_shape=(k, obs_dim + 1)).with_info(
+        history=k, history_windows=True)
+    return dataset.replace(observations=obs_hist, next_observations=next_hist, meta=meta)
+

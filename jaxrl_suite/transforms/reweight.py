@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxrl_suite.data.dataset import Dataset
+from jaxrl_suite.data.validate import fail
 from jaxrl_suite.errors import SuiteError
 
 RW_TEMPERATURE = 0.1  # Hong et al.: alpha = 0.1 in the IQL and TD3+BC scripts (0.2 for CQL)
@@ -73,6 +75,19 @@ def top_fraction_probs(dataset: Dataset, fraction: float = 0.1) -> jax.Array:
     top = jnp.zeros(dataset.num_episodes, bool).at[jnp.argsort(-returns)[:num_top]].set(True)
     w = dataset.episode_of(top).astype(jnp.float32)
     return w / jnp.sum(w)
+
+
+def top_trajectories(dataset: Dataset, fraction: float) -> Dataset:
+    """Returns the dataset of the episodes that ``top_fraction_probs`` keeps (the top
+    ``fraction`` by return, at least one): the data of filtered BC ("%BC", Chen et al. 2021;
+    the filtered-BC baseline of Hong, Dragan & Levine, ICLR 2024). Host-side; ``meta.info``
+    records ``top_fraction``."""
+    if not 0.0 < float(fraction) <= 1.0:
+        fail(dataset.meta.source, "fraction", "a fraction in (0, 1]", repr(fraction))
+    kept = np.asarray(top_fraction_probs(dataset, float(fraction)))[
+        np.asarray(dataset.episode_starts)] > 0
+    out = dataset.select_episodes(np.flatnonzero(kept))
+    return out.replace(meta=out.meta.with_info(top_fraction=float(fraction)))
 
 
 SAMPLING_SCHEMES = ("uniform", "rw", "aw")

@@ -6,7 +6,9 @@ import pytest
 
 from jaxrl_suite.data import from_arrays
 from jaxrl_suite.errors import DatasetError
-from jaxrl_suite.transforms.history import stack_observation_history
+from jaxrl_suite.agents.base import data_spec
+from jaxrl_suite.transforms.history import history_windows, stack_observation_history
+from jaxrl_suite.transforms.reweight import top_trajectories
 
 
 def random_dataset(seed, obs_shape=(3,)):
@@ -110,3 +112,64 @@ def test_bad_history_length_is_refused(k):
     ds, _ = random_dataset(5)
     with pytest.raises(DatasetError, match="'k'"):
         stack_observation_history(ds, k)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_history_windows_are_the_reference_history_with_a_real_step_flag(k, seed):
+    # Short episodes (lengths 1..6) and k up to 5: most windows hold padding, and a window that
+    # mixed two episodes would hold a neighbour's (never zero) observation where the reference
+    # has padding.
+    ds, _ = random_dataset(seed)
+    out = history_windows(ds, k)
+    want_obs, want_next = reference_history(ds, k)
+    for got, want in ((out.observations, want_obs), (out.next_observations, want_next)):
+        got = np.asarray(got)
+        assert got.shape == (ds.num_transitions, k, 4)
+        np.testing.assert_array_equal(got[..., :-1], want)
+        # Observations are never zero, so the reference's zeros are exactly the padding.
+        np.testing.assert_array_equal(got[..., -1], (want != 0).all(-1).astype(np.float32))
+    assert out.meta.observation_shape == (k, 4)
+    assert out.meta.info_dict()["history_windows"] is True
+    # Each window's current step is real, and a window's flags rise once: padding then steps.
+    flags = np.asarray(out.observations)[..., -1]
+    assert (flags[:, -1] == 1).all() and (np.diff(flags, axis=1) >= 0).all()
+
+
+def test_history_windows_refuse_non_flat_observations_and_a_second_windowing():
+    ds, _ = random_dataset(3, obs_shape=(2, 2))
+    with pytest.raises(DatasetError, match="flat observations"):
+        history_windows(ds, 2)
+    flat, _ = random_dataset(3)
+    with pytest.raises(DatasetError, match="already history windows"):
+        history_windows(history_windows(flat, 2), 2)
+    with pytest.raises(DatasetError, match="'k'"):
+        history_windows(flat, 0)
+
+
+def test_data_spec_of_windows_normalises_with_real_step_statistics_and_keeps_the_flag():
+    ds, _ = random_dataset(6)
+    spec = data_spec(history_windows(ds, 3))
+    obs = np.asarray(ds.observations, np.float64)
+    mean, std = np.asarray(spec.obs_mean), np.asarray(spec.obs_std)
+    assert mean.shape == std.shape == (3, 4)
+    for position in range(3):  # the same statistics at every position
+        np.testing.assert_allclose(mean[position, :3], obs.mean(0), rtol=1e-5)
+        np.testing.assert_allclose(std[position, :3], obs.std(0) + 1e-3, rtol=1e-5)
+    np.testing.assert_array_equal(mean[:, 3], 0.0)
+    np.testing.assert_array_equal(std[:, 3], 1.0)
+
+
+def test_top_trajectories_keeps_the_best_episodes_whole():
+    ds, lengths = random_dataset(7)
+    returns = np.asarray(ds.episode_returns())
+    out = top_trajectories(ds, 0.25)
+    keep = max(1, int(ds.num_episodes * 0.25))
+    assert out.num_episodes == keep
+    np.testing.assert_allclose(np.sort(np.asarray(out.episode_returns())),
+                               np.sort(returns)[-keep:], rtol=1e-6)
+    np.testing.assert_array_equal(np.sort(np.asarray(out.episode_lengths)),
+                                  np.sort(lengths[np.argsort(-returns)[:keep]]))
+    assert out.meta.info_dict()["top_fraction"] == 0.25
+    with pytest.raises(DatasetError, match="'fraction'"):
+        top_trajectories(ds, 0.0)

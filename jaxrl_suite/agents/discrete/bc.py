@@ -16,6 +16,7 @@ from flax import struct
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr
 from jaxrl_suite.agents.discrete.common import (
     OFFLINE_BATCH_SIZE, PAPER_ACTIVATION, PAPER_HIDDEN, check_discrete, greedy)
+from jaxrl_suite.nets.history import history_encoder
 from jaxrl_suite.nets.networks import QNetwork
 
 
@@ -25,6 +26,8 @@ class BCConfig:
     activation: str = PAPER_ACTIVATION
     # The authors' policy samples a ~ softmax(logits) even when evaluating; False: argmax there.
     sample_when_deterministic: bool = True
+    history_encoder: str = "none"  # over history windows: "stack" | "gru" (nets/history.py)
+    history_hidden: int = 128  # GRU units
 
 
 @struct.dataclass
@@ -49,9 +52,11 @@ def cross_entropy(logits: jax.Array, actions: jax.Array) -> jax.Array:
 
 def make_bc(config: BCConfig = BCConfig()) -> Learner:
     """Returns the discrete behaviour-cloning learner."""
+    encoder = history_encoder(config.history_encoder, config.history_hidden)
 
     def actor(spec: DataSpec) -> QNetwork:  # the same MLP + linear head; its outputs are logits
-        return QNetwork(config.hidden_sizes, check_discrete(spec, "bc"), config.activation)
+        return QNetwork(config.hidden_sizes, check_discrete(spec, "bc"), config.activation,
+                        encoder)
 
     def init(key, spec: DataSpec, hparams: BCHParams) -> BCState:
         params = actor(spec).init(key, jnp.zeros((1,) + spec.observation_shape))

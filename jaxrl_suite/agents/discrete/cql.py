@@ -16,6 +16,7 @@ from jaxrl_suite.agents.base import DataSpec, Learner
 from jaxrl_suite.agents.discrete.common import (
     OFFLINE_BATCH_SIZE, PAPER_ACTIVATION, PAPER_HIDDEN, QState, bootstrap, check_discrete,
     gradient_step, greedy, huber, init_q_state, take)
+from jaxrl_suite.nets.history import history_encoder
 from jaxrl_suite.nets.networks import QNetwork
 
 
@@ -23,6 +24,8 @@ from jaxrl_suite.nets.networks import QNetwork
 class CQLConfig:
     hidden_sizes: tuple[int, ...] = PAPER_HIDDEN
     activation: str = PAPER_ACTIVATION
+    history_encoder: str = "none"  # over history windows: "stack" | "gru" (nets/history.py)
+    history_hidden: int = 128  # GRU units
 
 
 @struct.dataclass
@@ -40,9 +43,11 @@ def cql_penalty(q: jax.Array, actions: jax.Array) -> jax.Array:
 
 def make_cql(config: CQLConfig = CQLConfig()) -> Learner:
     """Returns the discrete CQL learner."""
+    encoder = history_encoder(config.history_encoder, config.history_hidden)
 
     def network(spec: DataSpec) -> QNetwork:
-        return QNetwork(config.hidden_sizes, check_discrete(spec, "cql"), config.activation)
+        return QNetwork(config.hidden_sizes, check_discrete(spec, "cql"), config.activation,
+                        encoder)
 
     def init(key, spec: DataSpec, hparams: CQLHParams) -> QState:
         params = network(spec).init(key, jnp.zeros((1,) + spec.observation_shape))
