@@ -80,6 +80,10 @@ flags.DEFINE_integer("history", 0, "train: condition the learner on the last N o
 flags.DEFINE_enum("history_encoder", "stack", ["stack", "gru"], "train: how --history windows "
                   "are encoded: stack (flattened frame stack) or gru (a GRU over the window), "
                   "trained end to end with the learner's losses (bc, cql, iql, xql, fdvl).")
+flags.DEFINE_bool("bisimulation", False, "train: add the bisimulation loss (Hong et al. 2024, "
+                  "DBC form) on the --history encoder (gru) of bc, discrete cql, iql, xql or "
+                  "fdvl; its weight is --hp.bisim_weight (default 0.5; a list is one "
+                  "vmapped grid).")
 flags.DEFINE_enum("sampling", "uniform", ["uniform", "rw", "aw"],
                   "train: minibatch sampling (Hong et al. RW/AW trajectory weighting).")
 flags.DEFINE_float("sampling_temperature", None, "train: RW/AW temperature of cells that "
@@ -245,7 +249,7 @@ def _out_dir(name: str) -> str:
 @command("train", ("algo", "dataset", "minari_root", "env", "out", "num_seeds", "steps",
                    "eval_every", "eval_episodes", "final_eval_episodes", "eval_backend",
                    "batch_size", "sampling", "sampling_temperature", "hp", "seed", "ref_min",
-                   "ref_max", "logger", "history", "history_encoder"),
+                   "ref_max", "logger", "history", "history_encoder", "bisimulation"),
          "python -m jaxrl_suite train --algo=iql --dataset=jaxrl_suite/default/pendulum/noisy-v0"
          " --num_seeds=8 --steps=20000 --hp.expectile=0.7,0.9 --sampling=rw")
 def train_command() -> int:
@@ -266,7 +270,8 @@ def train_command() -> int:
         sampling_temperature=FLAGS.sampling_temperature, hp_specs=FLAGS.hp, seed=FLAGS.seed,
         eval_backend=FLAGS.eval_backend, ref_min=FLAGS.ref_min, ref_max=FLAGS.ref_max,
         final_eval_episodes=FLAGS.final_eval_episodes, loggers=FLAGS.logger,
-        history=FLAGS.history, history_encoder=FLAGS.history_encoder)
+        history=FLAGS.history, history_encoder=FLAGS.history_encoder,
+        bisimulation=FLAGS.bisimulation)
     return 0
 
 

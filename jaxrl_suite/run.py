@@ -80,6 +80,19 @@ def _with_histories(algo: str, dataset: Dataset, dataset_name: str, env, history
     return history_windows(dataset, history), env, {"history_encoder": encoder}
 
 
+def _with_bisimulation(learner, history: int):
+    """Returns the learner with the bisimulation loss; SuiteError where it cannot have one."""
+    from jaxrl_suite.agents.auxiliary.bisimulation import with_bisimulation
+
+    if not history:
+        raise SuiteError("train: flag '--bisimulation': expected --history (the loss shapes a "
+                         "history encoder)")
+    try:
+        return with_bisimulation(learner)
+    except ValueError as exc:
+        raise SuiteError(f"train: flag '--bisimulation': {exc}") from None
+
+
 def _references(ref_min, ref_max, dataset: Dataset, spec) -> tuple:
     """Returns (lo, hi): the flags', else the dataset's, else the env's reference returns."""
     for lo, hi in ((ref_min, ref_max), (dataset.meta.ref_min_score, dataset.meta.ref_max_score),
@@ -96,7 +109,8 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                  eval_backend: str = "auto", ref_min: float | None = None,
                  ref_max: float | None = None, final_eval_episodes: int = 0,
                  loggers: tuple[str, ...] | list[str] = ("csv",), history: int = 0,
-                 history_encoder: str = "stack", log=print) -> dict[str, Any]:
+                 history_encoder: str = "stack", bisimulation: bool = False,
+                 log=print) -> dict[str, Any]:
     """Returns the final per-cell table after training and writing the run directory.
 
     Normalised returns use ``ref_min``/``ref_max`` where given, else the dataset's reference
@@ -104,7 +118,9 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
     ``batch_size`` of None takes the learner's paper minibatch (``Learner.batch_size``).
     ``history`` > 0 conditions the learner on windows of the last ``history`` observations
     (``transforms/history.py::history_windows``; the eval env observes the same windows) read
-    by its ``history_encoder`` ("stack" | "gru", ``nets/history.py``)."""
+    by its ``history_encoder`` ("stack" | "gru", ``nets/history.py``); ``bisimulation`` adds
+    the bisimulation loss on that encoder (``agents/auxiliary/bisimulation.py``; its weight is
+    the traced ``bisim_weight``)."""
     env_name = env_name or dataset.meta.env_id
     if not env_name:
         raise SuiteError(f"train: flag '--env': {dataset_name} names no env; expected --env")
@@ -121,6 +137,8 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
         # The dataset's action space picks the variant where an id exists for both (bc, cql).
         factory, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
         learner = factory(config_cls(**learner_config))
+        if bisimulation:
+            learner = _with_bisimulation(learner, history)
     batch_size = batch_size or learner.batch_size
     defaults = learner.default_hparams
     if learner.discrete:  # the Dataset Perspective's discount (0.95 on CartPole); --hp overrides
@@ -144,6 +162,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = dict(algo=algo, dataset=dataset_name, env=env_name, num_seeds=num_seeds,
                     history=history, history_encoder=history_encoder if history else None,
+                    bisimulation=bisimulation,
                     num_updates=num_updates, eval_every=eval_every,
                     eval_episodes=eval_episodes, final_eval_episodes=final_eval_episodes,
                     batch_size=batch_size, sampling=sampling,

@@ -205,9 +205,20 @@ def test_train_with_history_windows_records_them_and_refuses_learners_without_an
     assert rc == 0, err
     config = json.loads((out / "config.json").read_text())
     assert config["history"] == 3 and config["history_encoder"] == "gru"
+    rc, _, err = run_cli("train", "--algo=cql", f"--dataset={good}", "--num_seeds=1",
+                         "--steps=10", "--eval_every=10", "--eval_episodes=1",
+                         "--final_eval_episodes=0", "--history=3", "--history_encoder=gru",
+                         "--bisimulation", "--hp.bisim_weight=0,0.5",
+                         f"--out={tmp_path / 'bisim'}")
+    assert rc == 0, err
+    header = (tmp_path / "bisim" / "metrics.csv").read_text().splitlines()[0]
+    assert "bisim_loss" in header and "bisim_weight" in header
     rc, _, err = run_cli("train", "--algo=dqn", f"--dataset={good}", "--history=3",
                          f"--out={out}")
     assert rc == 2 and "'dqn' has no history encoder" in err and "Traceback" not in err
+    rc, _, err = run_cli("train", "--algo=bc", f"--dataset={good}", "--bisimulation",
+                         f"--out={out}")
+    assert rc == 2 and "expected --history" in err and "Traceback" not in err
 
 
 def test_sweep_and_report_errors_are_one_line(tmp_path):
