@@ -59,7 +59,7 @@ def _with_histories(algo: str, dataset: Dataset, dataset_name: str, env, history
     from jaxrl_suite.envs.history import with_history
     from jaxrl_suite.errors import EnvError
     from jaxrl_suite.nets.history import HISTORY_ENCODERS
-    from jaxrl_suite.transforms.history import history_windows
+    from jaxrl_suite.transforms.history import history_windows, window_length
 
     if not isinstance(history, int) or history < 1:
         raise SuiteError(f"train: flag '--history': expected an int >= 1, found {history!r}")
@@ -77,6 +77,9 @@ def _with_histories(algo: str, dataset: Dataset, dataset_name: str, env, history
         env = with_history(env, history)
     except EnvError as exc:
         raise SuiteError(f"train: flag '--history': {exc}") from None
+    if window_length(dataset.meta):
+        raise SuiteError(f"train: flag '--history': {dataset_name} holds history windows "
+                         "already; expected --history=0")
     return history_windows(dataset, history), env, {"history_encoder": encoder}
 
 

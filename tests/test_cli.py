@@ -186,6 +186,7 @@ def test_train_picks_the_discrete_variant_by_the_datasets_action_space(tmp_path)
     assert "Traceback" not in err
 
 
+@pytest.mark.slow  # three CLI trainings (~110 s); the fast tier has the in-process errors
 def test_train_with_history_windows_records_them_and_refuses_learners_without_an_encoder(
         tmp_path):
     rng = np.random.default_rng(1)

@@ -1,6 +1,7 @@
-"""Environments: one functional interface over gymnax, brax (MJX) and gymnasium (host loop).
+"""Environments: one functional interface over gymnax, brax (MJX), navix and gymnasium (host loop).
 
-Heavy backends load lazily: brax when a brax env is built, gymnasium when a gymnasium env is.
+Heavy backends load lazily: brax when a brax env is built, navix when a MiniGrid env is,
+gymnasium when a gymnasium env is.
 """
 
 from jaxrl_suite.envs.base import EnvSpec, HostEnv, JaxEnv
@@ -14,7 +15,9 @@ from jaxrl_suite.envs.evaluate import (
     random_policy,
 )
 from jaxrl_suite.envs.gymnasium_env import evaluate_host, make_gymnasium_env
-from jaxrl_suite.envs.gymnax_env import make_gymnax_env
+from jaxrl_suite.envs.gymnax_env import make_gymnax_env, make_minatar_env
+from jaxrl_suite.envs.masked import mask_observations, unmasked_observation
+from jaxrl_suite.envs.navix_env import make_navix_env
 from jaxrl_suite.envs.registry import REFERENCE_RETURNS, env_spec, list_envs, make_env
 
 __all__ = [
@@ -34,6 +37,10 @@ __all__ = [
     "make_evaluate",
     "make_gymnasium_env",
     "make_gymnax_env",
+    "make_minatar_env",
+    "make_navix_env",
+    "mask_observations",
     "normalized_score",
     "random_policy",
+    "unmasked_observation",
 ]

@@ -2,6 +2,12 @@
 
 Naming rule:
   * gymnax classic control: gymnax's id, e.g. "Pendulum-v1", "CartPole-v1"     (backend gymnax)
+  * MinAtar on gymnax: gymnax's id, "Breakout-MinAtar", "SpaceInvaders-MinAtar" (backend gymnax)
+    (``gymnax_env.make_minatar_env``: MinAtar's sticky actions, a flat observation)
+  * velocity-masked classic control: "Masked" + the gymnax id, "MaskedPendulum-v1",
+    "MaskedCartPole-v1" (``envs/masked.py``; the gymnax env, fewer observed dims) (backend gymnax)
+  * MiniGrid on navix: MiniGrid's id, "MiniGrid-LavaGapS7-v0",                  (backend navix)
+    "MiniGrid-Dynamic-Obstacles-8x8-v0" (``envs/navix_env.py``; MiniGrid's rules)
   * gymnasium's MuJoCo v5 locomotion, ported to MJX: gymnasium's id, e.g.      (backend mjx)
     "HalfCheetah-v5", "Hopper-v5" (``envs/mujoco``; gymnasium's XML and semantics)
   * brax locomotion (MJX physics): brax's lower-case name, e.g. "hopper"       (backend brax)
@@ -18,7 +24,7 @@ from typing import Any
 
 import jax
 
-from jaxrl_suite.envs import gymnax_env
+from jaxrl_suite.envs import gymnax_env, masked, navix_env
 from jaxrl_suite.envs.base import EnvSpec, HostEnv, JaxEnv
 from jaxrl_suite.envs.brax_env import BRAX_ENV_NAMES, BRAX_SIZES, brax_spec, make_brax_env
 from jaxrl_suite.envs.host_eval import HostEvaluator
@@ -32,9 +38,9 @@ GYMNAX_ENV_NAMES = (
     "CartPole-v1",
     "Acrobot-v1",
     "MountainCar-v0",
-)
+) + gymnax_env.MINATAR_ENV_NAMES + masked.MASKED_ENV_NAMES
 
-BACKENDS = ("gymnax", "mjx", "brax", "gymnasium")
+BACKENDS = ("gymnax", "mjx", "brax", "navix", "gymnasium")
 
 # Reference returns per env name: (ref_min_score, ref_max_score) = (mean return of the uniform
 # random policy, mean return of an expert policy), undiscounted, at the env's default time
@@ -55,7 +61,31 @@ REFERENCE_RETURNS: dict[str, tuple[float | None, float | None]] = {
     "halfcheetah": (None, None),
     "walker2d": (None, None),
     "ant": (None, None),
+    # ref_min of the four entries below (and of the masked envs after the table) measured by
+    # `.venv/bin/python bench/reference_returns.py --episodes 1000 --envs MiniGrid-LavaGapS7-v0
+    # MiniGrid-Dynamic-Obstacles-8x8-v0 Breakout-MinAtar SpaceInvaders-MinAtar
+    # MaskedPendulum-v1 MaskedCartPole-v1 --oracle`
+    # (2-core CPU, JAX 0.10.2, seed 0, 2026-12-03): uniform random policy over 1,000 episodes
+    # at the default options (MiniGrid: 3 actions; MinAtar: 6 actions, sticky actions 0.1,
+    # 1000-step limit).
+    # MiniGrid-LavaGapS7 ref_max: the exact optimum, mean over 1,000 random layouts of
+    # 1 - 0.9 * n / 196 with n the fewest steps to the goal (BFS over cell x heading, each path
+    # replayed in the env by the same command; std 0.0037).
+    "MiniGrid-LavaGapS7-v0": (0.0175, 0.9523),
+    # Dynamic-Obstacles, MinAtar: no expert yet (needs an online DQN behaviour policy).
+    "MiniGrid-Dynamic-Obstacles-8x8-v0": (-0.9924, None),
+    "Breakout-MinAtar": (0.52, None),
+    "SpaceInvaders-MinAtar": (2.771, None),
 }
+# Masked envs: ref_max is the unmasked env's expert (Pendulum-v1 / CartPole-v1 above), because
+# their datasets come from a full-state behaviour policy acting on the unmasked observation
+# (masked.unmasked_observation). ref_min is this env's own measurement by the command above;
+# the random policy ignores observations, so it estimates the same number as the unmasked
+# entry (the command gives identical returns for Pendulum-v1 / CartPole-v1 at seed 0; seeds
+# 0-3 give -1218..-1241 and 21.7..22.2, so Pendulum-v1's -1256.07 sits ~3 s.e. low).
+_MASKED_RANDOM_RETURNS = {"MaskedPendulum-v1": -1223.90, "MaskedCartPole-v1": 22.09}
+for _name, _random_return in _MASKED_RANDOM_RETURNS.items():
+    REFERENCE_RETURNS[_name] = (_random_return, REFERENCE_RETURNS[masked.unmasked_env(_name)][1])
 # gymnasium's MuJoCo v5 envs (C MuJoCo) and their MJX ports share one entry (same semantics).
 # Measured by `python -m jaxrl_suite generate --suite=mujoco-small` (2-core CPU, 2026-12-02;
 # manifest.json of the build, BUILD_NOTES "mujoco-small"): ref_min = uniform random policy
@@ -81,7 +111,8 @@ for _name in MUJOCO_ENV_NAMES:
 
 def list_envs() -> list[str]:
     """Returns the registered JAX-native env names (gymnasium ids are open-ended: see module)."""
-    return list(GYMNAX_ENV_NAMES) + list(MUJOCO_ENV_NAMES) + list(BRAX_ENV_NAMES)
+    return (list(GYMNAX_ENV_NAMES) + list(MUJOCO_ENV_NAMES) + list(BRAX_ENV_NAMES)
+            + list(navix_env.MINIGRID_ENV_NAMES))
 
 
 def host_twin(name: str) -> str | None:
@@ -137,19 +168,33 @@ def make_eval_env(name: str, eval_backend: str = "auto") -> JaxEnv | HostEvaluat
 def make_env(name: str, *, backend: str | None = None, **kwargs: Any) -> JaxEnv | HostEnv:
     """Returns the env ``name`` with its reference returns attached to ``env.spec``.
 
-    gymnax names build a JaxEnv (no kwargs); gymnasium's MuJoCo v5 ids a JaxEnv on MJX, with
+    gymnax classic-control and masked names build a JaxEnv (no kwargs); MinAtar names a JaxEnv
+    with kwargs ``observation`` ("paper" | "channels"), ``sticky_action_prob`` (default 0.1)
+    and ``minimal_action_set`` (default False); MiniGrid names a JaxEnv on navix with kwarg
+    ``observation`` ("paper" | "symbolic"); gymnasium's MuJoCo v5 ids a JaxEnv on MJX, with
     kwarg ``episode_length`` (default 1000); brax names a JaxEnv, with kwargs
     ``episode_length`` (default 1000), ``brax_backend`` (physics pipeline, default "mjx") and
     brax env constructor arguments; gymnasium names a HostEnv, with kwargs ``num_envs``,
     ``max_episode_steps``, ``autoreset_mode`` and ``gymnasium.make`` arguments.
-    ``backend`` ("gymnax" | "mjx" | "brax" | "gymnasium") must agree with the name if given.
-    Reference returns hold at the env's default time limit; with a changed limit they are None.
+    ``backend`` ("gymnax" | "mjx" | "brax" | "navix" | "gymnasium") must agree with the name if
+    given. Reference returns hold at the env's default time limit (and, for MinAtar, default
+    sticky actions and action set); otherwise they are None.
     """
     backend, env_name = _resolve(name, backend)
     if backend == "gymnax":
-        if kwargs:
-            raise EnvError(f"gymnax env '{name}' takes no options, found {sorted(kwargs)}")
-        env = gymnax_env.make_gymnax_env(env_name)
+        if env_name in gymnax_env.MINATAR_ENV_NAMES:
+            options = _minatar_options(name, kwargs)
+            env = gymnax_env.make_minatar_env(env_name, **options)
+            return env._replace(spec=_with_reference(env.spec, _minatar_default(options)))
+        _no_options(name, kwargs)
+        if env_name in masked.MASKED_ENV_NAMES:
+            env = masked.mask_observations(
+                env_name, gymnax_env.make_gymnax_env(masked.unmasked_env(env_name)))
+        else:
+            env = gymnax_env.make_gymnax_env(env_name)
+        return env._replace(spec=_with_reference(env.spec, default_limit=True))
+    if backend == "navix":
+        env = navix_env.make_navix_env(env_name, **_navix_options(name, kwargs))
         return env._replace(spec=_with_reference(env.spec, default_limit=True))
     if backend == "mjx":
         env = make_mujoco_env(env_name, **_mjx_options(name, kwargs))
@@ -166,15 +211,29 @@ def make_env(name: str, *, backend: str | None = None, **kwargs: Any) -> JaxEnv 
 def env_spec(name: str, *, backend: str | None = None, **kwargs: Any) -> EnvSpec:
     """Returns the spec ``make_env(name, backend=backend, **kwargs).spec`` would have.
 
-    gymnax and default brax envs are not built (brax sizes come from a table); a gymnasium env
-    is built once and closed.
+    gymnax, navix and default brax envs are not built (brax sizes come from a table); a
+    gymnasium env is built once and closed.
     """
     backend, env_name = _resolve(name, backend)
     if backend == "gymnax":
         import gymnax
 
-        env, params = gymnax.make(env_name)
-        return _with_reference(gymnax_env.gymnax_spec(env_name, env, params), default_limit=True)
+        if env_name in gymnax_env.MINATAR_ENV_NAMES:
+            options = _minatar_options(name, kwargs)
+            spec = gymnax_env.minatar_spec(
+                env_name, observation=options.get("observation", "paper"),
+                minimal_action_set=options.get("minimal_action_set", False))
+            return _with_reference(spec, _minatar_default(options))
+        _no_options(name, kwargs)
+        unmasked = masked.MASKED_ENVS.get(env_name, (env_name,))[0]
+        env, params = gymnax.make(unmasked)
+        spec = gymnax_env.gymnax_spec(unmasked, env, params)
+        if env_name in masked.MASKED_ENV_NAMES:
+            spec = masked.masked_spec(env_name, spec)
+        return _with_reference(spec, default_limit=True)
+    if backend == "navix":
+        return _with_reference(
+            navix_env.navix_spec(env_name, **_navix_options(name, kwargs)), default_limit=True)
     if backend == "mjx":
         spec = mujoco_spec(env_name, **_mjx_options(name, kwargs))
         return _with_reference(spec, _has_default_limit(kwargs))
@@ -209,11 +268,40 @@ def _resolve(name: str, backend: str | None) -> tuple[str, str]:
         return "mjx", name
     if name in BRAX_ENV_NAMES and backend in (None, "brax"):
         return "brax", name
+    if name in navix_env.MINIGRID_ENV_NAMES and backend in (None, "navix"):
+        return "navix", name
     raise EnvError(
         f"unknown env '{name}'" + (f" for backend '{backend}'" if backend else "")
         + f": known names are {', '.join(list_envs())}, or any gymnasium id as "
         "'gymnasium/<id>' (e.g. 'gymnasium/HalfCheetah-v5')"
     )
+
+
+def _no_options(name: str, kwargs: dict[str, Any]) -> None:
+    if kwargs:
+        raise EnvError(f"gymnax env '{name}' takes no options, found {sorted(kwargs)}")
+
+
+def _minatar_options(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(kwargs) - {"observation", "sticky_action_prob", "minimal_action_set"})
+    if unknown:
+        raise EnvError(f"MinAtar env '{name}' takes only 'observation', 'sticky_action_prob' "
+                       f"and 'minimal_action_set', found {unknown}")
+    return dict(kwargs)
+
+
+def _minatar_default(options: dict[str, Any]) -> bool:
+    # Random and expert returns depend on sticky actions and the action set, not on the encoding.
+    return (float(options.get("sticky_action_prob", gymnax_env.MINATAR_STICKY_ACTION_PROB))
+            == gymnax_env.MINATAR_STICKY_ACTION_PROB
+            and not options.get("minimal_action_set", False))
+
+
+def _navix_options(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(kwargs) - {"observation"})
+    if unknown:
+        raise EnvError(f"MiniGrid env '{name}' takes only 'observation', found {unknown}")
+    return dict(kwargs)
 
 
 def _mjx_options(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from jaxrl_suite.sweep.store import ResultsStore, config_hash
 
 SAMPLING = ("uniform", "rw", "aw")
 ALL_ALGOS = "*"  # a grid/random key that applies to every algorithm with the field
+AUXILIARY = ("bisimulation",)  # SweepSpec.auxiliary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +75,9 @@ class SweepSpec:
     seed: int = 0
     eval_backend: str = "auto"  # jax | host | auto: registry.resolve_eval_backend
     final_eval_episodes: int = 0
+    # Auxiliary losses added to every learner ("bisimulation": agents/auxiliary/, on the
+    # learner's history encoder; its bisim_* hparams become grid fields).
+    auxiliary: tuple[str, ...] = ()
 
     def __post_init__(self):
         where = f"sweep spec '{self.name}'"
@@ -99,6 +103,10 @@ class SweepSpec:
         if unknown:
             raise SuiteError(f"{where}: fields 'grid'/'random': keys {unknown} name no algorithm "
                              f"of the sweep {list(self.algos)} (or '{ALL_ALGOS}')")
+        bad = sorted(set(self.auxiliary) - set(AUXILIARY))
+        if bad:
+            raise SuiteError(f"{where}: field 'auxiliary': expected entries of "
+                             f"{list(AUXILIARY)}, found {bad}")
         unknown = sorted(set(self.learner_config) - _config_fields(self.algos))
         if unknown:
             raise SuiteError(f"{where}: field 'learner_config': keys {unknown} are fields of no "
@@ -144,7 +152,7 @@ def spec_from_config(config: Any) -> SweepSpec:
     unknown = sorted(set(data) - fields)
     if unknown:
         raise SuiteError(f"sweep spec: fields {unknown}: expected fields of {sorted(fields)}")
-    for name in ("algos", "datasets", "sampling"):
+    for name in ("algos", "datasets", "sampling", "auxiliary"):
         if name in data:
             data[name] = _as_tuple(data[name])
     if data.get("hidden_sizes") is not None:
@@ -330,6 +338,14 @@ def _learner(spec: SweepSpec, algo: str, dataset: Any, env_name: str, log) -> _L
     except (ValueError, TypeError) as e:  # a config value the learner refuses
         raise SuiteError(f"sweep spec '{spec.name}': field 'learner_config' for {algo}: "
                          f"{chosen}: {e}") from None
+    if "bisimulation" in spec.auxiliary:
+        from jaxrl_suite.agents.auxiliary.bisimulation import with_bisimulation
+
+        try:
+            learner = with_bisimulation(learner)
+        except ValueError as e:
+            raise SuiteError(f"sweep spec '{spec.name}': field 'auxiliary' for {algo}: {e}"
+                             ) from None
     return _LearnerSlot(learner.config, learner.default_hparams, learner.discrete,
                         lambda: learner)
 
@@ -402,6 +418,8 @@ def expand(spec: SweepSpec, datasets: DatasetLoader, log=print
                         if spec.final_eval_episodes:
                             # Absent when 0: records written before the field keep their hash.
                             config["final_eval_episodes"] = spec.final_eval_episodes
+                        if spec.auxiliary:  # absent when none, as above
+                            config["auxiliary"] = list(spec.auxiliary)
                         rows.append(dict(config=config, hparams=cell, hash=config_hash(config),
                                          temperature=override.get(
                                              "sampling_temperature",
@@ -502,8 +520,10 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
     over the program's rows (tag ``cell0``), under ``out``/tensorboard|wandb/<program>."""
     from tqdm import tqdm
 
+    from jaxrl_suite.envs.history import with_history
     from jaxrl_suite.envs.registry import make_eval_env
     from jaxrl_suite.loggers import Trackers, cell_scalars, check_loggers
+    from jaxrl_suite.transforms.history import window_length
     from jaxrl_suite.train import (
         TrainConfig, make_train, sampling_hparams, stack_hparams, train)
 
@@ -535,7 +555,10 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
                 continue
             dataset = datasets.load(program.dataset)
             env = make_eval_env(dataset.meta.env_id, spec.eval_backend)
-            key = (id(slot), dataset.meta.env_id, program.sampling)
+            window = window_length(dataset.meta)
+            if window:  # history-window data: the eval env observes the same windows
+                env = with_history(env, window)
+            key = (id(slot), dataset.meta.env_id, window, program.sampling)
             if key not in trainers:
                 trainers[key] = make_train(slot.get(), env, dataclasses.replace(
                     config, sampling=program.sampling,

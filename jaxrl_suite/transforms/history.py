@@ -92,3 +92,33 @@ def history_windows(dataset: Dataset, k: int) -> Dataset:
         history=k, history_windows=True)
     return dataset.replace(observations=obs_hist, next_observations=next_hist, meta=meta)
 
+
+
+def masked_dataset(dataset: Dataset, masked_env: str) -> Dataset:
+    """Returns the dataset as the velocity-masked env ``masked_env`` (``envs/masked.py``, e.g.
+    "MaskedPendulum-v1") observes it: observations and next observations keep only that env's
+    ``kept_indices``, and ``meta.env_id`` names the masked env (data recorded in the unmasked
+    env by a full-state behaviour policy, as the POMDP benchmarks do). Rewards, actions and
+    episodes are unchanged."""
+    from jaxrl_suite.envs.masked import kept_indices, unmasked_env
+
+    expected = unmasked_env(masked_env)
+    if dataset.meta.env_id not in (None, expected):
+        fail(dataset.meta.source, "env_id", f"data of '{expected}' (the env '{masked_env}' "
+             "masks)", repr(dataset.meta.env_id))
+    keep = jnp.asarray(kept_indices(masked_env))
+    if dataset.observations.ndim != 2 or dataset.observations.shape[1] <= int(keep.max()):
+        fail(dataset.meta.source, "observations", f"flat observations with the dims of "
+             f"'{expected}'", f"shape {tuple(dataset.observations.shape)}")
+    meta = dataset.meta.replace(env_id=masked_env, observation_shape=(int(keep.shape[0]),))
+    return dataset.replace(observations=dataset.observations[:, keep],
+                           next_observations=dataset.next_observations[:, keep],
+                           meta=meta.with_info(masked_from=expected))
+
+
+def window_length(meta) -> int:
+    """Returns k where ``meta`` describes ``history_windows`` data (observations
+    [k, obs_dim + 1]), else 0: the eval env must observe the same windows
+    (``envs/history.py::with_history``)."""
+    info = meta.info_dict()
+    return int(info["history"]) if info.get("history_windows") else 0

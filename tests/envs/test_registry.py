@@ -6,13 +6,15 @@ from jaxrl_suite.envs import REFERENCE_RETURNS, HostEnv, JaxEnv, env_spec, list_
 from jaxrl_suite.envs import registry
 from jaxrl_suite.errors import EnvError
 
-GYMNAX = ["Pendulum-v1", "MountainCarContinuous-v0", "CartPole-v1", "Acrobot-v1", "MountainCar-v0"]
+GYMNAX = ["Pendulum-v1", "MountainCarContinuous-v0", "CartPole-v1", "Acrobot-v1", "MountainCar-v0",
+          "Breakout-MinAtar", "SpaceInvaders-MinAtar", "MaskedPendulum-v1", "MaskedCartPole-v1"]
 BRAX = ["hopper", "halfcheetah", "walker2d", "ant"]
 MJX = ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5"]
+NAVIX = ["MiniGrid-LavaGapS7-v0", "MiniGrid-Dynamic-Obstacles-8x8-v0"]
 
 
-def test_list_envs_names_every_gymnax_mjx_and_brax_env():
-    assert sorted(list_envs()) == sorted(GYMNAX + MJX + BRAX)
+def test_list_envs_names_every_gymnax_mjx_brax_and_navix_env():
+    assert sorted(list_envs()) == sorted(GYMNAX + MJX + BRAX + NAVIX)
 
 
 def test_every_listed_env_has_a_reference_returns_entry():
@@ -24,7 +26,7 @@ def test_unknown_name_raises_env_error_listing_the_known_names():
         make_env("HalfCheetah-v9")
     message = str(info.value)
     assert "unknown env 'HalfCheetah-v9'" in message
-    for name in GYMNAX + MJX + BRAX:
+    for name in GYMNAX + MJX + BRAX + NAVIX:
         assert name in message
     assert "gymnasium/" in message
     with pytest.raises(EnvError, match="known names"):
@@ -38,6 +40,9 @@ def test_backend_must_agree_with_the_name():
         make_env("gymnasium/CartPole-v1", backend="brax")
     with pytest.raises(EnvError, match="unknown env backend"):
         make_env("CartPole-v1", backend="jax")
+    with pytest.raises(EnvError, match="for backend 'gymnax'"):
+        env_spec("MiniGrid-LavaGapS7-v0", backend="gymnax")
+    assert env_spec("MiniGrid-LavaGapS7-v0", backend="navix").backend == "navix"
 
 
 @pytest.mark.parametrize("name", GYMNAX)
@@ -46,6 +51,26 @@ def test_gymnax_env_spec_equals_the_built_env_spec(name):
     assert isinstance(env, JaxEnv)
     assert env.spec == env_spec(name)
     assert env.spec.backend == "gymnax" and env.spec.name == name
+
+
+@pytest.mark.parametrize("name", NAVIX)
+def test_navix_env_spec_equals_the_built_env_spec(name):
+    env = make_env(name)
+    assert isinstance(env, JaxEnv)
+    assert env.spec == env_spec(name)
+    assert env.spec.backend == "navix" and env.spec.name == name
+    assert make_env(name, observation="symbolic").spec == env_spec(name, observation="symbolic")
+
+
+def test_new_envs_carry_their_measured_reference_returns():
+    lo, hi = REFERENCE_RETURNS["MiniGrid-LavaGapS7-v0"]
+    assert 0 <= lo < hi < 1  # random vs the exact optimum, both in MiniGrid's reward range
+    assert env_spec("MiniGrid-LavaGapS7-v0").ref_max_score == hi
+    for name in ("MiniGrid-Dynamic-Obstacles-8x8-v0", "Breakout-MinAtar", "SpaceInvaders-MinAtar"):
+        assert REFERENCE_RETURNS[name][0] is not None and REFERENCE_RETURNS[name][1] is None
+    for masked_name, name in (("MaskedPendulum-v1", "Pendulum-v1"),
+                              ("MaskedCartPole-v1", "CartPole-v1")):
+        assert REFERENCE_RETURNS[masked_name][1] == REFERENCE_RETURNS[name][1]
 
 
 @pytest.mark.parametrize("name", BRAX)

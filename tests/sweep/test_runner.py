@@ -236,3 +236,33 @@ def test_dataset_quality_rows_equal_the_suite_table_and_share_the_sweeps_reads(
         expected = table[row["recipe"]]
         assert row["tq"] == pytest.approx(expected["tq"])
         assert row["saco"] == pytest.approx(expected["saco"])
+
+
+def test_a_sweep_trains_history_windows_with_the_bisimulation_weight_as_a_grid(tmp_path):
+    # In-memory window data (CartPole-sized), a GRU encoder by learner_config, the
+    # bisimulation loss on every learner, its weight a grid axis: one program, records naming
+    # the auxiliary loss and reporting it, the eval env observing the windows.
+    from jaxrl_suite.data import DatasetMeta, from_arrays
+    from jaxrl_suite.transforms.history import history_windows
+
+    rng = np.random.default_rng(0)
+    n = 60
+    terminals = np.zeros(n, bool)
+    terminals[[9, 29, 59]] = True
+    data = history_windows(from_arrays(
+        rng.normal(size=(n, 4)).astype(np.float32), rng.integers(0, 2, n),
+        np.ones(n, np.float32), terminals, np.zeros(n, bool),
+        meta=DatasetMeta(env_id="CartPole-v1", ref_min_score=20.0, ref_max_score=500.0)), 3)
+    spec = runner.SweepSpec(
+        name="bisim", algos=("bc",), datasets=("windows",), suite=None, num_seeds=1,
+        num_updates=4, eval_every=4, eval_episodes=1, batch_size=8, hidden_sizes=(8,),
+        learner_config={"history_encoder": "gru", "history_hidden": 4},
+        auxiliary=("bisimulation",), grid={"bc": ("bisim_weight=0,0.5",)})
+    summary = runner.run_sweep(spec, tmp_path, datasets={"windows": data}, progress=False,
+                               log=lambda s: None)
+    assert summary["programs"] == 1 and summary["records"] == 2
+    records = load_records(tmp_path)
+    assert sorted(r["config"]["hparams"]["bisim_weight"] for r in records) == [0.0, 0.5]
+    assert all(r["config"]["auxiliary"] == ["bisimulation"] for r in records)
+    with pytest.raises(SuiteError, match="field 'auxiliary'"):
+        runner.SweepSpec(name="x", algos=("bc",), datasets=("a/b",), auxiliary=("vae",))

@@ -7,7 +7,8 @@ import pytest
 from jaxrl_suite.data import from_arrays
 from jaxrl_suite.errors import DatasetError
 from jaxrl_suite.agents.base import data_spec
-from jaxrl_suite.transforms.history import history_windows, stack_observation_history
+from jaxrl_suite.transforms.history import (
+    history_windows, masked_dataset, stack_observation_history)
 from jaxrl_suite.transforms.reweight import top_trajectories
 
 
@@ -173,3 +174,15 @@ def test_top_trajectories_keeps_the_best_episodes_whole():
     assert out.meta.info_dict()["top_fraction"] == 0.25
     with pytest.raises(DatasetError, match="'fraction'"):
         top_trajectories(ds, 0.0)
+
+
+def test_masked_dataset_keeps_the_masked_envs_dims_only():
+    ds, _ = random_dataset(8, obs_shape=(3,))
+    ds = ds.replace(meta=ds.meta.replace(env_id="Pendulum-v1"))
+    out = masked_dataset(ds, "MaskedPendulum-v1")
+    np.testing.assert_array_equal(np.asarray(out.observations), np.asarray(ds.observations)[:, :2])
+    np.testing.assert_array_equal(np.asarray(out.next_observations),
+                                  np.asarray(ds.next_observations)[:, :2])
+    assert out.meta.env_id == "MaskedPendulum-v1" and out.meta.observation_shape == (2,)
+    with pytest.raises(DatasetError, match="env_id"):
+        masked_dataset(ds, "MaskedCartPole-v1")

@@ -49,7 +49,9 @@ def windows_dataset(discrete, n=80, seed=0):
     return history_windows(data, 3)
 
 
-@pytest.fixture(scope="module", params=[("bc", False), ("cql", True)], ids=["bc", "cql-discrete"])
+# Discrete CQL's compile adds ~40 s: the fast tier runs BC.
+@pytest.fixture(scope="module", params=[
+    ("bc", False), pytest.param(("cql", True), marks=pytest.mark.slow)], ids=["bc", "cql-discrete"])
 def runs(request):
     """(plain learner's state, [weight 0, weight 1] bisimulation states, metrics) after 5
     updates on the same keys, the two weights in one vmapped program."""
