@@ -226,6 +226,16 @@ class Program:
     rows: list[dict[str, Any]]  # each: config (the record's), hparams (struct), hash
 
 
+def _record_learner_config(config: Any) -> dict[str, Any]:
+    """Returns a learner config as records store it: without the history-encoder fields when
+    there is no encoder, so records written before those fields existed keep their hash."""
+    out = _jsonable(config)
+    if out.get("history_encoder") == "none":
+        out.pop("history_encoder")
+        out.pop("history_hidden", None)
+    return out
+
+
 def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
@@ -406,7 +416,7 @@ def expand(spec: SweepSpec, datasets: DatasetLoader, log=print
                             seed=spec.seed + s, num_updates=spec.num_updates,
                             batch_size=spec.batch_size, eval_every=spec.eval_every,
                             eval_episodes=spec.eval_episodes,
-                            learner_config=_jsonable(learner.config),
+                            learner_config=_record_learner_config(learner.config),
                             dataset_source=datasets.resolve(dataset_name),
                             dataset_transitions=int(dataset.rewards.shape[0]))
                         if algo in MODEL_BASED:  # the dynamics model the learner rolls out

@@ -266,3 +266,31 @@ def test_a_sweep_trains_history_windows_with_the_bisimulation_weight_as_a_grid(t
     assert all(r["config"]["auxiliary"] == ["bisimulation"] for r in records)
     with pytest.raises(SuiteError, match="field 'auxiliary'"):
         runner.SweepSpec(name="x", algos=("bc",), datasets=("a/b",), auxiliary=("vae",))
+
+
+def test_committed_records_keep_their_learner_config_under_todays_config_classes():
+    # A new config field must not change what records store (and so their hashes) where it
+    # is at its "off" value: every committed record's learner_config must be what the runner
+    # writes today for the same values.
+    import glob
+    import pathlib
+
+    from jaxrl_suite.agents import learner_parts
+    from jaxrl_suite.envs.registry import env_spec
+    from jaxrl_suite.model_based import MODEL_BASED
+
+    results = pathlib.Path(__file__).resolve().parents[2] / "results"
+    checked = 0
+    for path in sorted(glob.glob(str(results / "*" / "*" / "records" / "*.json"))):
+        config = json.loads(pathlib.Path(path).read_text())["config"]
+        if config["algo"] in MODEL_BASED:
+            continue
+        _, config_cls, _ = learner_parts(config["algo"],
+                                         discrete=env_spec(config["env"]).discrete)
+        stored = config["learner_config"]
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
+        assert runner._record_learner_config(config_cls(**values)) == stored, path
+        checked += 1
+    assert checked > 100
+    with_encoder = runner._record_learner_config(learner_parts("bc")[1](history_encoder="gru"))
+    assert with_encoder["history_encoder"] == "gru" and with_encoder["history_hidden"] == 128
