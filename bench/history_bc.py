@@ -27,6 +27,7 @@ from jaxrl_suite.data import io  # noqa: E402
 from jaxrl_suite.envs.history import with_history  # noqa: E402
 from jaxrl_suite.envs.registry import make_env  # noqa: E402
 from jaxrl_suite.transforms.history import history_windows, masked_dataset  # noqa: E402
+from bench.cached_data import DEFAULT_CACHE, test_data_folder  # noqa: E402
 from tests.agents.learn_check import normalized_returns  # noqa: E402
 
 
@@ -35,14 +36,9 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=4_000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--history", default="4", help="window lengths of the history arms")
-    parser.add_argument("--cache", default=str(ROOT / "bench" / ".cache" / "replay_data"))
+    parser.add_argument("--cache", default=str(DEFAULT_CACHE))
     args = parser.parse_args()
-    folder = pathlib.Path(args.cache) / "pendulum"
-    if not (folder / "random.npz").exists():
-        from tests.conftest import _build
-        folder.mkdir(parents=True, exist_ok=True)
-        _build(folder)
-    expert = io.load(folder / "expert.npz")
+    expert = io.load(test_data_folder(args.cache) / "expert.npz")
     masked = masked_dataset(expert, "MaskedPendulum-v1")
     env, masked_env = make_env("Pendulum-v1"), make_env("MaskedPendulum-v1")
     arms = [("full state", BCConfig((64, 64)), env, expert),

@@ -26,6 +26,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.cached_data import test_data_folder  # noqa: E402
 from jaxrl_suite.data import io  # noqa: E402
 from jaxrl_suite.envs.registry import make_env  # noqa: E402
 from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train  # noqa: E402
@@ -51,15 +52,7 @@ def discrete(name):
 
 
 def dataset(kind: str, cache: pathlib.Path):
-    folder = cache / kind
-    if not (folder / "random.npz").exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        if kind == "pendulum":
-            from tests.conftest import _build
-        else:
-            from tests.agents.discrete.conftest import _build
-        _build(folder)
-    return io.load(folder / "replay.npz")
+    return io.load(test_data_folder(cache, kind) / "replay.npz")
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.cached_data import DEFAULT_CACHE, test_data_folder  # noqa: E402
 from jaxrl_suite.data import io  # noqa: E402
 from jaxrl_suite.envs.registry import make_env  # noqa: E402
 from jaxrl_suite.model_based import dynamics  # noqa: E402
@@ -57,14 +58,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--lrs", default="1e-3,3e-4", help="actor = critic = alpha lr per cell")
     parser.add_argument("--coefs", default="1,5", help="penalty coefficients of the model arm")
-    parser.add_argument("--cache", default=str(ROOT / "bench" / ".cache" / "replay_data"))
+    parser.add_argument("--cache", default=str(DEFAULT_CACHE))
     args = parser.parse_args()
-    folder = pathlib.Path(args.cache) / "pendulum"
-    if not (folder / "random.npz").exists():
-        from tests.conftest import _build
-        folder.mkdir(parents=True, exist_ok=True)
-        _build(folder)
-    data = io.load(folder / "expert.npz")
+    data = io.load(test_data_folder(args.cache) / "expert.npz")
     env = make_env("Pendulum-v1")
     from tests.model_based.test_mopo import SMALL_MODEL
     model, _ = dynamics.train_ensemble(jax.random.PRNGKey(0), data, SMALL_MODEL)

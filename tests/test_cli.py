@@ -17,6 +17,19 @@ def run_cli(*args, cwd=None):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def cartpole_npz(path, ends, seed, n=40):
+    """Writes a random 40-transition CartPole-v1 dataset whose episodes end (terminal) at
+    ``ends``; returns its path."""
+    rng = np.random.default_rng(seed)
+    terminals = np.zeros(n, bool)
+    terminals[list(ends)] = True
+    save_npz(from_arrays(rng.normal(size=(n, 4)).astype(np.float32), rng.integers(0, 2, n),
+                         np.ones(n, np.float32), terminals, np.zeros(n, bool),
+                         meta=DatasetMeta(env_id="CartPole-v1", ref_min_score=20.0,
+                                          ref_max_score=500.0)), path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def npz_files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
@@ -163,15 +176,7 @@ def test_train_writes_metrics_and_a_final_table_over_a_grid(tmp_path):
 def test_train_picks_the_discrete_variant_by_the_datasets_action_space(tmp_path):
     import csv
 
-    rng = np.random.default_rng(0)
-    n = 40
-    terminals = np.zeros(n, bool)
-    terminals[[19, 39]] = True
-    good = tmp_path / "cartpole.npz"
-    save_npz(from_arrays(rng.normal(size=(n, 4)).astype(np.float32), rng.integers(0, 2, n),
-                         np.ones(n, np.float32), terminals, np.zeros(n, bool),
-                         meta=DatasetMeta(env_id="CartPole-v1", ref_min_score=20.0,
-                                          ref_max_score=500.0)), good)
+    good = cartpole_npz(tmp_path / "cartpole.npz", ends=[19, 39], seed=0)
     out = tmp_path / "run"
     rc, _, err = run_cli("train", "--algo=cql", f"--dataset={good}", "--num_seeds=1",
                          "--steps=10", "--eval_every=10", "--eval_episodes=1", f"--out={out}")
@@ -189,15 +194,7 @@ def test_train_picks_the_discrete_variant_by_the_datasets_action_space(tmp_path)
 @pytest.mark.slow  # three CLI trainings (~110 s); the fast tier has the in-process errors
 def test_train_with_history_windows_records_them_and_refuses_learners_without_an_encoder(
         tmp_path):
-    rng = np.random.default_rng(1)
-    n = 40
-    terminals = np.zeros(n, bool)
-    terminals[[7, 19, 39]] = True
-    good = tmp_path / "cartpole.npz"
-    save_npz(from_arrays(rng.normal(size=(n, 4)).astype(np.float32), rng.integers(0, 2, n),
-                         np.ones(n, np.float32), terminals, np.zeros(n, bool),
-                         meta=DatasetMeta(env_id="CartPole-v1", ref_min_score=20.0,
-                                          ref_max_score=500.0)), good)
+    good = cartpole_npz(tmp_path / "cartpole.npz", ends=[7, 19, 39], seed=1)
     out = tmp_path / "run"
     rc, _, err = run_cli("train", "--algo=bc", f"--dataset={good}", "--num_seeds=1",
                          "--steps=10", "--eval_every=10", "--eval_episodes=1",
