@@ -181,15 +181,15 @@ def with_bisimulation(learner: Learner, model_width: int = 200) -> Learner:
             z = encode(encoder_params, spec, batch.observations)
             r_hat, mu, sigma = model_outputs(state.model_params, jax.lax.stop_gradient(z))
             return bisimulation_loss(z, z[perm], r_hat, r_hat[perm], mu, mu[perm], sigma,
-                                     sigma[perm], hparams.bisim_discount)
+                                     sigma[perm], hparams.bisim_discount), z
 
-        loss, grads = jax.value_and_grad(bisim_loss_fn)(params)
+        (loss, z), grads = jax.value_and_grad(bisim_loss_fn, has_aux=True)(params)
         grads = jax.tree.map(lambda g: hparams.bisim_weight * g, grads)
         updates, encoder_opt_state = adam_with_lr(hparams.bisim_lr).update(
             grads, state.encoder_opt_state)
         new_params = optax.apply_updates(params, updates)
 
-        z = jax.lax.stop_gradient(encode(params, spec, batch.observations))
+        z = jax.lax.stop_gradient(z)  # the models fit the encoder before its step, as z_next
         z_next = jax.lax.stop_gradient(encode(params, spec, batch.next_observations))
 
         def model_loss_fn(models):
