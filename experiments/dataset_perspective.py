@@ -8,6 +8,7 @@ results/dataset_perspective/<scale>/, so scales never share records or tables), 
 skips what is done. It writes there:
 
 - ``dataset_quality.{md,csv}``: the TQ / SACo table (env x recipe);
+- ``scores.{md,csv}``: one row per env x dataset: TQ, SACo and every learner's paper score;
 - ``learners.{md,csv}``: one row per learner x env x dataset: TQ, SACo, the final normalised
   return (mean and std over seeds) and the paper's score (the best evaluation of the
   seed-averaged curve, ``source/plotting/create_plots.py``), diverged seeds;
@@ -20,13 +21,18 @@ skips what is done. It writes there:
 - ``records/``: the results store.
 
     .venv/bin/python experiments/dataset_perspective.py --scale=tiny     # results/.../tiny/
-    .venv/bin/python experiments/dataset_perspective.py --scale=default      # < 1 h, 2 CPUs
-    .venv/bin/python experiments/dataset_perspective.py --scale=paper        # GPU-sized
+    .venv/bin/python experiments/dataset_perspective.py --scale=default  # the paper's envs, CPU
+    .venv/bin/python experiments/dataset_perspective.py --scale=classic  # CartPole, Acrobot
+    .venv/bin/python experiments/dataset_perspective.py --scale=paper    # GPU-sized
 
-Scales: ``paper`` is the authors' setting (three 256-unit SELU layers, batch 128, lr 1e-4,
-100k updates, 5 seeds; they evaluate every 200 updates, here every 2,000). ``default`` keeps
-their learners, losses and batch but shrinks the budget to fit an hour on two CPU cores
-(two 64-unit layers, lr 1e-3, 5k updates, 3 seeds; 80 runs in ~11 min). ``tiny`` is for tests.
+Scales: ``paper`` is the authors' setting on their six envs (``perspective-paper`` suite:
+online DQN 100k steps, MinAtar 2M; three 256-unit SELU layers, batch 128, lr 1e-4, 100k
+updates, 5 seeds; they evaluate every 200 updates, here every 2,000). ``default`` runs their
+learners, losses and batch on the same envs sized for two CPU cores (``perspective`` suite:
+online DQN 50k steps, MinAtar 200k, a tenth of theirs; two 64-unit layers, lr 1e-3, 5k
+updates, 3 seeds). ``classic`` is the earlier CPU study on the ``default`` suite's CartPole and
+Acrobot (same learner budget). ``tiny`` is for tests (CartPole and Breakout-MinAtar at toy
+budgets).
 """
 
 from __future__ import annotations
@@ -68,23 +74,26 @@ class Scale:
 
 
 SCALES = {
-    "tiny": Scale("tiny", (32, 32), 1e-3, 400, 200, 2, 3),
-    "default": Scale("default", (64, 64), 1e-3, 5_000, 1_000, 3, 10),
-    "paper": Scale("default", (256, 256, 256), None, 100_000, 2_000, 5, 10),
+    "tiny": Scale("perspective-tiny", (32, 32), 1e-3, 400, 200, 2, 3),
+    "classic": Scale("default", (64, 64), 1e-3, 5_000, 1_000, 3, 10),
+    "default": Scale("perspective", (64, 64), 1e-3, 5_000, 1_000, 3, 10),
+    "paper": Scale("perspective-paper", (256, 256, 256), None, 100_000, 2_000, 5, 10),
 }
 RECIPES = ("random", "mixed", "replay", "noisy", "expert")
-# The paper's learners as its code runs them (ml-jku/OfflineRL source/agents/; QR-DQN is that
-# code's variant, ``qrdqn_mljku``: see agents/discrete/qrdqn.py). Its MCE (Q regressed on the
-# return-to-go) is not implemented. ``--learners`` takes any discrete id (e.g. ``qrdqn``, Dabney
-# et al.'s QR-DQN).
-PAPER_LEARNERS = ("bc", "bve", "dqn", "qrdqn_mljku", "rem", "bcq", "cql", "crr")
+# The paper's nine learners as its code runs them (ml-jku/OfflineRL source/agents/; QR-DQN is
+# that code's variant, ``qrdqn_mljku``: see agents/discrete/qrdqn.py; MCE regresses Q on the
+# return-to-go, agents/discrete/mce.py). ``--learners`` takes any discrete id (e.g. ``qrdqn``,
+# Dabney et al.'s QR-DQN).
+PAPER_LEARNERS = ("bc", "bve", "mce", "dqn", "qrdqn_mljku", "rem", "bcq", "cql", "crr")
+# The ``classic`` scale's committed records predate MCE: its default learners stay the eight.
+CLASSIC_LEARNERS = tuple(a for a in PAPER_LEARNERS if a != "mce")
 # The paper states its results as findings over TQ/SACo (no table of numbers comparable with
 # the suite's datasets), so they are printed beside the rank correlations instead.
 PAPER_FINDINGS = (
     "Schweighofer et al. (CoLLAs 2022), findings: the DQN family (DQN, QR-DQN, REM) needs high "
     "SACo; BCQ, CQL and CRR do well when TQ and SACo are both high or both moderate; BC is "
-    "competitive when TQ is high. (The paper's envs, dataset sizes and 100k-update budget "
-    "differ from the suite's default scale: compare the signs of the correlations.)")
+    "competitive when TQ is high. (The paper's online budgets, dataset sizes and 100k-update "
+    "budget differ from the suite's default scale: compare the signs of the correlations.)")
 COLUMNS = ("learner", "env", "dataset", "tq", "saco", "score_final", "score_final_std",
            "score_paper", "diverged_seeds")
 
@@ -94,7 +103,8 @@ def define_flags() -> None:
     several experiment modules into one process without a flag defined twice."""
     flags.DEFINE_enum("scale", "default", list(SCALES), "Budget preset.")
     flags.DEFINE_string("suite", None, "Generated suite (default: the scale's).")
-    flags.DEFINE_list("learners", list(PAPER_LEARNERS), "Discrete learner ids.")
+    flags.DEFINE_list("learners", None, "Discrete learner ids (default: the paper's nine; "
+                      "at --scale=classic the eight of its committed records).")
     flags.DEFINE_list("recipes", list(RECIPES), "Dataset recipes to train on.")
     flags.DEFINE_integer("num_seeds", None, "Seeds per dataset (default: the scale's).")
     flags.DEFINE_integer("steps", None, "Updates per run (default: the scale's).")
@@ -135,6 +145,18 @@ def correlations(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         spearman_saco=_spearman(np.array([r["saco"] for r in mine], float),
                                                 score)))
     return out
+
+
+def wide_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """Returns (one row per env x dataset: TQ, SACo and each learner's paper score, the
+    paper's per-dataset view; its columns)."""
+    learners = list(dict.fromkeys(r["learner"] for r in rows))
+    table: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        row = table.setdefault((r["env"], r["dataset"]), dict(
+            env=r["env"], dataset=r["dataset"], tq=r["tq"], saco=r["saco"]))
+        row[r["learner"]] = r["score_paper"]
+    return list(table.values()), ("env", "dataset", "tq", "saco", *learners)
 
 
 def sweep_spec(scale: Scale, learners: list[str], datasets: list[str]) -> SweepSpec:
@@ -197,6 +219,7 @@ def run_study(scale: Scale, learners: list[str], recipes: list[str], out: pathli
     tables.write_table(out, "dataset_quality", table, dataset_quality.COLUMNS)
     rows = learner_rows(records, {q["dataset"]: q for q in quality})
     tables.write_table(out, "learners", rows, COLUMNS)
+    tables.write_table(out, "scores", *wide_rows(rows))
     tables.write_table(out, "correlations", correlations(rows),
                        ("learner", "datasets", "mean_score", "spearman_tq", "spearman_saco"))
     plots.tq_saco_scatter(rows, out / "tq_saco_all.png", score_key="score_paper")
@@ -211,16 +234,18 @@ def main(argv: list[str]) -> None:
     scale = dataclasses.replace(
         scale, suite=flags.FLAGS.suite or scale.suite, num_seeds=flags.FLAGS.num_seeds or scale.num_seeds,
         num_updates=flags.FLAGS.steps or scale.num_updates)
-    unknown = sorted(set(flags.FLAGS.learners) - set(DISCRETE_LEARNERS))
+    learners = flags.FLAGS.learners or list(
+        CLASSIC_LEARNERS if flags.FLAGS.scale == "classic" else PAPER_LEARNERS)
+    unknown = sorted(set(learners) - set(DISCRETE_LEARNERS))
     if unknown or not set(flags.FLAGS.recipes) <= set(RECIPES):
         print(f"flags '--learners'/'--recipes': expected ids from {list(DISCRETE_LEARNERS)} / "
-              f"{list(RECIPES)}, found {flags.FLAGS.learners} / {flags.FLAGS.recipes}", file=sys.stderr)
+              f"{list(RECIPES)}, found {learners} / {flags.FLAGS.recipes}", file=sys.stderr)
         sys.exit(2)
     out = results_dir(EXPERIMENT, flags.FLAGS.scale, flags.FLAGS.out)
     start = time.perf_counter()
-    rows = run_study(scale, flags.FLAGS.learners, flags.FLAGS.recipes, out, flags.FLAGS.minari_root,
+    rows = run_study(scale, learners, flags.FLAGS.recipes, out, flags.FLAGS.minari_root,
                      flags.FLAGS.saco_bins or None)
-    print(tables.markdown_table(rows, COLUMNS))
+    print(tables.markdown_table(*wide_rows(rows)))
     print(tables.markdown_table(correlations(rows), ("learner", "datasets", "mean_score",
                                                      "spearman_tq", "spearman_saco")))
     print(PAPER_FINDINGS)

@@ -70,9 +70,9 @@ def test_vmapped_seed_matches_single_seed(td3bc_trainer, dataset):
 
 
 def test_same_key_gives_identical_runs(td3bc_trainer, dataset):
-    hp = stack_hparams([TD3BCHParams()] * 2)
-    a = train(td3bc_trainer, dataset, _keys([5, 6]), hp)
-    b = train(td3bc_trainer, dataset, _keys([5, 6]), hp)
+    hp = stack_hparams([TD3BCHParams()] * 3)  # 3 seeds: the compile of the test above
+    a = train(td3bc_trainer, dataset, _keys([5, 6, 7]), hp)
+    b = train(td3bc_trainer, dataset, _keys([5, 6, 7]), hp)
     for x, y in zip(_leaves(a.state), _leaves(b.state)):
         np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(a.eval_returns, b.eval_returns)
@@ -90,12 +90,12 @@ def test_grid_over_alpha_equals_separate_runs(td3bc_trainer, dataset):
 
 
 def test_kill_and_resume_ends_in_the_uninterrupted_state(td3bc_trainer, dataset, tmp_path):
-    hp = stack_hparams([TD3BCHParams()] * 2)
-    full = train(td3bc_trainer, dataset, _keys([7, 8]), hp)
-    partial = train(td3bc_trainer, dataset, _keys([7, 8]), hp, checkpoint_dir=tmp_path,
+    hp = stack_hparams([TD3BCHParams()] * 3)  # 3 seeds: the compile of the test above
+    full = train(td3bc_trainer, dataset, _keys([7, 8, 9]), hp)
+    partial = train(td3bc_trainer, dataset, _keys([7, 8, 9]), hp, checkpoint_dir=tmp_path,
                     stop_after_chunks=1)
     assert partial.eval_returns.shape[1] == 1
-    resumed = train(td3bc_trainer, dataset, _keys([7, 8]), hp, checkpoint_dir=tmp_path)
+    resumed = train(td3bc_trainer, dataset, _keys([7, 8, 9]), hp, checkpoint_dir=tmp_path)
     for x, y in zip(_leaves(full.state), _leaves(resumed.state)):
         np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(full.eval_returns, resumed.eval_returns)

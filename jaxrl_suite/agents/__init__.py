@@ -47,6 +47,7 @@ DISCRETE_LEARNERS: dict[str, LearnerEntry] = {
     "cql": LearnerEntry("discrete.cql", "make_cql", "CQLConfig", "CQLHParams"),
     "crr": LearnerEntry("discrete.crr", "make_crr", "CRRConfig", "CRRHParams"),
     "bve": LearnerEntry("discrete.bve", "make_bve", "BVEConfig", "BVEHParams"),
+    "mce": LearnerEntry("discrete.mce", "make_mce", "MCEConfig", "MCEHParams"),
 }
 
 

@@ -39,6 +39,7 @@ class ExpertConfig:
     final_eval_episodes: int = 100  # to measure the chosen expert's return without selection bias
     learning_starts: int | None = None  # None: the learner's default
     update_every: int = 1  # host-loop SAC: env steps per batch of as many updates
+    buffer_size: int | None = None  # online replay buffer slots (None: the learner's default)
 
 
 class Snapshot(NamedTuple):
@@ -81,6 +82,8 @@ def _learner(env: JaxEnv, config: ExpertConfig) -> _Learner:
     common = dict(total_steps=config.total_steps, hidden_sizes=config.hidden_sizes)
     if config.learning_starts is not None:
         common["learning_starts"] = config.learning_starts
+    if config.buffer_size is not None:
+        common["buffer_size"] = config.buffer_size
     if env.spec.discrete:
         dqn = make_dqn(env, DQNConfig(**common))
         return _Learner(dqn, lambda s: s.params, dqn.greedy_policy, None)

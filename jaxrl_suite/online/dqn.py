@@ -6,7 +6,7 @@ follow the authors' code (ml-jku/OfflineRL, ``source/train_online.py``, ``source
 ``source/networks/critic.py``): one env, one update per env step once more than ``batch_size``
 transitions are stored, batch 32, Adam lr 1e-4, Huber loss, double-DQN target, epsilon linear
 1.0 -> 0.01 over the first 1,000 *updates*, hard target copy every 100 updates, a 50,000-slot
-buffer, 100k steps, gamma 0.95 on CartPole and 0.99 elsewhere, three 256-unit SELU layers.
+buffer, 100k steps, gamma 0.95 on CartPole and MiniGrid, 0.99 elsewhere, three 256-unit SELU layers.
 
 One deviation from that code: it stores gym's ``done`` (time limit included) and so does not
 bootstrap at truncation; here only ``terminated`` stops bootstrapping.
@@ -68,9 +68,11 @@ class DQNHParams:
 
 
 def dqn_hparams(env_name: str, **overrides: Any) -> DQNHParams:
-    """Returns the paper's hyperparameters for ``env_name`` (gamma 0.95 on CartPole)."""
-    gamma = 0.95 if env_name.startswith("CartPole") else 0.99
-    return DQNHParams(**{"gamma": gamma, **overrides})
+    """Returns the paper's hyperparameters for ``env_name`` (gamma: ``paper_discount``, 0.95 on
+    CartPole and MiniGrid)."""
+    from jaxrl_suite.agents.discrete.common import paper_discount
+
+    return DQNHParams(**{"gamma": paper_discount(env_name), **overrides})
 
 
 @struct.dataclass

@@ -12,6 +12,12 @@ returns and normalised scores stay in the env's units.
   matches the env name ('halfcheetah', 'walker2d' or 'hopper' in it); here the dataset's env id
   (case-insensitive), so Ant and the non-locomotion envs keep their rewards, as theirs do. (Their
   AntMaze rule, r - 1, is for a benchmark the suite does not ship.)
+- ``"return_to_go"``: MCE's (ml-jku/OfflineRL ``source/utils/buffer.py`` (8cc8eec)
+  ``calc_remaining_reward`` :118-127, used when ``use_remaining_reward``): every reward becomes
+  the discounted sum of the rewards from it to its episode's end, G_t = r_t + gamma G_{t+1},
+  restarting at every terminal or time limit (that buffer's ``not_done`` is gym's ``done``,
+  which a time limit sets too) and at the dataset's last transition; gamma is the env's paper
+  discount (``agents.discrete.common.paper_discount``).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import numpy as np
 from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.errors import DatasetError
 
-REWARD_TRANSFORMS = ("none", "iql_locomotion")
+REWARD_TRANSFORMS = ("none", "iql_locomotion", "return_to_go")
 IQL_LOCOMOTION_ENVS = ("halfcheetah", "hopper", "walker2d")  # train_offline.py:72-73
 IQL_RETURN_RANGE = 1000.0  # train_offline.py:52
 
@@ -37,7 +43,7 @@ def reward_scale(name: str, dataset: Dataset) -> float:
     """Returns the factor ``name`` multiplies ``dataset``'s rewards by (1.0: unchanged)."""
     check_reward_transform(name)
     env = (dataset.meta.env_id or "").lower()
-    if name == "none" or not any(robot in env for robot in IQL_LOCOMOTION_ENVS):
+    if name in ("none", "return_to_go") or not any(robot in env for robot in IQL_LOCOMOTION_ENVS):
         return 1.0
     returns = np.asarray(dataset.episode_returns(), np.float64)
     spread = float(returns.max() - returns.min())
@@ -48,8 +54,32 @@ def reward_scale(name: str, dataset: Dataset) -> float:
     return IQL_RETURN_RANGE / spread
 
 
+def return_to_go(rewards: np.ndarray, ends: np.ndarray, discount: float) -> np.ndarray:
+    """Returns G [N] float32 with G_t = r_t + discount * G_{t+1}, the sum restarting after
+    every ``ends[t]`` (episode end: terminal or time limit) and at the last transition.
+    rewards [N] float, ends [N] bool, in dataset order (episodes stored contiguously)."""
+    import jax
+    import jax.numpy as jnp
+
+    def step(following, x):
+        reward, end = x
+        value = reward + jnp.where(end, 0.0, discount * following)
+        return value, value
+
+    _, values = jax.lax.scan(step, jnp.float32(0.0), (
+        jnp.asarray(rewards, jnp.float32), jnp.asarray(ends, bool)), reverse=True)
+    return np.asarray(values)
+
+
 def transform_rewards(name: str, dataset: Dataset) -> Dataset:
     """Returns ``dataset`` with its rewards preprocessed as ``name`` says."""
+    if name == "return_to_go":
+        from jaxrl_suite.agents.discrete.common import paper_discount
+
+        ends = np.logical_or(np.asarray(dataset.terminals), np.asarray(dataset.timeouts))
+        values = return_to_go(np.asarray(dataset.rewards), ends,
+                              paper_discount(dataset.meta.env_id or ""))
+        return dataset.replace(rewards=values)
     scale = reward_scale(name, dataset)
     if scale == 1.0:
         return dataset

@@ -1,6 +1,7 @@
 """The Dataset Perspective learner study at --scale=tiny: discrete learners on every recipe of
-the tiny suite, its tables and plots, written to results/<experiment>/tiny/ beside a copy of the
-committed default results, which stay byte-identical; the rank correlation against scipy."""
+the perspective-tiny suite (CartPole, Breakout-MinAtar), its tables and plots, written to
+results/<experiment>/tiny/ beside a copy of the committed results, which stay byte-identical;
+the rank correlation against scipy."""
 
 import csv
 
@@ -36,8 +37,8 @@ def test_learner_rows_refuse_seeds_whose_curves_differ_in_length():
 
 
 # Three learners keep the test's compiles down (each learner has its own learns-test); the
-# study's code path is the same for all eight.
-LEARNERS = ["bc", "dqn", "crr"]
+# study's code path is the same for all nine.
+LEARNERS = ["bc", "mce", "crr"]
 
 
 @pytest.mark.slow
@@ -46,15 +47,16 @@ def test_tiny_study_trains_learners_on_every_recipe(tmp_path, tiny_suite_root):
     out = results.out
     tiny = dp.SCALES["tiny"]
     assert set(LEARNERS) <= set(DISCRETE_LEARNERS)
-    # Into the committed default folder, the tiny run is refused before it trains or writes.
-    with pytest.raises(SuiteError, match=r"default: record .*\(num_updates: 400 vs 5000; "):
-        dp.run_study(tiny, LEARNERS, list(dp.RECIPES), out.parent / "default",
+    # Into a committed folder, the tiny run is refused before it trains or writes.
+    with pytest.raises(SuiteError, match=r"classic: record .*num_updates: 400 vs 5000"):
+        dp.run_study(tiny, LEARNERS, list(dp.RECIPES), out.parent / "classic",
                      root=tiny_suite_root, log=lambda _: None, progress=False, reps=200)
     rows = dp.run_study(tiny, LEARNERS, list(dp.RECIPES), out,
                         root=tiny_suite_root, log=lambda _: None, progress=False, reps=200)
-    assert len(rows) == len(LEARNERS) * len(dp.RECIPES)  # one discrete env (CartPole)
-    assert {(r["learner"], r["dataset"]) for r in rows} == {
-        (a, r) for a in LEARNERS for r in dp.RECIPES}
+    envs = ["CartPole-v1", "Breakout-MinAtar"]
+    assert len(rows) == len(LEARNERS) * len(dp.RECIPES) * len(envs)
+    assert {(r["learner"], r["env"], r["dataset"]) for r in rows} == {
+        (a, e, r) for a in LEARNERS for e in envs for r in dp.RECIPES}
     for r in rows:
         assert np.isfinite([r["tq"], r["saco"], r["score_final"], r["score_paper"]]).all()
         assert r["score_paper"] >= r["score_final"] - 1e-6 or r["diverged_seeds"]
@@ -64,6 +66,8 @@ def test_tiny_study_trains_learners_on_every_recipe(tmp_path, tiny_suite_root):
         open(out / "dataset_quality.csv")) if r["env"] == "CartPole-v1"}
     assert quality["replay"] == 1.0  # SACo is relative to the replay dataset
     assert len(list(csv.DictReader(open(out / "correlations.csv")))) == len(LEARNERS)
+    wide = list(csv.DictReader(open(out / "scores.csv")))  # env x recipe: TQ, SACo, each score
+    assert len(wide) == len(envs) * len(dp.RECIPES) and set(LEARNERS) <= set(wide[0])
     assert (out / "tq_saco_all.png").stat().st_size > 1000
     # On the shared results store: one record per learner x dataset x seed, and its report.
     records = load_records(out)

@@ -5,5 +5,5 @@ Actions are integer indices: ``update`` reads ``batch.actions`` [B] int, ``act``
 int32. Settings follow the authors' code (``source/agents/*.py``, ``source/networks/*.py``):
 three 256-unit SELU layers, Adam lr 1e-4, hard target copies every 100 updates, raw (not
 normalised) observations; the offline batch of 128 is ``TrainConfig.batch_size``. gamma is
-0.95 on CartPole and 0.99 elsewhere in that code: ``paper_hparams`` applies it.
+0.95 on CartPole and MiniGrid and 0.99 elsewhere in that code: ``paper_hparams`` applies it.
 """

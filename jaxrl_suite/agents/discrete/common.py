@@ -85,9 +85,17 @@ def huber(x: jax.Array) -> jax.Array:
     return jnp.mean(optax.huber_loss(x, delta=1.0))
 
 
+def paper_discount(env_id: str) -> float:
+    """Returns the Dataset Perspective's discount for ``env_id``: 0.95 on CartPole and MiniGrid,
+    0.99 elsewhere (ml-jku/OfflineRL (8cc8eec) ``discount`` in ex_01.py:15 CartPole 0.95,
+    ex_02.py:15 MountainCar 0.99, ex_03.py:15 / ex_04.py:15 MiniGrid 0.95, ex_05.py:15 /
+    ex_06.py:15 MinAtar 0.99), for the online DQN and every offline learner alike."""
+    return 0.95 if env_id.startswith(("CartPole", "MiniGrid")) else 0.99
+
+
 def paper_hparams(hparams: Any, env_id: str) -> Any:
-    """Returns ``hparams`` with the paper's discount for ``env_id`` (0.95 on CartPole, as
-    ml-jku/OfflineRL's experiment scripts; 0.99 elsewhere); unchanged if it has no gamma."""
+    """Returns ``hparams`` with the paper's discount for ``env_id`` (``paper_discount``);
+    unchanged if it has no gamma."""
     if not hasattr(hparams, "gamma"):
         return hparams
-    return hparams.replace(gamma=0.95 if env_id.startswith("CartPole") else 0.99)
+    return hparams.replace(gamma=paper_discount(env_id))

@@ -81,6 +81,7 @@ REPLAY_MAKERS = {"bcq": lambda: make_bcq(BCQConfig(**SMALL)),
                  "crr": lambda: make_crr(CRRConfig(**SMALL))}
 
 
+@pytest.mark.slow  # a learns-test (tests/conftest.py: the slow tier)
 @pytest.mark.parametrize("name,dataset", sorted(CASES))
 def test_learns_on_cartpole(cartpole_data, name, dataset):
     env, data = cartpole_data
