@@ -76,9 +76,12 @@ def transform_rewards(name: str, dataset: Dataset) -> Dataset:
     if name == "return_to_go":
         from jaxrl_suite.agents.discrete.common import paper_discount
 
+        if not dataset.meta.env_id:  # the discount depends on the env: never guess it
+            raise DatasetError(dataset.meta.source, "meta.env_id", "the env id (return_to_go "
+                               "discounts at the env's paper discount)", "none")
         ends = np.logical_or(np.asarray(dataset.terminals), np.asarray(dataset.timeouts))
         values = return_to_go(np.asarray(dataset.rewards), ends,
-                              paper_discount(dataset.meta.env_id or ""))
+                              paper_discount(dataset.meta.env_id))
         return dataset.replace(rewards=values)
     scale = reward_scale(name, dataset)
     if scale == 1.0:

@@ -2,6 +2,7 @@
 inputs, one update's loss against the reference on the network's own outputs, and each learns on
 the CartPole expert and replay data. MCE's return-to-go transform against a loop."""
 
+import dataclasses
 import time
 
 import jax
@@ -180,6 +181,10 @@ def test_mce_reads_the_return_to_go(cartpole_data):
     np.testing.assert_allclose(
         np.asarray(transform_rewards("return_to_go", ds).rewards),
         ref_return_to_go(np.asarray(ds.rewards, np.float64), ends, 0.95), rtol=1e-4)
+    from jaxrl_suite.errors import DatasetError
+    with pytest.raises(DatasetError, match="meta.env_id"):  # no env: no discount to guess
+        transform_rewards("return_to_go", ds.replace(meta=dataclasses.replace(ds.meta,
+                                                                               env_id=None)))
 
 # ---- One update of each learner on CartPole data: its reported loss is the reference's on the
 # network's own outputs, with a target network that differs from the online one.
