@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
+
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.report import tables
 from jaxrl_suite.report.stats import FAILED_RUN_SCORE, differences_text, setting_differences
@@ -164,3 +166,21 @@ def print_study(rows: Sequence[dict[str, Any]], columns: Sequence[str], referenc
     skipped = sum(s["skipped"] for s in summaries)
     print(f"{trained} programs trained, {skipped} skipped, in {time.perf_counter() - start:.0f} "
           f"s; written to {out}/")
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Returns Spearman's rank correlation (average ranks for ties), None if undefined."""
+    def ranks(v):
+        order = np.argsort(v, kind="stable")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v), dtype=float)
+        for value in np.unique(v):  # ties share their mean rank
+            r[v == value] = r[v == value].mean()
+        return r
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3:
+        return None
+    rx, ry = ranks(x[ok]), ranks(y[ok])
+    if rx.std() == 0 or ry.std() == 0:
+        return None
+    return float(np.corrcoef(rx, ry)[0, 1])

@@ -49,7 +49,7 @@ from absl import flags
 if not __package__:  # run as a script: make the `experiments` package importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from experiments.common import results_dir, run_app, run_sweeps
+from experiments.common import results_dir, run_app, run_sweeps, spearman
 from jaxrl_suite.agents import DISCRETE_LEARNERS
 from jaxrl_suite.envs.registry import make_env
 from jaxrl_suite.errors import SuiteError
@@ -115,24 +115,6 @@ def define_flags() -> None:
     flags.DEFINE_integer("saco_bins", 100, "Bins per dimension for SACo (0 = exact).")
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
-    """Returns Spearman's rank correlation (average ranks for ties), None if undefined."""
-    def ranks(v):
-        order = np.argsort(v, kind="stable")
-        r = np.empty(len(v))
-        r[order] = np.arange(len(v), dtype=float)
-        for value in np.unique(v):  # ties share their mean rank
-            r[v == value] = r[v == value].mean()
-        return r
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3:
-        return None
-    rx, ry = ranks(x[ok]), ranks(y[ok])
-    if rx.std() == 0 or ry.std() == 0:
-        return None
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
 def correlations(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Returns per learner the Spearman correlation of score_paper with TQ and with SACo."""
     out = []
@@ -141,8 +123,8 @@ def correlations(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         score = np.array([r["score_paper"] for r in mine], float)
         out.append(dict(learner=learner, datasets=len(mine),
                         mean_score=float(np.nanmean(score)),
-                        spearman_tq=_spearman(np.array([r["tq"] for r in mine], float), score),
-                        spearman_saco=_spearman(np.array([r["saco"] for r in mine], float),
+                        spearman_tq=spearman(np.array([r["tq"] for r in mine], float), score),
+                        spearman_saco=spearman(np.array([r["saco"] for r in mine], float),
                                                 score)))
     return out
 

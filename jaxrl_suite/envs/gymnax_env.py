@@ -39,7 +39,6 @@ from __future__ import annotations
 from typing import Any
 
 import flax
-import gymnax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -54,6 +53,8 @@ def make_gymnax_env(name: str, spec: EnvSpec | None = None) -> JaxEnv:
     ``spec`` overrides the derived spec (e.g. to attach measured reference returns).
     """
     try:
+        import gymnax  # lazily: gymnax imports seaborn/pandas/scipy (~2 s); errors need none
+
         env, params = gymnax.make(name)
     except Exception as exc:  # gymnax raises a bare ValueError for unknown ids
         raise EnvError(f"unknown gymnax env '{name}': {exc}") from None
@@ -98,7 +99,9 @@ def gymnax_spec(name: str, env, params) -> EnvSpec:
         observation_shape=obs_shape,
         max_episode_steps=int(params.max_steps_in_episode),
     )
-    if isinstance(act_space, gymnax.environments.spaces.Discrete):
+    from gymnax.environments import spaces
+
+    if isinstance(act_space, spaces.Discrete):
         return EnvSpec(discrete=True, num_actions=int(act_space.n), **common)
     shape = act_space.shape if act_space.shape else (1,)
     dim = int(np.prod(shape))
@@ -189,4 +192,6 @@ def _make_minatar(name: str, observation: str, minimal_action_set: bool):
     if observation not in MINATAR_OBSERVATIONS:
         raise EnvError(f"MinAtar env '{name}' option 'observation': expected one of "
                        f"{', '.join(MINATAR_OBSERVATIONS)}, found '{observation}'")
+    import gymnax
+
     return gymnax.make(name, use_minimal_action_set=bool(minimal_action_set))

@@ -36,6 +36,20 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
+def _panel_grid(count: int, width: float, height: float) -> tuple[Figure, np.ndarray]:
+    """Returns (a Figure, its [rows, cols] axes) for ``count`` panels, at most three a row,
+    each ``width`` x ``height`` inches."""
+    cols = min(3, count)
+    fig = _figure(width * cols + 0.6, height * -(-count // cols))
+    return fig, fig.subplots(-(-count // cols), cols, squeeze=False)
+
+
+def _blank_unused(axes: np.ndarray, count: int) -> None:
+    """Hides the axes past the first ``count`` of a panel grid."""
+    for ax in list(axes.flat)[count:]:
+        ax.axis("off")
+
+
 def save_figure(fig: Figure, path: str | os.PathLike) -> pathlib.Path:
     """Returns ``path`` after writing ``fig`` there as a PNG, atomically (temp file in the same
     directory, then renamed onto ``path``)."""
@@ -258,10 +272,7 @@ def selection_curves_plot(curves: Mapping[str, Mapping[str, Any]], path: str | o
                          "dataset, found none")
     methods = list(dict.fromkeys(m for per_task in curves.values() for m in per_task))
     colors = _colors(methods)
-    cols = min(3, len(curves))
-    nrows = -(-len(curves) // cols)
-    fig = _figure(4.6 * cols + 0.6, 3.6 * nrows)
-    axes = fig.subplots(nrows, cols, squeeze=False)
+    fig, axes = _panel_grid(len(curves), 4.6, 3.6)
     for ax, (task, per_task) in zip(axes.flat, curves.items()):
         for m, c in per_task.items():
             ax.plot(c.pulls, c.mean, color=colors[m], lw=2, label=m)
@@ -270,8 +281,69 @@ def selection_curves_plot(curves: Mapping[str, Mapping[str, Any]], path: str | o
                ylabel="expected normalised score")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small", loc="best")
-    for ax in list(axes.flat)[len(curves):]:
-        ax.axis("off")
+    _blank_unused(axes, len(curves))
     fig.suptitle(f"UCB policy selection{f' among {subset} policies' if subset else ''}, "
                  f"{int(confidence * 100)}% CI")
     return save_figure(fig, path)
+
+
+def _method_panels(panels: Mapping[str, Mapping[str, Any]], path: str | os.PathLike,
+                   draw: Any, *, what: str, xlabel: str, ylabel: str, xscale: str,
+                   title: str | None, finish: Any = None) -> pathlib.Path:
+    """Returns ``path`` after drawing one panel per key of ``panels`` ({panel: {method:
+    data}}), calling ``draw(ax, method, data, colour)`` for each method (one colour per method
+    across panels), then ``finish(ax, {method: data})`` where given."""
+    if not panels or not all(panels.values()):
+        raise SuiteError(f"{what} plot: field 'panels': expected at least one method per "
+                         "panel, found none")
+    colors = _colors(list(dict.fromkeys(m for per in panels.values() for m in per)))
+    fig, axes = _panel_grid(len(panels), 4.4, 3.4)
+    for ax, (name, per) in zip(axes.flat, panels.items()):
+        for m, data in per.items():
+            draw(ax, m, data, colors[m])
+        ax.set(xscale=xscale, title=str(name), xlabel=xlabel, ylabel=ylabel)
+        if finish is not None:
+            finish(ax, per)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", loc="best")
+    _blank_unused(axes, len(panels))
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def interval_lines_plot(panels: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]],
+                        path: str | os.PathLike, *, xlabel: str, ylabel: str,
+                        xscale: str = "linear", title: str | None = None) -> pathlib.Path:
+    """Returns ``path`` after drawing one panel per key of ``panels``, each method a line of
+    point estimates with its interval as a band, the x axis ticked at the measured x values.
+
+    ``panels``: {panel title: {method: {"x", "y", "lo", "hi"}: equal-length sequences}} (e.g.
+    score vs dataset size with bootstrap CIs); methods keep one colour across panels.
+    """
+    def draw(ax, method, line, color):
+        x = np.asarray(line["x"], float)
+        ax.plot(x, line["y"], color=color, lw=2, marker="o", ms=4, label=method)
+        ax.fill_between(x, line["lo"], line["hi"], color=color, alpha=0.2, lw=0)
+
+    def ticks_at_measured_x(ax, per):
+        ticks = sorted({float(v) for line in per.values() for v in line["x"]})
+        ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+        ax.minorticks_off()
+
+    return _method_panels(panels, path, draw, what="interval", xlabel=xlabel, ylabel=ylabel,
+                          xscale=xscale, title=title, finish=ticks_at_measured_x)
+
+
+def scatter_panels_plot(panels: Mapping[str, Mapping[str, tuple[Sequence[float],
+                                                                 Sequence[float]]]],
+                        path: str | os.PathLike, *, xlabel: str, ylabel: str,
+                        xscale: str = "linear", title: str | None = None) -> pathlib.Path:
+    """Returns ``path`` after drawing one scatter panel per key of ``panels``: {panel title:
+    {method: (x values, y values)}}, methods keeping one colour across panels (e.g. each
+    run's score against its final auxiliary loss)."""
+    def draw(ax, method, points, color):
+        ax.scatter(points[0], points[1], color=color, s=18, alpha=0.8, label=method)
+
+    return _method_panels(panels, path, draw, what="scatter", xlabel=xlabel, ylabel=ylabel,
+                          xscale=xscale, title=title)

@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 
 from experiments import dataset_perspective as dp
+from experiments.common import spearman
 from jaxrl_suite.agents import DISCRETE_LEARNERS
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.sweep.store import load_records
@@ -22,8 +23,8 @@ def test_spearman_matches_scipy_with_ties():
         x = rng.integers(0, 5, 12).astype(float)  # ties
         y = rng.normal(size=12)
         expected = stats.spearmanr(x, y).statistic
-        assert dp._spearman(x, y) == pytest.approx(expected, abs=1e-12)
-    assert dp._spearman(np.ones(5), np.arange(5.0)) is None  # constant: undefined
+        assert spearman(x, y) == pytest.approx(expected, abs=1e-12)
+    assert spearman(np.ones(5), np.arange(5.0)) is None  # constant: undefined
 
 
 def test_learner_rows_refuse_seeds_whose_curves_differ_in_length():

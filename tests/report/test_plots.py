@@ -71,3 +71,18 @@ def test_learning_curves_raise_for_a_dataset_without_reference_returns(tmp_path)
     recs = [record("iql", "a", s, None) for s in (0, 1)]
     with pytest.raises(SuiteError, match="no reference returns"):
         plots.learning_curves(recs, tmp_path / "c.png", reps=10)
+
+
+def test_interval_lines_and_scatter_panels_draw_one_panel_per_key(tmp_path):
+    line = {"x": [10, 30, 100], "y": [1.0, 2.0, 3.0], "lo": [0.5, 1.5, 2.5],
+            "hi": [1.5, 2.5, 3.5]}
+    panels = {"A": {"bc": line, "cql": line}, "B": {"bc": line}, "C": {"cql": line},
+              "D": {"bc": line}}  # four panels: two rows, two blank axes
+    _assert_png(plots.interval_lines_plot(panels, tmp_path / "lines.png", xlabel="n",
+                                          ylabel="score", xscale="log", title="t"), tmp_path)
+    points = {"A": {"bc": ([0.1, 1.0], [3.0, 4.0])}, "B": {"cql": ([2.0], [1.0])}}
+    _assert_png(plots.scatter_panels_plot(points, tmp_path / "scatter.png", xlabel="loss",
+                                          ylabel="score", xscale="log"), tmp_path)
+    for draw in (plots.interval_lines_plot, plots.scatter_panels_plot):
+        with pytest.raises(SuiteError, match="field 'panels'"):
+            draw({"A": {}}, tmp_path / "bad.png", xlabel="x", ylabel="y")

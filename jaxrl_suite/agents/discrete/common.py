@@ -89,8 +89,10 @@ def paper_discount(env_id: str) -> float:
     """Returns the Dataset Perspective's discount for ``env_id``: 0.95 on CartPole and MiniGrid,
     0.99 elsewhere (ml-jku/OfflineRL (8cc8eec) ``discount`` in ex_01.py:15 CartPole 0.95,
     ex_02.py:15 MountainCar 0.99, ex_03.py:15 / ex_04.py:15 MiniGrid 0.95, ex_05.py:15 /
-    ex_06.py:15 MinAtar 0.99), for the online DQN and every offline learner alike."""
-    return 0.95 if env_id.startswith(("CartPole", "MiniGrid")) else 0.99
+    ex_06.py:15 MinAtar 0.99), for the online DQN and every offline learner alike. A
+    velocity-masked env (``envs/masked.py``, e.g. "MaskedCartPole-v1") has its unmasked env's
+    discount: the task is the same, only the observation differs."""
+    return 0.95 if env_id.removeprefix("Masked").startswith(("CartPole", "MiniGrid")) else 0.99
 
 
 def paper_hparams(hparams: Any, env_id: str) -> Any:

@@ -176,6 +176,7 @@ def test_mce_reads_the_return_to_go(cartpole_data):
     assert make_mce().reward_transform == "return_to_go"
     assert paper_discount("CartPole-v1") == 0.95 and paper_discount("MiniGrid-LavaGapS7-v0") == 0.95
     assert paper_discount("Breakout-MinAtar") == 0.99 and paper_discount("MountainCar-v0") == 0.99
+    assert paper_discount("MaskedCartPole-v1") == 0.95  # the masked env keeps its task
     ends = np.asarray(ds.terminals) | np.asarray(ds.timeouts)
     assert ends.any()
     np.testing.assert_allclose(
