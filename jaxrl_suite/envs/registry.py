@@ -56,7 +56,10 @@ REFERENCE_RETURNS: dict[str, tuple[float | None, float | None]] = {
     "MountainCarContinuous-v0": (-33.33, -0.0),
     "CartPole-v1": (22.25, 453.32),
     "Acrobot-v1": (-498.12, -87.79),
-    "MountainCar-v0": (None, None),
+    # Measured by `python -m jaxrl_suite generate --suite=perspective` (2-core CPU, 2026-12-03):
+    # random policy over 1,000 episodes; the suite's online DQN expert (50k steps, best
+    # evaluation) over 100 fresh episodes.
+    "MountainCar-v0": (-200.0, -129.74),
     "hopper": (None, None),
     "halfcheetah": (None, None),
     "walker2d": (None, None),
@@ -72,10 +75,12 @@ REFERENCE_RETURNS: dict[str, tuple[float | None, float | None]] = {
     # 1 - 0.9 * n / 196 with n the fewest steps to the goal (BFS over cell x heading, each path
     # replayed in the env by the same command; std 0.0037).
     "MiniGrid-LavaGapS7-v0": (0.0175, 0.9523),
-    # Dynamic-Obstacles, MinAtar: no expert yet (needs an online DQN behaviour policy).
-    "MiniGrid-Dynamic-Obstacles-8x8-v0": (-0.9924, None),
-    "Breakout-MinAtar": (0.52, None),
-    "SpaceInvaders-MinAtar": (2.771, None),
+    # Dynamic-Obstacles, MinAtar ref_max: the `perspective` suite's online DQN expert over 100
+    # fresh episodes (`python -m jaxrl_suite generate --suite=perspective`, 2-core CPU,
+    # 2026-12-03; 50k steps, MinAtar 200k: a tenth of the paper's 2M, so a weak expert).
+    "MiniGrid-Dynamic-Obstacles-8x8-v0": (-0.9924, 0.75),
+    "Breakout-MinAtar": (0.52, 6.73),
+    "SpaceInvaders-MinAtar": (2.771, 13.58),
 }
 # Masked envs: ref_max is the unmasked env's expert (Pendulum-v1 / CartPole-v1 above), because
 # their datasets come from a full-state behaviour policy acting on the unmasked observation

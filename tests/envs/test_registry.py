@@ -61,8 +61,10 @@ def test_new_envs_carry_their_measured_reference_returns():
     lo, hi = REFERENCE_RETURNS["MiniGrid-LavaGapS7-v0"]
     assert 0 <= lo < hi < 1  # random vs the exact optimum, both in MiniGrid's reward range
     assert env_spec("MiniGrid-LavaGapS7-v0").ref_max_score == hi
-    for name in ("MiniGrid-Dynamic-Obstacles-8x8-v0", "Breakout-MinAtar", "SpaceInvaders-MinAtar"):
-        assert REFERENCE_RETURNS[name][0] is not None and REFERENCE_RETURNS[name][1] is None
+    for name in ("MiniGrid-Dynamic-Obstacles-8x8-v0", "Breakout-MinAtar", "SpaceInvaders-MinAtar",
+                 "MountainCar-v0"):
+        lo, hi = REFERENCE_RETURNS[name]
+        assert lo < hi and env_spec(name).ref_max_score == hi  # random < the suite's DQN
     for masked_name, name in (("MaskedPendulum-v1", "Pendulum-v1"),
                               ("MaskedCartPole-v1", "CartPole-v1")):
         assert REFERENCE_RETURNS[masked_name][1] == REFERENCE_RETURNS[name][1]

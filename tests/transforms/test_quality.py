@@ -89,3 +89,18 @@ def test_unique_count_scales_to_a_million_rows():
     rows = rng.integers(0, 50, size=(1_000_000, 3)).astype(np.float32)
     expect = len(np.unique(rows, axis=0))
     assert int(jax.jit(count_unique_rows)(rows)) == expect
+
+
+def test_unique_count_of_wide_rows_matches_numpy():
+    # MinAtar-wide rows (400 observation dims + an action) take the hashed sort: few distinct
+    # values per dimension, many duplicates, rows that differ in one dimension only, -0.0.
+    from jaxrl_suite.transforms.quality import LEXSORT_MAX_DIMS
+
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 3, size=(300, 401)).astype(np.float32)
+    rows = base[rng.integers(0, 300, 3_000)]
+    rows[::7, 5] += 1.0  # near-duplicates
+    rows[::11, 0] = -0.0 * rows[::11, 0]
+    assert rows.shape[1] > LEXSORT_MAX_DIMS
+    expect = len(np.unique(rows + 0.0, axis=0))
+    assert int(jax.jit(count_unique_rows)(rows)) == expect
