@@ -8,12 +8,10 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: demo demo-full test test-all bench bench-venv install clean
 
-# --no-compile: pip would byte-compile every file of every package (scipy, pandas, wandb, ...);
-# Python compiles (and caches) just the modules a run imports instead.
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q --no-compile -c constraints.txt -e ".[dev,mujoco]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,mujoco]"
 	@touch $(STAMP)
 
 install: $(STAMP)
