@@ -516,6 +516,34 @@ def _resumable_rows(store: ResultsStore, program: Program, todo: list[dict]
     return directory, todo
 
 
+def _refuse_other_contents(store: ResultsStore, programs: Sequence[tuple[Any, Any]],
+                           done: set[str], datasets: DatasetLoader,
+                           fingerprints: dict[str, str]) -> None:
+    """Raises SuiteError, before anything is trained, when the run would train rows beside
+    done records of its programs whose dataset had other contents (a regenerated suite, a
+    replaced file: record hashes key a dataset by name and size, not by content), so that one
+    dataset name never holds results of two contents. A run with nothing to train merges
+    nothing and is not checked. Fills ``fingerprints`` (dataset name -> content hash)."""
+    if all(r["hash"] in done for program, _ in programs for r in program.rows):
+        return
+    with_done = [p for p, _ in programs if any(r["hash"] in done for r in p.rows)]
+    stored = {r["hash"]: r.get("dataset_fingerprint") for r in store.records()} \
+        if with_done else {}
+    for program in with_done:
+        if program.dataset not in fingerprints:
+            fingerprints[program.dataset] = datasets.load(program.dataset).fingerprint()
+        now = fingerprints[program.dataset]
+        for row in program.rows:
+            old = stored.get(row["hash"])
+            if old and old != now:
+                raise SuiteError(
+                    f"{store.root}: record {row['hash']} ({program.algo} on {program.dataset}) "
+                    f"was trained on other contents of that dataset (fingerprint {old[:12]}, "
+                    f"now {now[:12]}: regenerated or replaced); new results would be merged "
+                    "with it under one name: train into a fresh results directory (--out) or "
+                    "remove the old records")
+
+
 def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
               log: Callable[[str], None] = print, progress: bool = True,
               stop_after_chunks: int | None = None,
@@ -554,6 +582,7 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
     trained = skipped = written = 0
     with store.writing():
         done = store.done()
+        _refuse_other_contents(store, programs, done, datasets, fingerprints)
         for n, (program, slot) in enumerate(programs):
             todo = [r for r in program.rows if r["hash"] not in done]
             label = f"[{n + 1}/{len(programs)}] {program.algo} on {program.dataset} " \

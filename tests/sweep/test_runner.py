@@ -294,3 +294,37 @@ def test_committed_records_keep_their_learner_config_under_todays_config_classes
     assert checked > 100
     with_encoder = runner._record_learner_config(learner_parts("bc")[1](history_encoder="gru"))
     assert with_encoder["history_encoder"] == "gru" and with_encoder["history_hidden"] == 128
+
+
+def test_a_rerun_on_other_contents_of_a_dataset_is_refused_before_it_trains(tmp_path):
+    # Record hashes key a dataset by name and size: a regenerated suite (other bits under the
+    # same names) must not merge its results with the old ones; a rerun that trains nothing
+    # merges nothing and is allowed.
+    from jaxrl_suite.data import DatasetMeta, from_arrays
+
+    def cartpole(reward):
+        rng = np.random.default_rng(0)
+        n = 40
+        terminals = np.zeros(n, bool)
+        terminals[[19, 39]] = True
+        return from_arrays(rng.normal(size=(n, 4)).astype(np.float32), rng.integers(0, 2, n),
+                           np.full(n, reward, np.float32), terminals, np.zeros(n, bool),
+                           meta=DatasetMeta(env_id="CartPole-v1", ref_min_score=20.0,
+                                            ref_max_score=500.0))
+
+    def spec(seeds):
+        return runner.SweepSpec(name="contents", algos=("bc",), datasets=("d",), suite=None,
+                                num_seeds=seeds, num_updates=4, eval_every=4, eval_episodes=1,
+                                batch_size=8, hidden_sizes=(8,))
+
+    quiet = dict(progress=False, log=lambda s: None)
+    runner.run_sweep(spec(1), tmp_path, datasets={"d": cartpole(1.0)}, **quiet)
+    (first,) = load_records(tmp_path)
+    with pytest.raises(SuiteError, match=rf"{first['hash']} \(bc on d\) was trained on other "
+                                         r"contents.*fingerprint [0-9a-f]{12}, now"):
+        runner.run_sweep(spec(2), tmp_path, datasets={"d": cartpole(2.0)}, **quiet)
+    assert len(load_records(tmp_path)) == 1
+    again = runner.run_sweep(spec(1), tmp_path, datasets={"d": cartpole(2.0)}, **quiet)
+    assert again["trained"] == 0 and again["skipped"] == 1
+    more = runner.run_sweep(spec(2), tmp_path, datasets={"d": cartpole(1.0)}, **quiet)
+    assert more["records"] == 1 and len(load_records(tmp_path)) == 2
