@@ -576,13 +576,24 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
     config = TrainConfig(num_updates=spec.num_updates, batch_size=spec.batch_size,
                          eval_every=spec.eval_every, eval_episodes=spec.eval_episodes,
                          final_eval_episodes=spec.final_eval_episodes)
-    trainers: dict[tuple, Any] = {}  # one compiled loop per (learner, env, sampling)
+    # One compiled loop per (learner, env, history window, sampling), dropped after the last
+    # program that trains with it: a compiled XLA CPU program holds hundreds of memory
+    # mappings, and a study keeping all of them crashed in LLVM ("Cannot allocate memory")
+    # after ~75 programs at Linux's default vm.max_map_count (65,530).
+    trainers: dict[tuple, Any] = {}
+
+    def trainer_key(program, slot) -> tuple:
+        meta = datasets.load(program.dataset).meta
+        return id(slot), meta.env_id, window_length(meta), program.sampling
+
     fingerprints: dict[str, str] = {}  # content hash per dataset name, computed once
     start = time.perf_counter()
     trained = skipped = written = 0
     with store.writing():
         done = store.done()
         _refuse_other_contents(store, programs, done, datasets, fingerprints)
+        last_use = {trainer_key(program, slot): n for n, (program, slot) in enumerate(programs)
+                    if any(r["hash"] not in done for r in program.rows)}
         for n, (program, slot) in enumerate(programs):
             todo = [r for r in program.rows if r["hash"] not in done]
             label = f"[{n + 1}/{len(programs)}] {program.algo} on {program.dataset} " \
@@ -597,7 +608,7 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
             window = window_length(dataset.meta)
             if window:  # history-window data: the eval env observes the same windows
                 env = with_history(env, window)
-            key = (id(slot), dataset.meta.env_id, window, program.sampling)
+            key = trainer_key(program, slot)
             if key not in trainers:
                 trainers[key] = make_train(slot.get(), env, dataclasses.replace(
                     config, sampling=program.sampling,
@@ -640,6 +651,8 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
                                                 fingerprints[program.dataset])):
                 written += store.add(record, None if finals is None else finals[i])
             _discard_checkpoint(checkpoints)
+            if last_use[key] == n:
+                del trainers[key]
             trained += 1
             scores = [r for r in (_normaliser(dataset)(float(x)) for x in
                                   result.eval_returns[:, -1].mean(axis=-1)) if r is not None]

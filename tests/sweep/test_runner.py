@@ -328,3 +328,43 @@ def test_a_rerun_on_other_contents_of_a_dataset_is_refused_before_it_trains(tmp_
     assert again["trained"] == 0 and again["skipped"] == 1
     more = runner.run_sweep(spec(2), tmp_path, datasets={"d": cartpole(1.0)}, **quiet)
     assert more["records"] == 1 and len(load_records(tmp_path)) == 2
+
+
+def test_a_compiled_loop_is_dropped_after_the_last_program_that_uses_it(tmp_path, monkeypatch):
+    # A compiled XLA CPU program holds hundreds of memory mappings: a study that kept every
+    # program's loop alive crashed in LLVM at Linux's default vm.max_map_count. Programs run
+    # dataset by dataset; CartPole's loop must be gone when Acrobot's is built.
+    import gc
+    import weakref
+
+    from jaxrl_suite.data import DatasetMeta, from_arrays
+
+    def data(env, obs_dim, num_actions):
+        rng = np.random.default_rng(0)
+        terminals = np.zeros(40, bool)
+        terminals[[19, 39]] = True
+        return from_arrays(rng.normal(size=(40, obs_dim)).astype(np.float32),
+                           rng.integers(0, num_actions, 40), np.ones(40, np.float32),
+                           terminals, np.zeros(40, bool),
+                           meta=DatasetMeta(env_id=env, ref_min_score=-500.0,
+                                            ref_max_score=500.0))
+
+    from jaxrl_suite import train as train_module
+
+    alive_at_build, loops = [], []
+    real = train_module.make_train
+
+    def tracking_make_train(*args, **kwargs):
+        gc.collect()
+        alive_at_build.append(sum(ref() is not None for ref in loops))
+        trainer = real(*args, **kwargs)
+        loops.append(weakref.ref(trainer.run_chunk))
+        return trainer
+
+    monkeypatch.setattr(train_module, "make_train", tracking_make_train)
+    spec = runner.SweepSpec(name="drop", algos=("bc",), datasets=("cartpole", "acrobot"),
+                            suite=None, num_seeds=1, num_updates=4, eval_every=4,
+                            eval_episodes=1, batch_size=8, hidden_sizes=(8,))
+    summary = runner.run_sweep(spec, tmp_path, progress=False, log=lambda s: None, datasets={
+        "cartpole": data("CartPole-v1", 4, 2), "acrobot": data("Acrobot-v1", 6, 3)})
+    assert summary["trained"] == 2 and alive_at_build == [0, 0]
