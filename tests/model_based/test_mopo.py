@@ -207,11 +207,13 @@ def test_mobile_temperature_starts_at_one_and_is_clamped_there(mix_and_model):
     hparams = MOBILEHParams(alpha_lr=0.1, target_entropy_per_dim=10.0, num_members=5,
                             num_elites=3)
     assert hparams.init_alpha == 1.0 and hparams.max_alpha == 1.0
-    state = learner.init(jax.random.PRNGKey(0), data_spec(data), hparams)
+    spec = data_spec(data)
+    state = jax.jit(lambda key, h: learner.init(key, spec, h))(jax.random.PRNGKey(0), hparams)
     update = jax.jit(learner.update)
+    sample = jax.jit(sample_uniform, static_argnums=2)
     alphas, log_alphas = [], []
     for i in range(5):
-        batch = sample_uniform(data, jax.random.PRNGKey(10 + i), 32)
+        batch = sample(data, jax.random.PRNGKey(10 + i), 32)
         state, metrics = update(state, batch, jax.random.PRNGKey(i), hparams)
         alphas.append(float(metrics["alpha"]))
         log_alphas.append(float(state.sac.log_alpha))
