@@ -113,7 +113,8 @@ SPEC = DataSpec(observation_shape=(OBS,), action_dim=ACT, discrete=False, num_ac
 @pytest.fixture(scope="module")
 def states():
     def init(learner):
-        return learner.init(jax.random.PRNGKey(1), SPEC, learner.default_hparams)
+        return jax.jit(lambda key: learner.init(key, SPEC, learner.default_hparams))(
+            jax.random.PRNGKey(1))
     return {"edac": init(make_edac(EDACConfig(WIDTH, num_critics=3))),
             "rebrac": init(make_rebrac(ReBRACConfig(WIDTH))),
             "iql": init(make_iql(IQLConfig(WIDTH))), "xql": init(make_xql()),
