@@ -1,6 +1,6 @@
 """A pytest plugin that writes, per test, its wall seconds and the seconds XLA spent compiling
 (JAX's ``/jax/core/compile/backend_compile_duration`` events) to ``$COMPILE_PROFILE_OUT``
-(JSON lines). Used by ``bench/test_opt_level.py``; on its own:
+(JSON lines). Used by ``bench/xla_opt_level.py``; on its own:
 
     COMPILE_PROFILE_OUT=prof.jsonl PYTHONPATH=bench .venv/bin/python -m pytest \\
         -p compile_profile -m "not slow" tests/online/test_sac.py

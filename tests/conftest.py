@@ -11,7 +11,7 @@ import time
 
 # The tests compile far more than they run (about two thirds of the fast tier's time is XLA's
 # CPU compiler). LLVM at -O1 instead of XLA's default (3) cuts compile time by ~17% with no loss
-# of run speed at the tests' sizes (bench/test_opt_level.py; BUILD_NOTES "Session 10"); float
+# of run speed at the tests' sizes (bench/xla_opt_level.py; BUILD_NOTES "Session 10"); float
 # semantics are unchanged (no fast-math either way: bitwise-equal results checked there).
 # Set in the environment so the CLI subprocesses inherit it; a user's own setting wins.
 _OPT_LEVEL = "--xla_backend_optimization_level=1"

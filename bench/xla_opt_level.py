@@ -6,7 +6,7 @@
 - whether a 2,000-step Adam scan of a tanh/exp MLP gives bitwise-equal parameters and losses
   under XLA's default level and under level 1.
 
-    .venv/bin/python bench/test_opt_level.py [--repeats 2] [--levels default,1,0] [files...]
+    .venv/bin/python bench/xla_opt_level.py [--repeats 2] [--levels default,1,0] [files...]
 
 Each arm runs in its own pytest process with a fresh compilation cache (the conftest makes one
 per run), so nothing compiled by one arm is loaded by the other.
