@@ -47,16 +47,18 @@ from jaxrl_suite.nets.history import EncodeHistory, history_encoder
 
 SIGMA_MIN, SIGMA_MAX = 1e-4, 10.0  # DBC transition_model.py:37
 
-# Learner (name, discrete) -> (the state field holding the network whose encoder J shapes,
-# whether that network sees normalised observations). One encoder per network: ensembles of
-# critics (continuous CQL) hold one per member and are not supported.
+# Learner (``Learner.name``, discrete) -> (the state field holding the network whose encoder J
+# shapes, whether that network sees normalised observations). One encoder per network:
+# ensembles of critics (continuous CQL) hold one per member and are not supported. f-DVL's
+# learners are named by their divergence (``agents/fdvl.py``).
 SUPPORTED = {
     ("bc", False): ("actor_params", True),
     ("bc", True): ("params", False),
     ("cql", True): ("params", False),
     ("iql", False): ("value_params", True),
     ("xql", False): ("value_params", True),
-    ("fdvl", False): ("value_params", True),
+    ("fdvl_chi_square", False): ("value_params", True),
+    ("fdvl_total_variation", False): ("value_params", True),
 }
 
 

@@ -106,3 +106,15 @@ def test_unsupported_learners_and_encoders_are_refused():
     factory, config_cls, _ = learner_parts("cql")
     with pytest.raises(ValueError, match="not supported"):
         with_bisimulation(factory(config_cls(history_encoder="gru")))
+
+
+@pytest.mark.parametrize("algo,discrete,config", [
+    ("bc", False, {}), ("bc", True, {}), ("cql", True, {}), ("iql", False, {}),
+    ("xql", False, {}), ("fdvl", False, {}), ("fdvl", False, {"divergence": "total_variation"})])
+def test_every_learner_the_cli_offers_it_to_takes_the_loss(algo, discrete, config):
+    # `train --bisimulation` offers the loss to bc, cql (discrete), iql, xql and fdvl; f-DVL's
+    # learners are named by their divergence, which the support table once missed.
+    factory, config_cls, _ = learner_parts(algo, discrete=discrete)
+    learner = factory(config_cls(hidden_sizes=(8,), history_encoder="gru", history_hidden=4,
+                                 **config))
+    assert "bisim_weight" in with_bisimulation(learner, model_width=8).default_hparams.__dict__
