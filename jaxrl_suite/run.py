@@ -72,7 +72,7 @@ def _with_histories(algo: str, dataset: Dataset, dataset_name: str, env, history
     _, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
     if "history_encoder" not in {f.name for f in dataclasses.fields(config_cls)}:
         raise SuiteError(f"train: flag '--history': learner '{algo}' has no history encoder "
-                         "(bc, cql, iql, xql, fdvl have one)")
+                         "(bc, cql, iql, xql, fdvl, fdvl_tv have one)")
     try:
         env = with_history(env, history)
     except EnvError as exc:

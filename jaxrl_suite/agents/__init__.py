@@ -28,7 +28,8 @@ LEARNERS: dict[str, LearnerEntry] = {
     "iql": LearnerEntry("iql", "make_iql", "IQLConfig", "IQLHParams"),
     "awac": LearnerEntry("awac", "make_awac", "AWACConfig", "AWACHParams"),
     "xql": LearnerEntry("xql", "make_xql", "XQLConfig", "XQLHParams"),
-    "fdvl": LearnerEntry("fdvl", "make_fdvl", "FDVLConfig", "FDVLHParams"),
+    "fdvl": LearnerEntry("fdvl", "make_fdvl", "FDVLConfig", "FDVLHParams"),  # chi-square
+    "fdvl_tv": LearnerEntry("fdvl", "make_fdvl", "FDVLTVConfig", "FDVLHParams"),
     "cql": LearnerEntry("cql", "make_cql", "CQLConfig", "CQLHParams"),
     "edac": LearnerEntry("edac", "make_edac", "EDACConfig", "EDACHParams"),
     "rebrac": LearnerEntry("rebrac", "make_rebrac", "ReBRACConfig", "ReBRACHParams"),

@@ -48,6 +48,13 @@ class FDVLConfig(IQLConfig):
     divergence: str = "chi_square"  # static: it picks the loss's form
 
 
+@dataclasses.dataclass(frozen=True)
+class FDVLTVConfig(FDVLConfig):
+    """f-DVL with the total-variation divergence: CLI id ``fdvl_tv`` (``fdvl`` is chi-square)."""
+
+    divergence: str = "total_variation"
+
+
 @struct.dataclass
 class FDVLHParams(AWRHParams):
     alpha: float = 1.0  # the loss temperature (``--temp``); make_fdvl sets DEFAULT_ALPHA

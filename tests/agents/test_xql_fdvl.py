@@ -55,6 +55,19 @@ def test_unknown_divergence_is_rejected_before_jit():
         make_fdvl(FDVLConfig(divergence="kl"))
 
 
+def test_each_divergence_has_its_cli_id():
+    # `fdvl` is chi-square (the authors' locomotion setting), `fdvl_tv` total variation, each
+    # with its README temperature and the code's 1024 minibatch.
+    from jaxrl_suite.agents import learner_parts
+
+    for algo, name, alpha in (("fdvl", "fdvl_chi_square", 1.0),
+                              ("fdvl_tv", "fdvl_total_variation", 0.8)):
+        factory, config_cls, _ = learner_parts(algo)
+        learner = factory(config_cls())
+        assert learner.name == name and learner.default_hparams.alpha == alpha
+        assert learner.batch_size == 1024
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("learner", [
     make_xql(XQLConfig((64, 64))),
