@@ -73,13 +73,15 @@ flags.DEFINE_enum("eval_backend", "auto", ["auto", "jax", "host"],
                   "gymnasium's C-MuJoCo twin between chunks (host); auto = host on a CPU for "
                   "MuJoCo locomotion (faster there), jax otherwise.")
 flags.DEFINE_integer("batch_size", None, "train: minibatch size (default: the learner's "
-                     "paper value: rebrac, xql, fdvl, fdvl_tv 1024; discrete learners 128; else 256).")
+                     "paper value: rebrac, xql, fdvl, fdvl_tv 1024; discrete learners 128; "
+                     "else 256).")
 flags.DEFINE_integer("history", 0, "train: condition the learner on the last N observations "
                      "(history windows that never cross an episode start; the eval env "
                      "observes the same windows); 0: the current observation only.")
 flags.DEFINE_enum("history_encoder", "stack", ["stack", "gru"], "train: how --history windows "
                   "are encoded: stack (flattened frame stack) or gru (a GRU over the window), "
-                  "trained end to end with the learner's losses (bc, cql, iql, xql, fdvl, fdvl_tv).")
+                  "trained end to end with the learner's losses (bc, cql, iql, xql, fdvl, "
+                  "fdvl_tv).")
 flags.DEFINE_bool("bisimulation", False, "train: add the bisimulation loss (Hong et al. 2024, "
                   "DBC form) on the --history encoder (gru) of bc, discrete cql, iql, xql or "
                   "fdvl(_tv); its weight is --hp.bisim_weight (default 0.5; a list is one "

@@ -117,4 +117,4 @@ def test_every_learner_the_cli_offers_it_to_takes_the_loss(algo, discrete, confi
     factory, config_cls, _ = learner_parts(algo, discrete=discrete)
     learner = factory(config_cls(hidden_sizes=(8,), history_encoder="gru", history_hidden=4,
                                  **config))
-    assert "bisim_weight" in with_bisimulation(learner, model_width=8).default_hparams.__dict__
+    assert hasattr(with_bisimulation(learner, model_width=8).default_hparams, "bisim_weight")
