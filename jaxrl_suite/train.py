@@ -39,7 +39,7 @@ from flax import struct
 from jaxrl_suite.agents.base import DataSpec, Learner, data_spec
 from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.data.sampling import (
-    WeightedTable, gather, sample_indices_by_episode, weighted_table)
+    WeightedTable, gather, sample_imitation, sample_indices_by_episode, weighted_table)
 from jaxrl_suite.envs.base import JaxEnv
 from jaxrl_suite.envs.evaluate import evaluate
 from jaxrl_suite.envs.host_eval import HostEvaluator
@@ -159,14 +159,18 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
         return TrainState(learner.init(init_key, spec, hparams), run_key, jnp.bool_(False),
                           jnp.int32(-1), jnp.int32(0))
 
-    def update_cell(state: TrainState, dataset: Dataset, table: WeightedTable | None, hparams):
+    def update_cell(state: TrainState, dataset: Dataset, table: WeightedTable | None, hparams,
+                    demo_range: jax.Array | None):
         key, sample_key, update_key = jax.random.split(state.key, 3)
-        if table is None:
-            idx = jax.random.randint(sample_key, (config.batch_size,), 0,
-                                     dataset.num_transitions)
+        if learner.imitation:
+            batch = sample_imitation(dataset, demo_range, sample_key, config.batch_size)
+        elif table is None:
+            batch = gather(dataset, jax.random.randint(sample_key, (config.batch_size,), 0,
+                                                       dataset.num_transitions))
         else:
-            idx = sample_indices_by_episode(dataset, table, sample_key, config.batch_size)
-        new, metrics = learner.update(state.learner, gather(dataset, idx), update_key, hparams)
+            batch = gather(dataset, sample_indices_by_episode(dataset, table, sample_key,
+                                                              config.batch_size))
+        new, metrics = learner.update(state.learner, batch, update_key, hparams)
         # Only the (scalar) losses are tested here; the state is tested once per chunk.
         first_bad = ~_all_finite(metrics) & (state.diverged_at < 0)
         return state.replace(
@@ -180,10 +184,10 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
         return learner.act(learner_state, obs, key, True)
 
     def chunk_cell(start: TrainState, dataset: Dataset, sampling: SamplingHParams | None,
-                   hparams):
+                   hparams, demo_range: jax.Array | None):
         table = episode_table(dataset, config, sampling)
         state, metrics = jax.lax.scan(
-            lambda s, _: update_cell(s, dataset, table, hparams), start, None,
+            lambda s, _: update_cell(s, dataset, table, hparams, demo_range), start, None,
             length=config.eval_every)
         # Freeze a cell that went non-finite in this chunk (or before) at the chunk's start.
         bad = start.diverged | (state.diverged_at >= 0) | ~_all_finite(state.learner)
@@ -217,8 +221,14 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
     init = jax.jit(jax.vmap(init_cell, in_axes=(0, None, 0)))
 
     # The dataset is shared by every cell (in_axes None), never closed over; each cell's
-    # sampling table is built from it and the cell's traced temperature.
-    run_chunk = jax.jit(jax.vmap(chunk_cell, in_axes=(0, None, 0, 0)))
+    # sampling table is built from it and the cell's traced temperature. ``demo_range``
+    # (int32 [2], imitation learners only; ``data/imitation.py``) is shared too.
+    vmapped_chunk = jax.vmap(chunk_cell, in_axes=(0, None, 0, 0, None))
+
+    @jax.jit
+    def run_chunk(state, dataset, sampling, hparams, demo_range=None):
+        return vmapped_chunk(state, dataset, sampling, hparams, demo_range)
+
     if in_jit_eval:
         final_eval = None
         if config.final_eval_episodes:
@@ -322,6 +332,26 @@ def cell_sharding(num_cells: int, devices: list | None = None):
             jax.sharding.NamedSharding(mesh, spec()))
 
 
+def imitation_inputs(trainer: Trainer, dataset: Dataset) -> jax.Array | None:
+    """Returns the demonstrations' range int32 [2] that an imitation learner's chunks sample
+    from (None for other learners). Raises SuiteError when the learner imitates and the
+    dataset has no demonstrations, or when the sampler is not uniform."""
+    from jaxrl_suite.data.imitation import demonstration_range
+
+    if not trainer.learner.imitation:
+        return None
+    bounds = demonstration_range(dataset)
+    if bounds is None:
+        raise SuiteError(
+            f"{dataset.meta.source or '<in-memory dataset>'}: '{trainer.learner.name}' imitates "
+            "expert demonstrations, and this dataset has none: give an imitation mixture "
+            "(train --demos=<expert dataset>, or data.imitation.imitation_mixture)")
+    if trainer.config.sampling != "uniform":
+        raise SuiteError(f"flag '--sampling': '{trainer.learner.name}' draws its batches "
+                         f"uniformly (offline and expert), found '{trainer.config.sampling}'")
+    return jnp.asarray(bounds, jnp.int32)
+
+
 def train(
     trainer: Trainer,
     dataset: Dataset,
@@ -353,6 +383,9 @@ def train(
     from jaxrl_suite.transforms.rewards import transform_rewards
 
     config = trainer.config
+    demo_range = imitation_inputs(trainer, dataset)
+    if demo_range is not None:  # imitation learners never see the rewards
+        dataset = dataset.replace(rewards=jnp.zeros_like(dataset.rewards))
     dataset = transform_rewards(trainer.learner.reward_transform, dataset)
     spec = data_spec(dataset)
     if sampling is None:
@@ -378,7 +411,7 @@ def train(
     for chunk in range(start_chunk, config.num_chunks):
         if stop_after_chunks is not None and chunk >= stop_after_chunks:
             break
-        state, metrics = trainer.run_chunk(state, dataset, sampling, hparams)
+        state, metrics = trainer.run_chunk(state, dataset, sampling, hparams, demo_range)
         metrics = jax.device_get(metrics)
         if trainer.split_eval_keys is not None:
             state, metrics = host_evaluate_chunk(trainer, state, metrics)

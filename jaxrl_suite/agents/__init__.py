@@ -33,6 +33,9 @@ LEARNERS: dict[str, LearnerEntry] = {
     "cql": LearnerEntry("cql", "make_cql", "CQLConfig", "CQLHParams"),
     "edac": LearnerEntry("edac", "make_edac", "EDACConfig", "EDACHParams"),
     "rebrac": LearnerEntry("rebrac", "make_rebrac", "ReBRACConfig", "ReBRACHParams"),
+    # Offline imitation (an expert-demonstration mixture: data/imitation.py; no rewards).
+    "recoil": LearnerEntry("recoil", "make_recoil", "ReCOILConfig", "ReCOILHParams"),
+    "demodice": LearnerEntry("demodice", "make_demodice", "DemoDICEConfig", "DemoDICEHParams"),
 }
 
 

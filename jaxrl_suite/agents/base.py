@@ -96,6 +96,10 @@ class Learner(NamedTuple):
     batch_size: int = 256  # the paper's minibatch size: train's default unless --batch_size
     # The reference's reward preprocessing (transforms/rewards.py), applied by train.train.
     reward_transform: str = "none"
+    # Offline imitation (ReCOIL, DemoDICE): each update gets an ``ImitationBatch`` (an offline
+    # batch, an expert batch from the dataset's demonstrations, initial observations) and the
+    # data's rewards are zeroed before training (``data/imitation.py``).
+    imitation: bool = False
 
 
 def polyak(target: Any, online: Any, tau: jax.Array) -> Any:

@@ -20,22 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
-import jax.numpy as jnp
 from flax import struct
 
 from jaxrl_suite.agents.base import Learner
 from jaxrl_suite.agents.iql import AWRHParams, IQLConfig, make_value_learner
-
-
-def chi_square_loss(diff: jax.Array, alpha: jax.Array) -> jax.Array:
-    """Returns alpha max(x + x^2/4, 0) - (1 - alpha) x elementwise, x = Q - V."""
-    return alpha * jnp.maximum(diff + jnp.square(diff) / 4.0, 0.0) - (1.0 - alpha) * diff
-
-
-def total_variation_loss(diff: jax.Array, alpha: jax.Array) -> jax.Array:
-    """Returns alpha max(x, 0) - (1 - alpha) x elementwise, x = Q - V."""
-    return alpha * jnp.maximum(diff, 0.0) - (1.0 - alpha) * diff
+from jaxrl_suite.agents.losses import chi_square_loss, total_variation_loss
 
 
 DIVERGENCES = {"chi_square": chi_square_loss, "total_variation": total_variation_loss}

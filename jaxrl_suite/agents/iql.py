@@ -32,6 +32,7 @@ import optax
 from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak
+from jaxrl_suite.agents.losses import awr_actor_loss, expectile_loss  # noqa: F401 (re-export)
 from jaxrl_suite.nets.history import EncodeHistory, HistoryEncoder, history_encoder
 from jaxrl_suite.nets.networks import MLP, StateValue, TwinCritic, check_init, dense
 from jaxrl_suite.transforms.rewards import check_reward_transform
@@ -76,21 +77,6 @@ class ValueLearningState:
     value_opt_state: optax.OptState
     spec: DataSpec
     step: jax.Array
-
-
-def expectile_loss(diff: jax.Array, expectile: jax.Array) -> jax.Array:
-    """Returns |tau - 1(u < 0)| u^2 elementwise, u = Q - V (IQL Eq. 5)."""
-    return jnp.where(diff > 0, expectile, 1.0 - expectile) * jnp.square(diff)
-
-
-def awr_actor_loss(log_prob: jax.Array, advantage: jax.Array, temperature: jax.Array,
-                   exp_adv_max: jax.Array) -> jax.Array:
-    """Returns -mean(min(exp(temperature * A), exp_adv_max) * log pi(a|s)); log_prob, A: [B].
-
-    The weights are constants (no gradient reaches the critics). AWAC passes 1 / lambda.
-    """
-    weights = jax.lax.stop_gradient(jnp.minimum(jnp.exp(temperature * advantage), exp_adv_max))
-    return -jnp.mean(weights * log_prob)
 
 
 class GaussianPolicy(nn.Module):

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
-import jax.numpy as jnp
 from flax import struct
 
 from jaxrl_suite.agents.base import Learner
 from jaxrl_suite.agents.iql import AWRHParams, IQLConfig, make_value_learner
+from jaxrl_suite.agents.losses import gumbel_loss  # noqa: F401 (re-exported)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,13 +35,6 @@ class XQLConfig(IQLConfig):
 class XQLHParams(AWRHParams):
     beta: float = 2.0  # the Gumbel loss temperature
     max_clip: float = 7.0  # upper clip of z = (Q - V) / beta; jnp.inf disables it
-
-
-def gumbel_loss(diff: jax.Array, beta: jax.Array, max_clip: jax.Array) -> jax.Array:
-    """Returns the rescaled Gumbel loss [B] of diff = Q - V [B] (see the module docstring)."""
-    z = jnp.minimum(diff / beta, max_clip)
-    max_z = jax.lax.stop_gradient(jnp.maximum(jnp.max(z, axis=0), -1.0))
-    return jnp.exp(z - max_z) - z * jnp.exp(-max_z) - jnp.exp(-max_z)
 
 
 def make_xql(config: XQLConfig = XQLConfig()) -> Learner:

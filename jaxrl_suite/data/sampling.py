@@ -41,6 +41,30 @@ class Batch:
     next_actions: jax.Array
 
 
+@struct.dataclass
+class ImitationBatch:
+    """What an imitation learner (``Learner.imitation``) gets per update: ``offline`` [B] drawn
+    uniformly from the whole mixture, ``expert`` [B] from its demonstrations, and
+    ``initial_observations`` [B, *obs_shape], first observations of uniformly drawn episodes
+    (DemoDICE's initial-state term)."""
+
+    offline: Batch
+    expert: Batch
+    initial_observations: jax.Array
+
+
+def sample_imitation(dataset: Dataset, demo_range: jax.Array, key: jax.Array,
+                     batch_size: int) -> ImitationBatch:
+    """Returns an ImitationBatch of ``batch_size`` per part; ``demo_range`` int32 [2] holds the
+    demonstrations' transitions [start, stop) (traced, so mixtures share one compile)."""
+    offline_key, expert_key, init_key = jax.random.split(key, 3)
+    offline = jax.random.randint(offline_key, (batch_size,), 0, dataset.num_transitions)
+    expert = jax.random.randint(expert_key, (batch_size,), demo_range[0], demo_range[1])
+    episodes = jax.random.randint(init_key, (batch_size,), 0, dataset.num_episodes)
+    return ImitationBatch(gather(dataset, offline), gather(dataset, expert),
+                          dataset.observations[dataset.episode_starts[episodes]])
+
+
 def gather(dataset: Dataset, indices: jax.Array) -> Batch:
     """Returns the transitions at ``indices`` [B] as a Batch."""
     return Batch(
