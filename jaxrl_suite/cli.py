@@ -53,7 +53,8 @@ def _algo_help() -> str:
 
     return (f"train/bo: learner id; continuous actions: {', '.join(LEARNERS)}; discrete: "
             f"{', '.join(DISCRETE_LEARNERS)} (bc and cql pick the variant by the dataset's "
-            f"actions); model-based (train and bo): {', '.join(MODEL_BASED)}.")
+            f"actions); model-based (train and bo): {', '.join(MODEL_BASED)}; recoil and "
+            "demodice imitate (train --demos).")
 
 
 flags.DEFINE_string("algo", None, _algo_help())
@@ -82,6 +83,13 @@ flags.DEFINE_enum("history_encoder", "stack", ["stack", "gru"], "train: how --hi
                   "are encoded: stack (flattened frame stack) or gru (a GRU over the window), "
                   "trained end to end with the learner's losses (bc, cql, iql, xql, fdvl, "
                   "fdvl_tv).")
+flags.DEFINE_string("demos", None, "train: expert dataset for offline imitation (recoil, "
+                    "demodice): its first --mix_expert_episodes episodes are mixed into --dataset "
+                    "and its first --demo_episodes are the demonstrations (Dual RL's setting).")
+flags.DEFINE_integer("mix_expert_episodes", 200, "train: expert episodes mixed into the offline "
+                     "data with --demos (ReCOIL's script: 200; 100 for walker2d).")
+flags.DEFINE_integer("demo_episodes", 1, "train: expert episodes given as demonstrations with "
+                     "--demos (Dual RL's main setting: 1).")
 flags.DEFINE_bool("bisimulation", False, "train: add the bisimulation loss (Hong et al. 2024, "
                   "DBC form) on the --history encoder (gru) of bc, discrete cql, iql, xql or "
                   "fdvl(_tv); its weight is --hp.bisim_weight (default 0.5; a list is one "
@@ -251,7 +259,8 @@ def _out_dir(name: str) -> str:
 @command("train", ("algo", "dataset", "minari_root", "env", "out", "num_seeds", "steps",
                    "eval_every", "eval_episodes", "final_eval_episodes", "eval_backend",
                    "batch_size", "sampling", "sampling_temperature", "hp", "seed", "ref_min",
-                   "ref_max", "logger", "history", "history_encoder", "bisimulation"),
+                   "ref_max", "logger", "history", "history_encoder", "bisimulation", "demos",
+                   "mix_expert_episodes", "demo_episodes"),
          "python -m jaxrl_suite train --algo=iql --dataset=jaxrl_suite/default/pendulum/noisy-v0"
          " --num_seeds=8 --steps=20000 --hp.expectile=0.7,0.9 --sampling=rw")
 def train_command() -> int:
@@ -264,8 +273,16 @@ def train_command() -> int:
     _check_algo("train")
     check_loggers(FLAGS.logger)
     dataset = io.load(FLAGS.dataset, root=FLAGS.minari_root)
+    dataset_name = FLAGS.dataset
+    if FLAGS.demos:
+        from jaxrl_suite.data.imitation import imitation_mixture
+
+        dataset = imitation_mixture(dataset, io.load(FLAGS.demos, root=FLAGS.minari_root),
+                                    FLAGS.mix_expert_episodes, FLAGS.demo_episodes)
+        dataset_name = (f"{FLAGS.dataset}+{FLAGS.demos}[{FLAGS.mix_expert_episodes} mixed, "
+                        f"{FLAGS.demo_episodes} demos]")
     run_training(
-        algo=FLAGS.algo, dataset=dataset, dataset_name=FLAGS.dataset, env_name=FLAGS.env,
+        algo=FLAGS.algo, dataset=dataset, dataset_name=dataset_name, env_name=FLAGS.env,
         out=_out_dir("train"), num_seeds=FLAGS.num_seeds, num_updates=FLAGS.steps,
         eval_every=FLAGS.eval_every, eval_episodes=FLAGS.eval_episodes,
         batch_size=FLAGS.batch_size, sampling=FLAGS.sampling,
