@@ -122,6 +122,22 @@ def run_app(main: Callable[[list[str]], None]) -> None:
     app.run(guarded)
 
 
+def study_setup(experiment: str, scales: Mapping[str, Any]) -> tuple[Any, pathlib.Path, float]:
+    """Returns (the --scale preset with --num_seeds applied, the results directory (--out, else
+    results/<experiment>/<scale>), the start time) for a study's ``main``; orbax's per-chunk
+    INFO logs are silenced unless --verbosity was given."""
+    import dataclasses
+
+    from absl import flags, logging
+
+    f = flags.FLAGS
+    scale = scales[f.scale]
+    scale = dataclasses.replace(scale, num_seeds=f.num_seeds or scale.num_seeds)
+    if not f["verbosity"].present:  # orbax logs every chunk checkpoint at INFO
+        logging.set_verbosity(logging.WARNING)
+    return scale, results_dir(experiment, f.scale, f.out), time.perf_counter()
+
+
 def load_reference(name: str) -> tuple[list[dict[str, str]], str]:
     """Returns (rows, source) of ``results/reference/<name>.csv``: its data rows and the
     citation in its leading ``# source:`` comment lines."""

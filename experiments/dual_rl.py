@@ -33,12 +33,13 @@ import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from absl import flags, logging
+from absl import flags
 
 if not __package__:  # run as a script: make the `experiments` package importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from experiments.common import final_score, load_reference, results_dir, run_app, run_sweeps
+from experiments.common import (final_score, load_reference, run_app, run_sweeps,
+                                study_setup)
 from jaxrl_suite.report import plots, stats, tables
 from jaxrl_suite.sweep.runner import SweepSpec
 
@@ -349,14 +350,8 @@ def run_study(scale: Scale, out: pathlib.Path, root: Any = None, *,
 
 def main(argv: list[str]) -> None:
     del argv
-    f = flags.FLAGS
-    scale = SCALES[f.scale]
-    scale = dataclasses.replace(scale, num_seeds=f.num_seeds or scale.num_seeds)
-    if not f["verbosity"].present:  # orbax logs every chunk checkpoint at INFO
-        logging.set_verbosity(logging.WARNING)
-    out = results_dir(EXPERIMENT, f.scale, f.out)
-    start = time.perf_counter()
-    result = run_study(scale, out, f.minari_root)
+    scale, out, start = study_setup(EXPERIMENT, SCALES)
+    result = run_study(scale, out, flags.FLAGS.minari_root)
     print(tables.markdown_table(result["imitation_aggregates"], AGGREGATE_COLUMNS))
     print(tables.markdown_table(result["divergence"], DIVERGENCE_COLUMNS))
     print((out / "findings.md").read_text())

@@ -132,6 +132,22 @@ class _LayerNormValue(nn.Module):
         return dense(1, self.param_init, "value")(x)[..., 0]
 
 
+def init_value_learning(key, spec: DataSpec, hparams, actor, critic, value
+                        ) -> ValueLearningState:
+    """Returns the initial state of an actor / twin critic / V learner (IQL's structure; also
+    ReCOIL's): the target critic starts as the critic, one Adam state per network."""
+    actor_key, critic_key, value_key = jax.random.split(key, 3)
+    obs = jnp.zeros((1,) + spec.observation_shape)
+    actor_params = actor.init(actor_key, obs)
+    critic_params = critic.init(critic_key, obs, jnp.zeros((1, spec.action_dim)))
+    value_params = value.init(value_key, obs)
+    return ValueLearningState(
+        actor_params, critic_params, critic_params, value_params,
+        adam_with_lr(hparams.actor_lr).init(actor_params),
+        adam_with_lr(hparams.critic_lr).init(critic_params),
+        adam_with_lr(hparams.value_lr).init(value_params), spec, jnp.int32(0))
+
+
 ValueLoss = Callable[[jax.Array, AWRHParams], jax.Array]  # (Q - V [B], hparams) -> [B]
 
 
@@ -151,16 +167,7 @@ def make_value_learner(name: str, config: IQLConfig, default_hparams: AWRHParams
                               param_init=config.param_init, encoder=encoder)
 
     def init(key, spec: DataSpec, hparams) -> ValueLearningState:
-        actor_key, critic_key, value_key = jax.random.split(key, 3)
-        obs = jnp.zeros((1,) + spec.observation_shape)
-        actor_params = actor(spec).init(actor_key, obs)
-        critic_params = critic.init(critic_key, obs, jnp.zeros((1, spec.action_dim)))
-        value_params = value.init(value_key, obs)
-        return ValueLearningState(
-            actor_params, critic_params, critic_params, value_params,
-            adam_with_lr(hparams.actor_lr).init(actor_params),
-            adam_with_lr(hparams.critic_lr).init(critic_params),
-            adam_with_lr(hparams.value_lr).init(value_params), spec, jnp.int32(0))
+        return init_value_learning(key, spec, hparams, actor(spec), critic, value)
 
     def step(params, opt_state, loss_fn, lr):
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)

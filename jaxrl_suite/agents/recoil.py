@@ -32,8 +32,12 @@ the learner's defaults). Its ``--alpha`` 0.8 and ``--beta`` 0.1 flags reach only
 
 What could not be read: the script's ``--config`` file (``default.py``) that sets the AWR
 temperature and LayerNorm. We take the learner's own default temperature, 0.1
-(DVL ``learner.py:66``), and no LayerNorm (``layernorm: bool = False``, ibid.); both are
-hyperparameters here (``temperature`` traced, ``value_layer_norm`` static).
+(DVL ``learner.py:66``), and LayerNorm in V as the author's offline-RL config for locomotion
+(DVL ``configs/mujoco_config.py``: ``layernorm = True``; the learner's signature default is
+False). Measured on Pendulum (BUILD_NOTES "Dual RL"): without it V's implicit maximum
+overshoots (at 20k updates the offline pairs' Q, 273, exceeded the expert target 200) and the
+policy fell back to random-level returns; with it Q stayed below 200. Both are hyperparameters
+here (``temperature`` traced, ``value_layer_norm`` static).
 
 Differences: the gradient penalty penalises each critic's own action gradient (the authors'
 ``grad_norm`` returns Q1's penalty for both critics); the cosine decay runs over
@@ -52,7 +56,7 @@ from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak
 from jaxrl_suite.agents.iql import (GaussianPolicy, ValueLearningState, _LayerNormValue,
-                                    gaussian_act, gaussian_log_prob)
+                                    gaussian_act, gaussian_log_prob, init_value_learning)
 from jaxrl_suite.agents.losses import awr_weights, gumbel_loss
 from jaxrl_suite.nets.networks import StateValue, TwinCritic, check_init
 
@@ -60,7 +64,7 @@ from jaxrl_suite.nets.networks import StateValue, TwinCritic, check_init
 @dataclasses.dataclass(frozen=True)
 class ReCOILConfig:
     hidden_sizes: tuple[int, ...] = (256, 256)
-    value_layer_norm: bool = False  # DVL learner.py ``layernorm=False`` (see the docstring)
+    value_layer_norm: bool = True  # DVL configs/mujoco_config.py (see the docstring)
     param_init: str = "orthogonal"  # the IQL code's common.py
     gradient_penalty: bool = False  # ``--grad_pen``
 
@@ -125,16 +129,7 @@ def make_recoil(config: ReCOILConfig = ReCOILConfig()) -> Learner:
     def init(key, spec: DataSpec, hparams: ReCOILHParams) -> ValueLearningState:
         if spec.discrete:
             raise ValueError("ReCOIL: expected continuous actions")
-        actor_key, critic_key, value_key = jax.random.split(key, 3)
-        obs = jnp.zeros((1,) + spec.observation_shape)
-        actor_params = actor(spec).init(actor_key, obs)
-        critic_params = critic.init(critic_key, obs, jnp.zeros((1, spec.action_dim)))
-        value_params = value.init(value_key, obs)
-        return ValueLearningState(
-            actor_params, critic_params, critic_params, value_params,
-            adam_with_lr(hparams.actor_lr).init(actor_params),
-            adam_with_lr(hparams.critic_lr).init(critic_params),
-            adam_with_lr(hparams.value_lr).init(value_params), spec, jnp.int32(0))
+        return init_value_learning(key, spec, hparams, actor(spec), critic, value)
 
     def step(params, opt_state, loss_fn, lr, scale=1.0):
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
