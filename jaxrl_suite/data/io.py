@@ -160,12 +160,20 @@ def _missing_file(source: str) -> DatasetError:
 # npz
 
 
+def _is_ogbench(keys: set[str]) -> bool:
+    """An OGBench file (``data/ogbench.py``): per-step rows with trajectory-end terminals and
+    no ``timeouts`` (D4RL-style files have them), or ogbench's compact layout (``valids``)."""
+    return {"observations", "actions", "terminals"} <= keys and (
+        "valids" in keys or "timeouts" not in keys and NPZ_META_KEY not in keys)
+
+
 def load_npz(path: PathLike) -> Dataset:
     """Returns the validated Dataset stored in a D4RL-style ``.npz`` archive.
 
     Keys: observations, actions, rewards, terminals, timeouts (required), next_observations
     (optional, else derived D4RL-style), ``__meta__`` (optional DatasetMeta JSON, as written by
     ``save_npz``). Other keys are ignored. Pickled (object) entries are refused, never unpickled.
+    An OGBench file (no ``timeouts``; ``_is_ogbench``) is read by ``data.ogbench.load_ogbench``.
     """
     source = str(path)
     if not os.path.isfile(path):
@@ -176,6 +184,10 @@ def load_npz(path: PathLike) -> Dataset:
         validate.fail(source, WHOLE_FILE, "an .npz archive of named arrays",
                       "a single .npy array")
     with archive:
+        if _is_ogbench(set(archive.files)):
+            from jaxrl_suite.data.ogbench import load_ogbench
+
+            return load_ogbench(path)
         # Absent keys stay None, so that from_arrays names the missing field.
         arrays: dict[str, Any] = dict.fromkeys(ARRAY_KEYS)
         for key in ARRAY_KEYS:
