@@ -61,12 +61,14 @@ def pytest_configure(config):
 # suite"). `make test` runs files whole on two workers (--dist loadfile) in collection order
 # (--no-loadscope-reorder), so these start first and the short ones fill in around them.
 LONGEST_FIRST = (
+    "tests/agents/test_imitation_learns.py",
     "tests/generate/test_locomotion_suite.py",
     "tests/agents/test_critic_sensitive_actor_critic.py",
     "tests/model_based/test_mopo.py",
     "tests/experiments/test_trajectory_weighting.py",
     "tests/test_train_locomotion.py",
     "tests/experiments/test_locomotion_learners.py",
+    "tests/experiments/test_dual_rl.py",
     "tests/experiments/test_dataset_perspective.py",
     "tests/agents/test_cql_edac_rebrac.py",
     "tests/test_train.py",
@@ -89,6 +91,7 @@ LONGEST_FIRST = (
 LONGEST_FIRST_FAST = (
     "tests/experiments/test_trajectory_weighting.py",
     "tests/model_based/test_mopo.py",
+    "tests/experiments/test_dual_rl.py",
     "tests/test_cli.py",
     "tests/online/test_sac.py",
     "tests/test_train.py",
