@@ -148,6 +148,17 @@ def init_value_learning(key, spec: DataSpec, hparams, actor, critic, value
         adam_with_lr(hparams.value_lr).init(value_params), spec, jnp.int32(0))
 
 
+def advance(state: ValueLearningState, tau: jax.Array, actor_params, critic_params,
+            value_params, actor_opt, critic_opt, value_opt) -> ValueLearningState:
+    """Returns ``state`` after one update: the new networks and optimiser states, the target
+    critic moved by polyak(tau), the step counted."""
+    return state.replace(
+        actor_params=actor_params, critic_params=critic_params, value_params=value_params,
+        target_critic_params=polyak(state.target_critic_params, critic_params, tau),
+        actor_opt_state=actor_opt, critic_opt_state=critic_opt, value_opt_state=value_opt,
+        step=state.step + 1)
+
+
 ValueLoss = Callable[[jax.Array, AWRHParams], jax.Array]  # (Q - V [B], hparams) -> [B]
 
 
@@ -209,11 +220,8 @@ def make_value_learner(name: str, config: IQLConfig, default_hparams: AWRHParams
         critic_params, critic_opt, critic_loss, q = step(
             state.critic_params, state.critic_opt_state, critic_loss_fn, hparams.critic_lr)
 
-        state = state.replace(
-            actor_params=actor_params, critic_params=critic_params, value_params=value_params,
-            target_critic_params=polyak(state.target_critic_params, critic_params, hparams.tau),
-            actor_opt_state=actor_opt, critic_opt_state=critic_opt, value_opt_state=value_opt,
-            step=state.step + 1)
+        state = advance(state, hparams.tau, actor_params, critic_params, value_params,
+                        actor_opt, critic_opt, value_opt)
         return state, {"value_loss": v_loss, "actor_loss": actor_loss,
                        "critic_loss": critic_loss, "q_mean": jnp.mean(q), "v_mean": jnp.mean(v),
                        "advantage_mean": jnp.mean(advantage)}

@@ -54,9 +54,10 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak
+from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr
 from jaxrl_suite.agents.iql import (GaussianPolicy, ValueLearningState, _LayerNormValue,
-                                    gaussian_act, gaussian_log_prob, init_value_learning)
+                                    advance, gaussian_act, gaussian_log_prob,
+                                    init_value_learning)
 from jaxrl_suite.agents.losses import awr_weights, gumbel_loss
 from jaxrl_suite.nets.networks import StateValue, TwinCritic, check_init
 
@@ -188,11 +189,8 @@ def make_recoil(config: ReCOILConfig = ReCOILConfig()) -> Learner:
         critic_params, critic_opt, c_loss, q = step(
             state.critic_params, state.critic_opt_state, critic_loss_fn, hp.critic_lr)
 
-        state = state.replace(
-            actor_params=actor_params, critic_params=critic_params, value_params=value_params,
-            target_critic_params=polyak(state.target_critic_params, critic_params, hp.tau),
-            actor_opt_state=actor_opt, critic_opt_state=critic_opt, value_opt_state=value_opt,
-            step=state.step + 1)
+        state = advance(state, hp.tau, actor_params, critic_params, value_params, actor_opt,
+                        critic_opt, value_opt)
         return state, {"value_loss": v_loss, "actor_loss": actor_loss, "critic_loss": c_loss,
                        "q_offline": jnp.mean(q[0, :num_offline]),
                        "q_expert": jnp.mean(q[0, num_offline:]),
