@@ -192,14 +192,23 @@ def _run(trainer, learner, dataset):
     return train(trainer, dataset, keys, stack_hparams([learner.default_hparams] * 2))
 
 
-def test_imitation_learners_cannot_read_rewards(mixture, recoil_trainer):
+@pytest.fixture(scope="module")
+def demodice_trainer():
+    from jaxrl_suite.agents.demodice import DemoDICEConfig, make_demodice
+    learner = make_demodice(DemoDICEConfig((8, 8)))
+    return learner, make_train(learner, make_env("Pendulum-v1"), TrainConfig(
+        num_updates=6, batch_size=8, eval_every=3, eval_episodes=1))
+
+
+@pytest.mark.parametrize("which", ["recoil_trainer", "demodice_trainer"])
+def test_imitation_learners_cannot_read_rewards(mixture, which, request):
     _, _, mix = mixture
-    learner, trainer = recoil_trainer
+    learner, trainer = request.getfixturevalue(which)
     other = mix.replace(rewards=mix.rewards * 100.0 + 7.0)
     a, b = _run(trainer, learner, mix), _run(trainer, learner, other)
     for x, y in zip(jax.tree.leaves(a.state.learner), jax.tree.leaves(b.state.learner)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-    assert np.isfinite(a.update_metrics["critic_loss"]).all()
+    assert all(np.isfinite(v).all() for v in a.update_metrics.values())
 
 
 def test_imitation_learners_refuse_data_without_demonstrations(mixture, recoil_trainer):
