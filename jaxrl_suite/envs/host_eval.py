@@ -47,10 +47,16 @@ CellPolicyFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
 class HostEvaluator:
     """Evaluates ``cells`` policies x ``episodes`` episodes in gymnasium's ``name``."""
 
-    def __init__(self, name: str, *, max_slots: int = 1024, **make_kwargs: Any):
+    def __init__(self, name: str, *, max_slots: int = 1024, chunk: int = 1,
+                 **make_kwargs: Any):
         if max_slots < 1:
             raise EnvError(f"host evaluation: max_slots: expected >= 1, found {max_slots}")
+        if chunk < 1:
+            raise EnvError(f"host evaluation: chunk: expected >= 1, found {chunk}")
         self.max_slots = int(max_slots)
+        # Action chunks: the policy returns chunk x action_dim values per call, executed open
+        # loop over the next ``chunk`` steps (Q-chunking's evaluation), then asked again.
+        self.chunk = int(chunk)
         gym = _import_gymnasium()
         self.env_id = name[len(GYMNASIUM_PREFIX):] if name.startswith(GYMNASIUM_PREFIX) else name
         self._make = lambda: _make_checked(self.env_id,
@@ -145,17 +151,21 @@ class HostEvaluator:
         returns = np.where(running, 0.0, np.nan)
         for c in np.flatnonzero(active):
             for e in range(num_episodes):
-                obs[c, e], _ = envs[c * num_episodes + e].reset(seed=int(seeds[c]) + e)
+                slot = c * num_episodes + e
+                obs[c, e] = self._reset_slot(envs[slot], int(seeds[c]) + e, slot, e)
         t = 0
+        expected = (num_cells, num_episodes, self.chunk * self.spec.action_dim)
         while running.any():
             if t > self.spec.max_episode_steps:
                 raise EnvError(f"host evaluation: {self.spec.name}: episodes did not end "
                                f"within the time limit ({self.spec.max_episode_steps} steps)")
-            actions = np.asarray(policy(params, obs, policy_keys, np.int32(t)))
-            expected = (num_cells, num_episodes, self.spec.action_dim)
-            if actions.shape != expected:
-                raise EnvError(f"host evaluation: {self.spec.name}: policy actions: expected "
-                               f"shape {expected}, found {actions.shape}")
+            if t % self.chunk == 0:  # every slot steps in lockstep: one call per chunk
+                plan = np.asarray(policy(params, obs, policy_keys, np.int32(t)))
+                if plan.shape != expected:
+                    raise EnvError(f"host evaluation: {self.spec.name}: policy actions: "
+                                   f"expected shape {expected}, found {plan.shape}")
+                plan = plan.reshape(num_cells, num_episodes, self.chunk, -1)
+            actions = plan[:, :, t % self.chunk]
             finite = np.isfinite(actions).all(axis=-1)
             bad = running & ~finite
             if recorder is not None and bad.any():
@@ -165,15 +175,31 @@ class HostEvaluator:
             running &= finite
             actions = np.clip(actions.astype(self._dtype), self._low, self._high)
             for c, e in zip(*np.nonzero(running)):
-                o, r, terminated, truncated, _ = envs[c * num_episodes + e].step(actions[c, e])
+                o, r, terminated, truncated, info = envs[c * num_episodes + e].step(
+                    actions[c, e])
                 if recorder is not None:
                     recorder.add(e, obs[c, e], actions[c, e], r, o, terminated, truncated)
-                obs[c, e] = o
+                obs[c, e] = self._observe(c * num_episodes + e, o)
                 returns[c, e] += r
                 if terminated or truncated:
                     running[c, e] = False
+                    returns[c, e] = self._episode_score(returns[c, e], info)
             t += 1
         return returns.astype(np.float32)
+
+    # Hooks for evaluators of other protocols (envs/ogbench_eval.py).
+    def _reset_slot(self, env: Any, seed: int, slot: int, episode: int) -> np.ndarray:
+        """Returns the first observation of a slot's episode (``episode``: its index among
+        the cell's episodes)."""
+        return env.reset(seed=seed)[0]
+
+    def _observe(self, slot: int, obs: np.ndarray) -> np.ndarray:
+        """Returns what the policy sees of an env observation."""
+        return obs
+
+    def _episode_score(self, episode_return: float, info: dict) -> float:
+        """Returns an ended episode's score: its undiscounted return."""
+        return episode_return
 
     def close(self) -> None:
         for env in self._envs:
