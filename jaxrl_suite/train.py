@@ -37,6 +37,7 @@ import numpy as np
 from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, data_spec
+from jaxrl_suite.data.chunks import sample_chunks
 from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.data.sampling import (
     WeightedTable, gather, sample_imitation, sample_indices_by_episode, weighted_table)
@@ -153,6 +154,12 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
         raise SuiteError(f"make_train: env: expected a JaxEnv or a HostEvaluator, found "
                          f"{type(env).__name__}")
     in_jit_eval = isinstance(env, JaxEnv)
+    if learner.chunk_horizon:
+        if config.sampling != "uniform":
+            raise SuiteError(f"flag '--sampling': '{learner.name}' draws action chunks "
+                             f"uniformly, found '{config.sampling}'")
+        if not in_jit_eval:  # the host evaluator executes the policy's chunks open loop
+            env.chunk = learner.chunk_horizon
 
     def init_cell(key, spec: DataSpec, hparams) -> TrainState:
         init_key, run_key = jax.random.split(key)
@@ -164,6 +171,8 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
         key, sample_key, update_key = jax.random.split(state.key, 3)
         if learner.imitation:
             batch = sample_imitation(dataset, demo_range, sample_key, config.batch_size)
+        elif learner.chunk_horizon:
+            batch = sample_chunks(dataset, sample_key, config.batch_size, learner.chunk_horizon)
         elif table is None:
             batch = gather(dataset, jax.random.randint(sample_key, (config.batch_size,), 0,
                                                        dataset.num_transitions))
@@ -207,7 +216,8 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
     def evaluate_cell(state: TrainState, num_episodes: int) -> tuple[TrainState, jax.Array]:
         # The in-jit evaluation of one cell: after every chunk, and the final one.
         state, eval_key = split_eval_key(state)
-        returns = evaluate(policy_fn, state.learner, env, eval_key, num_episodes).returns
+        returns = evaluate(policy_fn, state.learner, env, eval_key, num_episodes,
+                           chunk=max(learner.chunk_horizon, 1)).returns
         # A frozen cell's last finite parameters may still be absurd: report no score for it.
         return state, jnp.where(state.diverged, jnp.nan, returns)
 

@@ -36,6 +36,8 @@ LEARNERS: dict[str, LearnerEntry] = {
     # Offline imitation (an expert-demonstration mixture: data/imitation.py; no rewards).
     "recoil": LearnerEntry("recoil", "make_recoil", "ReCOILConfig", "ReCOILHParams"),
     "demodice": LearnerEntry("demodice", "make_demodice", "DemoDICEConfig", "DemoDICEHParams"),
+    # Action chunks (data/chunks.py; evaluation executes each chunk open loop).
+    "qc": LearnerEntry("qc", "make_qc", "QCConfig", "QCHParams"),
 }
 
 

@@ -100,6 +100,9 @@ class Learner(NamedTuple):
     # batch, an expert batch from the dataset's demonstrations, initial observations) and the
     # data's rewards are zeroed before training (``data/imitation.py``).
     imitation: bool = False
+    # Action chunks (Q-chunking): h > 0 makes each update get a ``data.chunks.ChunkBatch`` of
+    # h-step chunks, and ``act`` return h actions [B, h * A] that evaluation executes open loop.
+    chunk_horizon: int = 0
 
 
 def polyak(target: Any, online: Any, tau: jax.Array) -> Any:

@@ -3,7 +3,8 @@ NeurIPS 2025; Decoupled Q-chunking, Li, Park & Levine, ICLR 2026), drawn inside 
 
 As QC's ``utils/datasets.py::Dataset.sample_sequence`` (ColinQiyangLi/qc, lines 92-154): a
 start t is drawn uniformly from [0, N - h], and for i = 0..h-1 over the rows t..t+h-1
-  rewards[i]   = sum_{j <= i} gamma^j r_{t+j}        (the discounted partial sums)
+  rewards[i]   = r_{t+i}; ``discounted_sums(rewards, gamma)[i]`` = sum_{j <= i} gamma^j r_{t+j}
+               (QC's ``rewards``: the learner applies its own, traced, discount)
   masks[i]     = min_{j <= i} (1 - terminal_{t+j})   (0 once the env terminated: no bootstrap)
   ends[i]      = max_{j <= i} end_{t+j}             (QC's ``terminals``: an episode ended)
   valid[i]     = 1 - ends[i - 1], valid[0] = 1      (0 for rows past the episode's end)
@@ -26,7 +27,7 @@ from jaxrl_suite.data.dataset import Dataset
 @struct.dataclass
 class ChunkBatch:
     """B chunks of h steps: observations [B, *obs] (each chunk's first), actions [B, h, A],
-    rewards / masks / ends / valid [B, h] (see the module docstring), next_observations
+    rewards (per step) / masks / ends / valid [B, h] (the module docstring), next_observations
     [B, h, *obs], indices [B] (each chunk's first row)."""
 
     observations: jax.Array
@@ -39,14 +40,18 @@ class ChunkBatch:
     indices: jax.Array
 
 
-def gather_chunks(dataset: Dataset, starts: jax.Array, horizon: int,
-                  discount: jax.Array) -> ChunkBatch:
+def discounted_sums(rewards: jax.Array, discount: jax.Array) -> jax.Array:
+    """Returns sum_{j <= i} discount^j rewards[..., j] for every i: [..., h]."""
+    powers = discount ** jnp.arange(rewards.shape[-1], dtype=rewards.dtype)
+    return jnp.cumsum(rewards * powers, axis=-1)
+
+
+def gather_chunks(dataset: Dataset, starts: jax.Array, horizon: int) -> ChunkBatch:
     """Returns the chunks of ``horizon`` rows beginning at ``starts`` [B] (each <= N - h)."""
     rows = starts[:, None] + jnp.arange(horizon)[None, :]  # [B, h]
     terminal = dataset.terminals[rows].astype(jnp.float32)
     end = (dataset.terminals[rows] | dataset.timeouts[rows]).astype(jnp.float32)
-    powers = discount ** jnp.arange(horizon, dtype=jnp.float32)
-    rewards = jnp.cumsum(dataset.rewards[rows] * powers, axis=1)
+    rewards = dataset.rewards[rows]
     masks = jax.lax.cummin(1.0 - terminal, axis=1)
     ends = jax.lax.cummax(end, axis=1)
     valid = jnp.concatenate([jnp.ones_like(ends[:, :1]), 1.0 - ends[:, :-1]], axis=1)
@@ -56,11 +61,11 @@ def gather_chunks(dataset: Dataset, starts: jax.Array, horizon: int,
                       indices=starts.astype(jnp.int32))
 
 
-def sample_chunks(dataset: Dataset, key: jax.Array, batch_size: int, horizon: int,
-                  discount: jax.Array) -> ChunkBatch:
+def sample_chunks(dataset: Dataset, key: jax.Array, batch_size: int,
+                  horizon: int) -> ChunkBatch:
     """Returns ``batch_size`` chunks whose starts are uniform over [0, N - horizon]."""
     if horizon < 1 or horizon > dataset.num_transitions:
         raise ValueError(f"chunk horizon: expected 1 <= h <= {dataset.num_transitions} "
                          f"transitions, found {horizon}")
     starts = jax.random.randint(key, (batch_size,), 0, dataset.num_transitions - horizon + 1)
-    return gather_chunks(dataset, starts, horizon, discount)
+    return gather_chunks(dataset, starts, horizon)

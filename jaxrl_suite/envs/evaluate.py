@@ -36,7 +36,8 @@ class EvalResult(NamedTuple):
 
 
 def evaluate(
-    policy_fn: PolicyFn, params: Any, env: JaxEnv, key: jax.Array, num_episodes: int
+    policy_fn: PolicyFn, params: Any, env: JaxEnv, key: jax.Array, num_episodes: int,
+    chunk: int = 1,
 ) -> EvalResult:
     """Returns the returns and lengths of ``num_episodes`` episodes of ``policy_fn`` in ``env``.
 
@@ -44,6 +45,10 @@ def evaluate(
     accumulating after its first terminated-or-truncated step (the env does not auto-reset, so
     later steps are discarded). Static: ``policy_fn``, ``env``, ``num_episodes``; traced:
     ``params``, ``key``. Jittable and vmappable over ``(params, key)``.
+
+    ``chunk`` > 1 (static; continuous actions): the policy returns ``chunk`` actions per call
+    ([B, chunk * A]), executed open loop over the next ``chunk`` steps (Q-chunking's
+    evaluation), then asked again.
     """
     if not isinstance(env, JaxEnv):
         raise EnvError(
@@ -60,10 +65,19 @@ def evaluate(
     obs, state = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
     batched_step = jax.vmap(env.step)
 
+    def chunked_policy(obs, policy_key, t, plan):
+        # a new chunk every ``chunk`` steps; otherwise the next action of the current one
+        fresh = lambda: policy_fn(params, obs, policy_key).reshape(plan.shape)  # noqa: E731
+        plan = jax.lax.cond(t % chunk == 0, fresh, lambda: plan)
+        return plan[:, t % chunk], plan
+
     def one_step(carry, step_key):
-        obs, state, done, returns, lengths = carry
+        obs, state, done, returns, lengths, t, plan = carry
         policy_key, env_key = jax.random.split(step_key)
-        actions = policy_fn(params, obs, policy_key)
+        if chunk == 1:
+            actions = policy_fn(params, obs, policy_key)
+        else:
+            actions, plan = chunked_policy(obs, policy_key, t, plan)
         chex.assert_shape(actions, action_shape)
         obs, state, reward, terminated, truncated = batched_step(
             state, actions, jax.random.split(env_key, num_episodes)
@@ -72,17 +86,21 @@ def evaluate(
         returns = returns + jnp.where(running, reward, 0.0)
         lengths = lengths + running.astype(jnp.int32)
         done = done | terminated | truncated
-        return (obs, state, done, returns, lengths), None
+        return (obs, state, done, returns, lengths, t + 1, plan), None
 
+    if chunk > 1 and spec.discrete:
+        raise EnvError("evaluate: action chunks (chunk > 1) need a continuous action space")
     init = (
         obs,
         state,
         jnp.zeros((num_episodes,), bool),
         jnp.zeros((num_episodes,), jnp.float32),
         jnp.zeros((num_episodes,), jnp.int32),
+        jnp.int32(0),
+        jnp.zeros((num_episodes, chunk, spec.action_dim or 1), jnp.float32),
     )
     step_keys = jax.random.split(rollout_key, spec.max_episode_steps)
-    (_, _, _, returns, lengths), _ = jax.lax.scan(one_step, init, step_keys)
+    (_, _, _, returns, lengths, _, _), _ = jax.lax.scan(one_step, init, step_keys)
     return EvalResult(returns=returns, lengths=lengths)
 
 
