@@ -34,9 +34,11 @@ What could not be read: the script's ``--config`` file (``default.py``) that set
 temperature and LayerNorm. We take the learner's own default temperature, 0.1
 (DVL ``learner.py:66``), and LayerNorm in V as the author's offline-RL config for locomotion
 (DVL ``configs/mujoco_config.py``: ``layernorm = True``; the learner's signature default is
-False). Measured on Pendulum (BUILD_NOTES "Dual RL"): without it V's implicit maximum
-overshoots (at 20k updates the offline pairs' Q, 273, exceeded the expert target 200) and the
-policy fell back to random-level returns; with it Q stayed below 200. Both are hyperparameters
+False). Measured on Pendulum (``bench/pendulum_probes.py``, BUILD_NOTES "Session 11"): without
+LayerNorm V's implicit maximum overshot in one setting (20k updates: the offline pairs' Q
+218-271, above the expert target 200, scores -10 to -18), not in another (40k updates, another
+demonstration: 10.7 without, 12.0 with, within the seed noise); temperature 3 scored -30 to
+-33 where 0.1 scored 0 to 11 (10k updates). Both are hyperparameters
 here (``temperature`` traced, ``value_layer_norm`` static).
 
 Differences: the gradient penalty penalises each critic's own action gradient (the authors'
