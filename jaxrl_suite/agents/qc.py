@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from jaxrl_suite.agents.awac import AWACState
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak
 from jaxrl_suite.data.chunks import discounted_sums
 from jaxrl_suite.nets.flow import GeluMLP, VectorField, best_of_n, flow_matching_loss
@@ -82,15 +83,7 @@ class QCHParams:
     tau: float = 0.005
 
 
-@struct.dataclass
-class QCState:
-    actor_params: dict
-    critic_params: dict
-    target_critic_params: dict
-    actor_opt_state: optax.OptState
-    critic_opt_state: optax.OptState
-    spec: DataSpec
-    step: jax.Array
+QCState = AWACState  # actor, critic, target critic, their Adam states, spec, step
 
 
 def make_qc(config: QCConfig = QCConfig()) -> Learner:
