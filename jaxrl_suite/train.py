@@ -154,10 +154,11 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
         raise SuiteError(f"make_train: env: expected a JaxEnv or a HostEvaluator, found "
                          f"{type(env).__name__}")
     in_jit_eval = isinstance(env, JaxEnv)
-    if learner.chunk_horizon:
+    if learner.chunk_horizon or learner.sample is not None:
         if config.sampling != "uniform":
-            raise SuiteError(f"flag '--sampling': '{learner.name}' draws action chunks "
+            raise SuiteError(f"flag '--sampling': '{learner.name}' draws its own minibatches "
                              f"uniformly, found '{config.sampling}'")
+    if learner.chunk_horizon:
         if not in_jit_eval:  # the host evaluator executes the policy's chunks open loop
             env.chunk = learner.chunk_horizon
 
@@ -169,7 +170,9 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
     def update_cell(state: TrainState, dataset: Dataset, table: WeightedTable | None, hparams,
                     demo_range: jax.Array | None):
         key, sample_key, update_key = jax.random.split(state.key, 3)
-        if learner.imitation:
+        if learner.sample is not None:
+            batch = learner.sample(dataset, sample_key, config.batch_size, hparams)
+        elif learner.imitation:
             batch = sample_imitation(dataset, demo_range, sample_key, config.batch_size)
         elif learner.chunk_horizon:
             batch = sample_chunks(dataset, sample_key, config.batch_size, learner.chunk_horizon)

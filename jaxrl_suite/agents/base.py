@@ -100,9 +100,14 @@ class Learner(NamedTuple):
     # batch, an expert batch from the dataset's demonstrations, initial observations) and the
     # data's rewards are zeroed before training (``data/imitation.py``).
     imitation: bool = False
-    # Action chunks (Q-chunking): h > 0 makes each update get a ``data.chunks.ChunkBatch`` of
-    # h-step chunks, and ``act`` return h actions [B, h * A] that evaluation executes open loop.
+    # Action chunks (Q-chunking): h > 0 makes ``act`` return h actions [B, h * A] that
+    # evaluation executes open loop, and (without ``sample``) each update get a
+    # ``data.chunks.ChunkBatch`` of h-step chunks.
     chunk_horizon: int = 0
+    # A learner's own minibatch: ``sample(dataset, key, batch_size, hparams) -> batch``, called
+    # inside the compiled chunk in place of the engine's sampling (n-step returns over a
+    # horizon other than the policy's chunk; DQC's goal-relabelled chunks). Uniform only.
+    sample: Callable[..., Any] | None = None
 
 
 def polyak(target: Any, online: Any, tau: jax.Array) -> Any:
