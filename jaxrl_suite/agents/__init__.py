@@ -38,6 +38,11 @@ LEARNERS: dict[str, LearnerEntry] = {
     "demodice": LearnerEntry("demodice", "make_demodice", "DemoDICEConfig", "DemoDICEHParams"),
     # Action chunks (data/chunks.py; evaluation executes each chunk open loop).
     "qc": LearnerEntry("qc", "make_qc", "QCConfig", "QCHParams"),
+    "qc_fql": LearnerEntry("qc", "make_qc", "QCFQLConfig", "QCHParams"),
+    "fql": LearnerEntry("qc", "make_qc", "FQLConfig", "QCHParams"),
+    "fql_n": LearnerEntry("qc", "make_qc", "FQLNConfig", "QCHParams"),  # n-step returns
+    "bfn": LearnerEntry("qc", "make_qc", "BFNConfig", "QCHParams"),
+    "bfn_n": LearnerEntry("qc", "make_qc", "BFNNConfig", "QCHParams"),
 }
 
 

@@ -106,11 +106,19 @@ def load_ogbench(path: PathLike, env_id: str | None = None) -> Dataset:
     Raises DatasetError naming the file and field on a missing array, a length mismatch,
     non-0/1 flags, or rows after a trajectory's last terminal."""
     path = pathlib.Path(path)
-    source = str(path)
+    return ogbench_dataset(_read(path), str(path), env_id or _env_of_path(path))
+
+
+def _read(path: pathlib.Path) -> dict[str, np.ndarray]:
     if not path.is_file():
-        validate.fail(source, "<file>", "an OGBench .npz file", "no such file")
+        validate.fail(str(path), "<file>", "an OGBench .npz file", "no such file")
     with np.load(path, allow_pickle=False) as file:
-        arrays = {k: file[k] for k in file.files}
+        return {k: file[k] for k in file.files}
+
+
+def ogbench_dataset(arrays: dict[str, np.ndarray], source: str, env_id: str | None
+                    ) -> Dataset:
+    """Returns the Dataset of OGBench arrays in any of ``LAYOUTS`` (``load_ogbench``)."""
     layout = _layout(set(arrays), source)
     obs, actions = arrays["observations"], arrays["actions"]
     n = obs.shape[0]
@@ -150,7 +158,7 @@ def load_ogbench(path: PathLike, env_id: str | None = None) -> Dataset:
         timeouts = np.concatenate([last[1:], [True]])  # the row before a last row
     terminals = np.zeros(n, bool) if masks is None else ~masks
     meta = DatasetMeta(
-        env_id=env_id or _env_of_path(path),
+        env_id=env_id,
         source=source, action_low=(-1.0,) * actions.shape[1],
         action_high=(1.0,) * actions.shape[1])
     meta = meta.with_info(ogbench_layout=layout,
@@ -167,3 +175,49 @@ def ogbench_info(dataset: Dataset) -> dict[str, Any]:
     rewards."""
     info = dataset.meta.info_dict()
     return {k: info[k] for k in ("ogbench_layout", "rewards") if k in info}
+
+
+def singletask_dataset(path: PathLike, task: int, sparse: bool = False) -> Dataset:
+    """Returns a play/noisy dataset file (raw layout, with ``qpos`` and ``button_states`` as
+    the suite's generator and OGBench's files keep them) relabelled for OGBench's single-task
+    ``<env>-singletask-task<task>-v0``, with that env id: rewards and masks as
+    ``ogbench.utils.make_env_and_datasets`` gives them (``load_dataset``'s regular view, lines
+    62-90, then ``relabel_utils.relabel_dataset``: reward = successes - #subtasks of the ROW'S
+    state, mask = 0 once all succeed). ``sparse`` is Q-chunking's ``--sparse`` (ColinQiyangLi/qc
+    ``main.py`` lines 129-133: reward -1 unless every subtask succeeds, then 0), which its
+    README uses for scene and puzzle-3x3. Needs the ogbench package."""
+    import gymnasium
+
+    try:
+        import ogbench  # noqa: F401  (registers the envs)
+        from ogbench.relabel_utils import relabel_dataset
+    except ImportError as exc:
+        raise ImportError(f"single-task relabelling needs the 'ogbench' package ({exc})") from exc
+    path = pathlib.Path(path)
+    raw = _read(path)
+    if _layout(set(raw), str(path)) != "raw" or "qpos" not in raw:
+        validate.fail(str(path), "qpos", "a raw-layout OGBench file with qpos (and "
+                      "button_states) to relabel", f"keys {sorted(raw)}")
+    base = _env_of_path(path)
+    if base is None or not 1 <= task <= 5:
+        validate.fail(str(path), "<name>", "an OGBench dataset name and a task in 1..5",
+                      f"env {base}, task {task}")
+    head, version = base.rsplit("-", 1)
+    env_id = f"{head}-singletask-task{task}-{version}"
+    keep = ~raw["terminals"].astype(bool)  # load_dataset's ob_mask: each row with a successor
+    regular = {k: raw[k][keep] for k in ("observations", "actions", "qpos", "qvel",
+                                         "button_states") if k in raw}
+    regular["next_observations"] = raw["observations"][np.concatenate([[False], keep[:-1]])]
+    regular["terminals"] = np.concatenate([raw["terminals"][1:], [1]])[keep]
+    env = gymnasium.make(env_id)
+    try:
+        relabel_dataset(env_id, env, regular)
+    finally:
+        env.close()
+    if sparse:
+        regular["rewards"] = -(regular["rewards"] != 0.0).astype(np.float32)
+    arrays = {k: regular[k] for k in ("observations", "actions", "next_observations",
+                                      "terminals", "rewards", "masks")}
+    dataset = ogbench_dataset(arrays, str(path), env_id)
+    return dataset.replace(meta=dataset.meta.with_info(
+        rewards="sparse single-task" if sparse else "single-task", task=task))

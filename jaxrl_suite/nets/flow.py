@@ -55,6 +55,22 @@ class VectorField(nn.Module):
         return GeluMLP(self.hidden_sizes, self.action_size, self.layer_norm)(x)
 
 
+class OneStepPolicy(nn.Module):
+    """Returns actions [..., action_size] of observations [..., obs] and noise [..., action_size]
+    in one network call: FQL's one-step policy (``actor_onestep_flow``, seohongpark/fql
+    ``agents/fql.py`` lines 217-222: an ``ActorVectorField`` called without times), trained
+    to match the flow's Euler samples of the same noise and to raise Q."""
+
+    hidden_sizes: Sequence[int]
+    action_size: int
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, obs, noise):
+        x = jnp.concatenate([obs, noise], axis=-1)
+        return GeluMLP(self.hidden_sizes, self.action_size, self.layer_norm)(x)
+
+
 VelocityFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]  # (obs, x, t) -> v
 ScoreFn = Callable[[jax.Array, jax.Array], jax.Array]  # (obs [.., N, o], a [.., N, d]) -> [.., N]
 

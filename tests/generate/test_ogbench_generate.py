@@ -81,3 +81,29 @@ def test_unknown_names_are_refused(tmp_path):
     assert gen.p_random_action("puzzle-4x4", "noisy") == 0.2
     assert gen.p_random_action("cube-double", "noisy") == 0.1
     assert gen.p_random_action("scene", "play") == 0.0
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_single_task_relabelling_matches_ogbench(tmp_path, sparse):
+    # The reference: ogbench's own make_env_and_datasets on the same file (regular layout,
+    # relabel_dataset by the single-task env), then QC's --sparse (main.py lines 129-133).
+    from ogbench.utils import make_env_and_datasets
+
+    from jaxrl_suite.data.ogbench import singletask_dataset
+
+    train, _ = gen.generate_manipulation("cube-single", "play", tmp_path, num_episodes=3,
+                                         max_episode_steps=STEPS, progress=False,
+                                         log=lambda _: None)
+    for task in (1, 4):
+        env, ref, _ = make_env_and_datasets(f"cube-single-play-singletask-task{task}-v0",
+                                            dataset_path=str(train))
+        env.close()
+        rewards = -(ref["rewards"] != 0).astype(np.float32) if sparse else ref["rewards"]
+        got = singletask_dataset(train, task, sparse=sparse)
+        assert got.meta.env_id == f"cube-single-singletask-task{task}-v0"
+        np.testing.assert_array_equal(got.observations, ref["observations"])
+        np.testing.assert_array_equal(got.next_observations, ref["next_observations"])
+        np.testing.assert_array_equal(got.rewards, rewards)
+        np.testing.assert_array_equal(got.terminals, ref["masks"] == 0)
+    with pytest.raises(SuiteError, match="task in 1..5"):
+        singletask_dataset(train, 6)
