@@ -1,9 +1,9 @@
 """Q-chunking and its family (QC, QC-FQL, FQL, FQL-n, BFN, BFN-n): the chunk target and
-critic loss against a NumPy transcription of QC's ``acfql.py::critic_loss`` (lines 22-53), FQL's
-one-step policy loss against ``fql.py::actor_loss`` (lines 62-79); action chunks executed open loop by the in-jit
-evaluator (a toy env whose observation is the time and whose reward is the action: a chunk
-[t, t+1, ..., t+h-1] asked at t scores sum_t t only if each chunk runs to its end before the
-policy is asked again); QC trains and evaluates through ``train`` with its chunks."""
+critic loss against a NumPy transcription of QC's ``acfql.py::critic_loss`` (lines 22-53),
+FQL's one-step policy loss against ``fql.py::actor_loss`` (lines 62-79); action chunks executed
+open loop by the in-jit evaluator (a toy env whose observation is the time and whose reward is
+the action: a chunk [t, t+1, ..., t+h-1] asked at t scores sum_t t only if each chunk runs to
+its end before the policy is asked again); QC trains and evaluates through ``train``."""
 
 import jax
 import jax.numpy as jnp
