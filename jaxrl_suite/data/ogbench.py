@@ -157,10 +157,12 @@ def ogbench_dataset(arrays: dict[str, np.ndarray], source: str, env_id: str | No
         next_obs = np.concatenate([obs[1:], obs[-1:]])
         timeouts = np.concatenate([last[1:], [True]])  # the row before a last row
     terminals = np.zeros(n, bool) if masks is None else ~masks
+    # OGBench scores an episode by its success (0 or 1; ``envs/ogbench_eval.py``): 0 and 1 as
+    # the reference returns make the suite's normalised score the success rate in percent.
     meta = DatasetMeta(
         env_id=env_id,
         source=source, action_low=(-1.0,) * actions.shape[1],
-        action_high=(1.0,) * actions.shape[1])
+        action_high=(1.0,) * actions.shape[1], ref_min_score=0.0, ref_max_score=1.0)
     meta = meta.with_info(ogbench_layout=layout,
                           rewards="absent" if rewards is None else "single-task")
     return from_arrays(

@@ -20,6 +20,7 @@ env to the gymnasium env with the same semantics, where one exists (host-side ev
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jax
@@ -142,7 +143,7 @@ def resolve_eval_backend(name: str, eval_backend: str = "auto") -> str:
     if eval_backend not in EVAL_BACKENDS:
         raise EnvError(f"flag '--eval_backend': expected one of {', '.join(EVAL_BACKENDS)}, "
                        f"found '{eval_backend}'")
-    backend, _ = _resolve(name, None)
+    backend = "gymnasium" if is_ogbench_env(name) else _resolve(name, None)[0]
     if backend == "gymnasium":
         if eval_backend == "jax":
             raise EnvError(f"--eval_backend=jax: env '{name}' is a host-side gymnasium env; "
@@ -159,9 +160,31 @@ def resolve_eval_backend(name: str, eval_backend: str = "auto") -> str:
     return eval_backend
 
 
+# OGBench's env families (seohongpark/ogbench ``ogbench/__init__.py`` registrations): their
+# ids, e.g. "cube-double-v0", "scene-singletask-task2-v0", are evaluated by OGBench's protocols
+# on the host (``envs/ogbench_eval.py``); "<env>-oraclerep-v0" is the goal-conditioned env with
+# oracle goal representations (DQC's ``oraclerep`` datasets; ``use_oracle_rep=True``).
+OGBENCH_ENV = re.compile(r"(visual-)?(cube-(single|double|triple|quadruple|octuple)|scene"
+                         r"|puzzle-\d+x\d+|(point|ant|humanoid)maze-[a-z]+-[a-z]+"
+                         r"|antsoccer-[a-z]+-[a-z]+)(-singletask(-task\d)?|-oraclerep)?-v\d+")
+
+
+def is_ogbench_env(name: str) -> bool:
+    """Returns whether ``name`` is an OGBench env id (``OGBENCH_ENV``)."""
+    return OGBENCH_ENV.fullmatch(name) is not None
+
+
 def make_eval_env(name: str, eval_backend: str = "auto") -> JaxEnv | HostEvaluator:
     """Returns what ``train`` evaluates ``name`` in, per ``resolve_eval_backend``: the JAX
-    env, or a HostEvaluator (of ``name`` itself or its gymnasium twin)."""
+    env, or a HostEvaluator (of ``name`` itself or its gymnasium twin; OGBench's evaluator
+    for its envs)."""
+    if is_ogbench_env(name):
+        resolve_eval_backend(name, eval_backend)  # refuses --eval_backend=jax
+        from jaxrl_suite.envs.ogbench_eval import OGBenchEvaluator
+
+        if "-oraclerep-" in name:
+            return OGBenchEvaluator(name.replace("-oraclerep", ""), use_oracle_rep=True)
+        return OGBenchEvaluator(name)
     if resolve_eval_backend(name, eval_backend) == "jax":
         return make_env(name)
     host_name = name if name.startswith(GYMNASIUM_PREFIX) else host_twin(name)

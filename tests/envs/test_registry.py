@@ -122,3 +122,21 @@ def test_eval_backend_resolution_and_its_errors():
         resolve_eval_backend("gymnasium/Hopper-v5", "jax")
     with pytest.raises(EnvError, match="expected one of auto, jax, host"):
         resolve_eval_backend("Pendulum-v1", "gpu")
+
+
+def test_ogbench_ids_evaluate_by_ogbench_protocols_on_the_host():
+    pytest.importorskip("ogbench")
+    from jaxrl_suite.envs.ogbench_eval import OGBenchEvaluator
+    from jaxrl_suite.envs.registry import is_ogbench_env, make_eval_env, resolve_eval_backend
+
+    for name in ("cube-double-v0", "scene-singletask-task2-v0", "puzzle-3x3-oraclerep-v0",
+                 "antmaze-large-navigate-v0", "visual-cube-single-v0"):
+        assert is_ogbench_env(name), name
+    for name in ("cube-double-play-v0", "HalfCheetah-v5", "cube-v0"):
+        assert not is_ogbench_env(name), name
+    assert resolve_eval_backend("cube-double-v0") == "host"
+    with pytest.raises(EnvError, match="host-side"):
+        resolve_eval_backend("cube-double-v0", "jax")
+    evaluator = make_eval_env("cube-single-singletask-task1-v0")
+    assert isinstance(evaluator, OGBenchEvaluator) and not evaluator.goal_conditioned
+    evaluator.close()
