@@ -6,12 +6,13 @@ a 12k-step SAC run, 10k expert and 10k random transitions, its replay), 3 seeds 
     .venv/bin/python bench/pendulum_probes.py recoil --updates=40000 --temperature=0.1
     .venv/bin/python bench/pendulum_probes.py recoil --updates=20000 --layer_norm=0 --demo=0
     .venv/bin/python bench/pendulum_probes.py qc --updates=2000 --horizon=5
+    .venv/bin/python bench/pendulum_probes.py qc --updates=3000 --algos=qc,qc_fql,fql --bc=0
 
 ``recoil``: the mixture of the random data and ``--mixed`` expert episodes, the expert episode
 ``--demo`` as the demonstration (default 1: the data's second; the first starts upright);
 prints the normalised score after each fifth of the run per seed, the final Q and V of the
-offline and expert halves, and Q - V on the mixture's random and expert rows. ``qc``: QC and BC
-on the replay data, final normalised scores. Builds the data in ``--data`` (default
+offline and expert halves, and Q - V on the mixture's random and expert rows. ``qc``: BC and the
+QC family (``--algos``) on the replay data, final normalised scores. Builds the data in ``--data`` (default
 /tmp/pendulum_probe_data) on first use.
 """
 
@@ -80,16 +81,24 @@ def recoil(args, expert, random) -> None:
 
 
 def qc(args, replay) -> None:
+    import dataclasses
+
+    from jaxrl_suite.agents import learner_parts
     from jaxrl_suite.agents.bc import BCConfig, BCHParams, make_bc
-    from jaxrl_suite.agents.qc import QCConfig, QCHParams, make_qc
 
     env = make_env("Pendulum-v1")
-    for name, learner, hp in (
-            ("bc", make_bc(BCConfig((64, 64))), BCHParams()),
-            ("qc", make_qc(QCConfig((64, 64), horizon=args.horizon)), QCHParams())):
+    cases = [("bc", make_bc(BCConfig((64, 64))), BCHParams())] if args.bc else []
+    for algo in args.algos.split(","):
+        factory, config_cls, hparams_cls = learner_parts(algo)
+        config = config_cls(hidden_sizes=(64, 64))
+        if config.horizon > 1:  # the chunked and n-step variants take --horizon
+            config = dataclasses.replace(config, horizon=args.horizon)
+        cases.append((algo, factory(config), hparams_cls(alpha=args.alpha)))
+    for name, learner, hp in cases:
         start = time.perf_counter()
         scores = normalized_returns(learner, hp, env, replay, num_updates=args.updates)
-        print(f"{name}: {np.round(scores, 1)} ({time.perf_counter() - start:.0f} s)")
+        print(f"{name}: {np.round(scores, 1)} ({time.perf_counter() - start:.0f} s)",
+              flush=True)
 
 
 def main() -> None:
@@ -101,6 +110,9 @@ def main() -> None:
     parser.add_argument("--mixed", type=int, default=10)
     parser.add_argument("--demo", type=int, default=1)
     parser.add_argument("--horizon", type=int, default=5)
+    parser.add_argument("--algos", default="qc", help="qc: the QC family ids to run")
+    parser.add_argument("--alpha", type=float, default=100.0, help="qc: distill-ddpg's alpha")
+    parser.add_argument("--bc", type=int, default=1, help="qc: run BC too")
     parser.add_argument("--data", default="/tmp/pendulum_probe_data")
     args = parser.parse_args()
     expert, random, replay = _data(pathlib.Path(args.data))
