@@ -60,3 +60,51 @@ def test_ogbench_goal_conditioned_and_single_task_protocols():
     st = OGBenchEvaluator("cube-single-singletask-task1-v0", max_episode_steps=8)
     assert not st.goal_conditioned and st.spec.observation_shape == (28,)
     assert st.evaluate(policy, {"w": jnp.zeros((1, 1))}, keys[:1], 2).shape == (1, 2)
+
+
+@pytest.mark.parametrize("env_name", ["cube-double-v0", "puzzle-3x3-v0"])
+def test_oracle_goal_dims_select_the_oracle_representation(env_name):
+    pytest.importorskip("ogbench")
+    import gymnasium
+
+    from jaxrl_suite.envs.ogbench_eval import oracle_goal_dims
+
+    env = gymnasium.make(env_name)
+    _, info = env.reset(seed=3, options=dict(task_id=3))  # task 3: puzzle buttons 0 and 1
+    if env_name.startswith("puzzle"):  # the goal observation's entries = the oracle goal
+        oracle = gymnasium.make(env_name, use_oracle_rep=True)
+        _, oracle_info = oracle.reset(seed=3, options=dict(task_id=3))
+        dims = list(oracle_goal_dims(env_name, info["goal"].shape[0]))
+        np.testing.assert_array_equal(info["goal"][dims], oracle_info["goal"])
+        assert set(np.unique(oracle_info["goal"])) == {0.0, 1.0}
+    env.action_space.seed(3)
+    for _ in range(20):  # enough random steps to move things (cubes fall, buttons may flip)
+        obs, *_ = env.step(env.action_space.sample())
+        dims = oracle_goal_dims(env_name, obs.shape[0])
+        np.testing.assert_allclose(obs[list(dims)], env.unwrapped.compute_oracle_observation(),
+                                   rtol=1e-6, atol=1e-6)
+    with pytest.raises(Exception, match="observation entries"):
+        oracle_goal_dims(env_name, obs.shape[0] + 1)
+
+
+def test_oracle_rep_evaluator_sees_observation_and_oracle_goal():
+    pytest.importorskip("ogbench")
+    from jaxrl_suite.envs.ogbench_eval import OGBenchEvaluator, oracle_goal_dims
+
+    seen = []
+
+    def policy(params, obs, key):
+        del params, key
+        seen.append(obs.shape)
+        return jnp.zeros((obs.shape[0], 5))
+
+    gc = OGBenchEvaluator("cube-single-v0", use_oracle_rep=True, max_episode_steps=4)
+    assert gc.spec.observation_shape == (28 + 3,)
+    keys = jnp.stack([jnp.asarray([0, 1], jnp.uint32)])
+    assert gc.evaluate(policy, {"w": jnp.zeros((1, 1))}, keys, 2).shape == (1, 2)
+    assert (2, 31) in seen
+    assert gc._goals[0].shape == (3,) and len(oracle_goal_dims("cube-single-v0", 28)) == 3
+    with pytest.raises(Exception, match="goal-conditioned"):
+        OGBenchEvaluator("cube-single-singletask-task1-v0", use_oracle_rep=True)
+    with pytest.raises(Exception, match="cube-\\* or puzzle-\\*"):
+        oracle_goal_dims("scene-v0", 40)
