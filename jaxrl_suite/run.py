@@ -39,17 +39,48 @@ def _action_size(discrete: bool, num_actions, action_dim) -> str:
     return f"num_actions {num_actions}" if discrete else f"action_dim {action_dim}"
 
 
-def _check_env_fits(dataset: Dataset, dataset_name: str, env) -> None:
-    """Raises SuiteError unless the dataset's observations and actions fit the eval env."""
+def _check_env_fits(dataset: Dataset, dataset_name: str, env,
+                    goal_dims: tuple[int, ...] | None = ()) -> None:
+    """Raises SuiteError unless the dataset's observations and actions fit the eval env (a
+    goal-conditioned env observes [observation, goal]: ``goal_dims`` the goal's entries of an
+    observation, None all of them, () no goal)."""
     spec, meta = env.spec, dataset.meta
     expected = (tuple(spec.observation_shape),
                 _action_size(spec.discrete, spec.num_actions, spec.action_dim))
-    found = (tuple(meta.observation_shape),
-             _action_size(meta.discrete, meta.num_actions, meta.action_dim))
+    observation = tuple(meta.observation_shape)
+    if goal_dims != () and len(observation) == 1:
+        observation = (observation[0] + (observation[0] if goal_dims is None
+                                         else len(goal_dims)),)
+    found = (observation, _action_size(meta.discrete, meta.num_actions, meta.action_dim))
     if expected != found:
         raise SuiteError(f"{dataset_name}: field 'observations/actions': expected observation "
                          f"shape {expected[0]} and {expected[1]} (env '{spec.name}'), found "
                          f"{found[0]} and {found[1]}")
+
+
+def _goal_inputs(algo: str, dataset: Dataset, dataset_name: str, env) -> dict[str, Any]:
+    """Returns the learner config fields a goal-conditioned eval env needs (OGBench's
+    goal-conditioned envs observe [observation, goal]): ``goal_dims``, the observation entries
+    of the oracle goal representation for a "-oraclerep" env, else None (whole observations).
+    Raises SuiteError for a learner that takes no goal."""
+    if not getattr(env, "goal_conditioned", False):
+        return {}
+    from jaxrl_suite.envs.ogbench_eval import oracle_goal_dims
+    from jaxrl_suite.errors import EnvError
+
+    _, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
+    if "goal_dims" not in {f.name for f in dataclasses.fields(config_cls)}:
+        raise SuiteError(f"train: flag '--algo': env '{env.spec.name}' is goal-conditioned "
+                         f"(its observations are [observation, goal]) and '{algo}' takes no "
+                         "goal: use a goal-conditioned learner (dqc, dqc_ha1, dqc_qc, dqc_ns) or "
+                         "a single-task env (<env>-singletask-task<i>-v0)")
+    if not getattr(env, "use_oracle_rep", False):
+        return {"goal_dims": None}
+    try:
+        return {"goal_dims": oracle_goal_dims(env.spec.name,
+                                              int(dataset.meta.observation_shape[0]))}
+    except EnvError as exc:
+        raise SuiteError(f"{dataset_name}: {exc}") from None
 
 
 def _with_histories(algo: str, dataset: Dataset, dataset_name: str, env, history: int,
@@ -132,7 +163,8 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
     if history:
         dataset, env, learner_config = _with_histories(algo, dataset, dataset_name, env,
                                                        history, history_encoder)
-    _check_env_fits(dataset, dataset_name, env)
+    learner_config.update(_goal_inputs(algo, dataset, dataset_name, env))
+    _check_env_fits(dataset, dataset_name, env, goal_dims=learner_config.get("goal_dims", ()))
     if algo in MODEL_BASED:  # the dynamics ensemble is trained on the dataset first
         learner, _ = make_model_based(algo, dataset, env_name,
                                       jax.random.fold_in(jax.random.PRNGKey(seed), 1), log=log)

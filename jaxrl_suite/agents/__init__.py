@@ -43,6 +43,11 @@ LEARNERS: dict[str, LearnerEntry] = {
     "fql_n": LearnerEntry("qc", "make_qc", "FQLNConfig", "QCHParams"),  # n-step returns
     "bfn": LearnerEntry("qc", "make_qc", "BFNConfig", "QCHParams"),
     "bfn_n": LearnerEntry("qc", "make_qc", "BFNNConfig", "QCHParams"),
+    # Goal-conditioned action chunks (DQC; data.goals.sample_goal_chunks; [obs, goal] inputs).
+    "dqc_ha1": LearnerEntry("dqc", "make_dqc", "DQCConfig", "DQCHParams"),  # h 25, h_a 1
+    "dqc": LearnerEntry("dqc", "make_dqc", "DQCH25A5Config", "DQCHParams"),  # h 25, h_a 5
+    "dqc_qc": LearnerEntry("dqc", "make_dqc", "DQCQCConfig", "DQCHParams"),  # QC h 5
+    "dqc_ns": LearnerEntry("dqc", "make_dqc", "DQCNSConfig", "DQCHParams"),  # NS n 25
 }
 
 

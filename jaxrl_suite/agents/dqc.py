@@ -80,6 +80,40 @@ class DQCConfig:
     implicit_backup_type: str = "quantile"  # the value's loss
     goal_dims: tuple[int, ...] | None = None  # observation entries of the goal (None: all)
     geometric_goals: bool = False  # value_geom_sample
+    hidden_sizes: tuple[int, ...] | None = None  # replaces both widths (a sweep's override)
+
+    @property
+    def actor_sizes(self) -> tuple[int, ...]:
+        return tuple(self.hidden_sizes or self.actor_hidden_sizes)
+
+    @property
+    def value_sizes(self) -> tuple[int, ...]:
+        return tuple(self.hidden_sizes or self.value_hidden_sizes)
+
+
+# The README's and experiments/reproduce.py's variants (static: h, h_a, the chunk critic); their
+# per-domain kappa_b / kappa_d / q_agg are hyperparameters (reproduce.py lines 36-118, 133-140).
+@dataclasses.dataclass(frozen=True)
+class DQCH25A5Config(DQCConfig):
+    """DQC h = 25, h_a = 5 (the README's DQC command)."""
+
+    policy_chunk_size: int = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class DQCQCConfig(DQCConfig):
+    """QC h = 5 in DQC's code: one critic over the policy's 5-step chunk."""
+
+    backup_horizon: int = 5
+    policy_chunk_size: int = 5
+    use_chunk_critic: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class DQCNSConfig(DQCConfig):
+    """NS n = 25: a one-action critic and policy on 25-step returns."""
+
+    use_chunk_critic: bool = False
 
 
 @struct.dataclass
@@ -231,14 +265,14 @@ def value_loss(v_logits: jax.Array, backup_q: jax.Array, backup_q_logit: jax.Arr
 
 def dqc_networks(config: DQCConfig, action_dim: int) -> DQCNetworks:
     """Returns the modules of ``config`` for actions of ``action_dim``."""
-    critic = lambda: ChunkCritic(config.value_hidden_sizes, config.num_qs,  # noqa: E731
+    critic = lambda: ChunkCritic(config.value_sizes, config.num_qs,  # noqa: E731
                                  config.layer_norm)
     return DQCNetworks(
-        actor=VectorField(config.actor_hidden_sizes, config.policy_chunk_size * action_dim,
+        actor=VectorField(config.actor_sizes, config.policy_chunk_size * action_dim,
                           config.actor_layer_norm),
         chunk_critic=critic() if config.use_chunk_critic else None,
         action_critic=critic(),
-        value=GoalValue(config.value_hidden_sizes, config.layer_norm))
+        value=GoalValue(config.value_sizes, config.layer_norm))
 
 
 def dqc_inputs(spec: DataSpec, batch: GoalChunkBatch, config: DQCConfig) -> DQCInputs:

@@ -77,6 +77,7 @@ class OGBenchEvaluator(HostEvaluator):
         except ImportError as exc:
             raise EnvError(f"OGBench evaluation needs the 'ogbench' package ({exc})") from exc
         self.goal_conditioned = "singletask" not in env_id
+        self.use_oracle_rep = use_oracle_rep
         if use_oracle_rep:
             if not self.goal_conditioned:
                 raise EnvError(f"OGBench evaluation: {env_id}: use_oracle_rep: expected a "
