@@ -62,6 +62,7 @@ def pytest_configure(config):
 # (--no-loadscope-reorder), so these start first and the short ones fill in around them.
 LONGEST_FIRST = (
     "tests/agents/test_imitation_learns.py",
+    "tests/agents/test_chunked_learns.py",
     "tests/generate/test_locomotion_suite.py",
     "tests/agents/test_critic_sensitive_actor_critic.py",
     "tests/model_based/test_mopo.py",
