@@ -339,6 +339,7 @@ def _reach_env():
     return JaxEnv(spec, reset, step)
 
 
+@pytest.mark.slow  # a learns-test: the full tier (`make test-all`, CI), see tests/conftest.py
 def test_dqc_reaches_goals_its_flow_bc_does_not():
     tiny = dict(actor_hidden_sizes=(64, 64), value_hidden_sizes=(64, 64), backup_horizon=5,
                 policy_chunk_size=1, flow_steps=5)

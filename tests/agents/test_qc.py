@@ -154,7 +154,7 @@ def test_the_n_step_critic_reads_the_first_action_and_the_h_step_return(pendulum
     state = learner.init(jax.random.PRNGKey(0), spec, hp)
     batch = learner.sample(expert, jax.random.PRNGKey(3), 32, hp)
     assert batch.actions.shape == (32, 4, 1) and batch.rewards.shape == (32, 4)
-    _, metrics = learner.update(state, batch, jax.random.PRNGKey(4), hp)
+    _, metrics = jax.jit(learner.update)(state, batch, jax.random.PRNGKey(4), hp)
     from jaxrl_suite.agents.qc import ChunkCritic
 
     q = ChunkCritic((8,), 2).apply(state.critic_params, spec.normalize(batch.observations),
