@@ -13,7 +13,7 @@ The one-step-policy learners (QC-FQL, FQL-n, FQL) take FQL's own alpha 10 (seoho
 One-step backups (FQL, BFN) get 6,000 updates, the chunked and n-step ones 2,000: chunks carry
 the reward back h steps per backup, which is the papers' point (FQL 10 / 20 / 5 at 2,000).
 
-Measured (``/tmp`` probes recorded in BUILD_NOTES "Action chunking"; 3 seeds, 20 episodes,
+Measured (``bench/point_goal_probes.py``, BUILD_NOTES "Session 12"; 3 seeds, 20 episodes,
 success %): BC 5 / 15 / 0; QC 90 / 100 / 95, QC-FQL 80 / 90 / 90, FQL-n 50 / 50 / 30, BFN-n 85 /
 95 / 95 at 2,000 updates; FQL 65 / 90 / 90 at 6,000.
 """
