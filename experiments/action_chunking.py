@@ -42,7 +42,8 @@ from absl import flags
 if not __package__:  # run as a script: make the `experiments` package importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from experiments.common import final_score, load_reference, run_app, run_sweeps, study_setup
+from experiments.common import (define_study_flags, final_score, load_reference, run_app,
+                                run_sweeps, study_setup)
 from jaxrl_suite.report import plots, stats, tables
 from jaxrl_suite.sweep.runner import SweepSpec
 
@@ -127,12 +128,9 @@ AGGREGATE_COLUMNS = ("method", "runs", "tasks", "iqm", "iqm_lo", "iqm_hi", "mean
 
 def define_flags() -> None:
     """Defines the script's absl flags (only when run as a script)."""
-    flags.DEFINE_enum("scale", "default", list(SCALES), "Budget preset.")
-    flags.DEFINE_integer("num_seeds", None, "Seeds per cell (default: the scale's).")
+    define_study_flags(EXPERIMENT, SCALES, minari_root=False)
     flags.DEFINE_string("data_dir", None, "Where the generated OGBench files are kept "
                         "(default: ~/.cache/jaxrl_suite/ogbench/<scale>).")
-    flags.DEFINE_string("out", None, f"Output directory (default: results/{EXPERIMENT}/"
-                        "<scale>).")
 
 
 def single_task_name(domain: str, task: int) -> str:

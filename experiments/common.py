@@ -122,6 +122,22 @@ def run_app(main: Callable[[list[str]], None]) -> None:
     app.run(guarded)
 
 
+def define_study_flags(experiment: str, scales: Mapping[str, Any], *,
+                       minari_root: bool = True) -> None:
+    """Defines the flags every study script shares: --scale, --num_seeds, --minari_root (where
+    the study reads a Minari root) and --out. Called only when run as a script, so that tests
+    can import several experiment modules into one process without a flag defined twice."""
+    from absl import flags
+
+    flags.DEFINE_enum("scale", "default", list(scales), "Budget preset.")
+    flags.DEFINE_integer("num_seeds", None, "Seeds per cell (default: the scale's).")
+    if minari_root:
+        flags.DEFINE_string("minari_root", None, "Local Minari root (default: "
+                            "$MINARI_DATASETS_PATH, else Minari's default).")
+    flags.DEFINE_string("out", None, f"Output directory (default: results/{experiment}/"
+                        "<scale>).")
+
+
 def study_setup(experiment: str, scales: Mapping[str, Any]) -> tuple[Any, pathlib.Path, float]:
     """Returns (the --scale preset with --num_seeds applied, the results directory (--out, else
     results/<experiment>/<scale>), the start time) for a study's ``main``; orbax's per-chunk

@@ -38,8 +38,8 @@ from absl import flags
 if not __package__:  # run as a script: make the `experiments` package importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from experiments.common import (final_score, load_reference, run_app, run_sweeps,
-                                study_setup)
+from experiments.common import (define_study_flags, final_score, load_reference, run_app,
+                                run_sweeps, study_setup)
 from jaxrl_suite.report import plots, stats, tables
 from jaxrl_suite.sweep.runner import SweepSpec
 
@@ -122,12 +122,7 @@ DIVERGENCE_COLUMNS = ("learner", "cells", "diverged", "diverged_share", "score_i
 
 def define_flags() -> None:
     """Defines the script's absl flags (only when run as a script)."""
-    flags.DEFINE_enum("scale", "default", list(SCALES), "Budget preset.")
-    flags.DEFINE_integer("num_seeds", None, "Seeds per cell (default: the scale's).")
-    flags.DEFINE_string("minari_root", None, "Local Minari root (default: "
-                        "$MINARI_DATASETS_PATH, else Minari's default).")
-    flags.DEFINE_string("out", None, f"Output directory (default: results/{EXPERIMENT}/"
-                        "<scale>).")
+    define_study_flags(EXPERIMENT, SCALES)
 
 
 def mixture_name(task: ImitationTask, offline: str) -> str:

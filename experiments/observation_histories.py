@@ -71,7 +71,8 @@ from absl import flags
 if not __package__:  # run as a script: make the `experiments` package importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from experiments.common import final_score, run_app, run_sweeps, spearman, study_setup
+from experiments.common import (define_study_flags, final_score, run_app, run_sweeps, spearman,
+                                study_setup)
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.report import plots, stats, tables
 from jaxrl_suite.sweep.runner import SweepSpec
@@ -152,14 +153,8 @@ CORRELATION_COLUMNS = ("method", "env", "runs", "spearman_loss_score", "mean_bis
 
 
 def define_flags() -> None:
-    """Defines the script's absl flags: only when run as a script, so that tests can import
-    several experiment modules into one process without a flag defined twice."""
-    flags.DEFINE_enum("scale", "default", list(SCALES), "Budget preset.")
-    flags.DEFINE_integer("num_seeds", None, "Seeds per dataset (default: the scale's).")
-    flags.DEFINE_string("minari_root", None, "Local Minari root (default: "
-                        "$MINARI_DATASETS_PATH, else Minari's default).")
-    flags.DEFINE_string("out", None, f"Output directory (default: results/{EXPERIMENT}/"
-                        "<scale>).")
+    """Defines the script's absl flags (only when run as a script)."""
+    define_study_flags(EXPERIMENT, SCALES)
 
 
 def dataset_name(task: Task, scale: Scale, n: int, filtered: bool = False) -> str:

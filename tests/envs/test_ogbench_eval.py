@@ -36,16 +36,23 @@ def test_chunks_run_open_loop_as_a_hand_written_loop():
         HostEvaluator("gymnasium/Pendulum-v1", chunk=0)
 
 
-def test_ogbench_goal_conditioned_and_single_task_protocols():
-    pytest.importorskip("ogbench")
-    from jaxrl_suite.envs.ogbench_eval import OGBenchEvaluator
-
-    seen = []
+def _still_arm(seen):
+    """Returns a policy that never moves the arm and records the observation shapes it saw."""
 
     def policy(params, obs, key):
         del params, key
         seen.append(obs.shape)
         return jnp.zeros((obs.shape[0], 5))
+
+    return policy
+
+
+def test_ogbench_goal_conditioned_and_single_task_protocols():
+    pytest.importorskip("ogbench")
+    from jaxrl_suite.envs.ogbench_eval import OGBenchEvaluator
+
+    seen = []
+    policy = _still_arm(seen)
 
     gc = OGBenchEvaluator("cube-single-v0", max_episode_steps=8)
     assert gc.goal_conditioned and gc.spec.observation_shape == (56,)
@@ -92,11 +99,7 @@ def test_oracle_rep_evaluator_sees_observation_and_oracle_goal():
     from jaxrl_suite.envs.ogbench_eval import OGBenchEvaluator, oracle_goal_dims
 
     seen = []
-
-    def policy(params, obs, key):
-        del params, key
-        seen.append(obs.shape)
-        return jnp.zeros((obs.shape[0], 5))
+    policy = _still_arm(seen)
 
     gc = OGBenchEvaluator("cube-single-v0", use_oracle_rep=True, max_episode_steps=4)
     assert gc.spec.observation_shape == (28 + 3,)
