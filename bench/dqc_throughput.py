@@ -32,9 +32,9 @@ sigmoid(V(s_{t+k}, g)), 0, 1), expectile-weighted BCE distillation of the action
 sigmoid(Q_h), quantile value backup from the target action critic (mean aggregation),
 goal-free flow BC actor, one Adam over all, polyak target), in one jitted ``lax.scan`` of K
 updates. It is specialised where a hand-writer would be: hyperparameters are Python constants
-(traced in the suite), valid flags (all 1 for valid starts) are left out, the chunk critic's
-forward pass serves both as its loss's input and as the distillation target (the suite calls
-it twice), and only the chunk critic's loss is returned. Its K minibatches are drawn once on
+(traced in the suite), valid flags (all 1 for valid starts) are left out, and only the chunk
+critic's loss is returned; like the suite, it runs the chunk critic's forward pass once, as
+its loss's input and as the distillation target. Its K minibatches are drawn once on
 the host with NumPy (valid starts, current / future / random goals, cut backups) and sliced
 by the scan, so sampling costs the baseline almost nothing: this favours the baseline (the
 suite gathers each minibatch, [B, 25, 5] chunks included, inside every update).

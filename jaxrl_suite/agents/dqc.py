@@ -190,11 +190,12 @@ class DQCInputs:
 @struct.dataclass
 class DQCTargets:
     """What each loss regresses on, from the step's starting parameters: backup [B] (y),
-    distill [num_qs, B] (sigmoid Q_h) or [B] (y), backup_q / backup_q_logit [B] (agg of the
-    target action critic, probability and logit)."""
+    distill [B] (y; None with the chunk critic, whose sigmoid Q_h ``dqc_loss`` takes from the
+    chunk critic's own forward pass), backup_q / backup_q_logit [B] (agg of the target action
+    critic, probability and logit)."""
 
     backup: jax.Array
-    distill: jax.Array
+    distill: jax.Array | None
     backup_q: jax.Array
     backup_q_logit: jax.Array
 
@@ -293,10 +294,9 @@ def dqc_targets(nets: DQCNetworks, config: DQCConfig, params: DQCParams,
     with_goal = jnp.concatenate([x.obs, x.goals], -1)
     backup = backup_target(x.rewards, x.masks, x.backup_horizon,
                            nets.value.apply(params.value, x.next_obs, x.goals), hp.discount)
-    if config.use_chunk_critic:
-        distill = jax.nn.sigmoid(nets.chunk_critic.apply(params.chunk_critic, with_goal, x.chunks))
-    else:
-        distill = backup
+    # With the chunk critic, the distillation target is sigmoid(Q_h) at these same parameters:
+    # ``dqc_loss`` takes it from the chunk critic's own forward pass (one pass, not two).
+    distill = None if config.use_chunk_critic else backup
     q, q_logit = aggregate_q(
         nets.action_critic.apply(target_action_critic, with_goal, x.prefixes), min_share)
     return jax.lax.stop_gradient(DQCTargets(backup, distill, q, q_logit))
@@ -307,12 +307,14 @@ def dqc_loss(params: DQCParams, nets: DQCNetworks, config: DQCConfig, targets: D
     """Returns (the summed loss, its terms and statistics), as ``total_loss`` (lines 151-173)."""
     with_goal = jnp.concatenate([x.obs, x.goals], -1)
     parts = {}
+    distill = targets.distill
     if config.use_chunk_critic:
         q_h = nets.chunk_critic.apply(params.chunk_critic, with_goal, x.chunks)
         parts["chunk_critic_loss"] = chunk_critic_loss(q_h, targets.backup)
         parts["chunk_q_mean"] = jnp.mean(jax.nn.sigmoid(q_h))
+        distill = jax.lax.stop_gradient(jax.nn.sigmoid(q_h))  # Q_h before this step's update
     q_a = nets.action_critic.apply(params.action_critic, with_goal, x.prefixes)
-    parts["action_critic_loss"] = distill_loss(q_a, targets.distill, x.valid, hp.kappa_d,
+    parts["action_critic_loss"] = distill_loss(q_a, distill, x.valid, hp.kappa_d,
                                                config.distill_method)
     v = nets.value.apply(params.value, x.obs, x.goals)
     parts["value_loss"] = value_loss(v, targets.backup_q, targets.backup_q_logit, x.valid,

@@ -152,7 +152,8 @@ def test_summed_loss_gives_each_network_its_own_gradient(dataset, use_chunk_crit
     _, state, nets, x = _parts(config, dataset, hp, jax.random.PRNGKey(1))
     targets = jax.jit(lambda state, x: dqc_targets(
         nets, config, state.params, state.target_action_critic, x, hp, 0.0))(state, x)
-    assert targets.distill.shape == ((2, 16) if use_chunk_critic else (16,))
+    # with the chunk critic, dqc_loss distils toward its own forward pass (stop-gradient)
+    assert (targets.distill is None) if use_chunk_critic else targets.distill.shape == (16,)
     key = jax.random.PRNGKey(2)
 
     def loss(params, term=None):
