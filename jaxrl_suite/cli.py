@@ -90,6 +90,12 @@ flags.DEFINE_integer("mix_expert_episodes", 200, "train: expert episodes mixed i
                      "data with --demos (ReCOIL's script: 200; 100 for walker2d).")
 flags.DEFINE_integer("demo_episodes", 1, "train: expert episodes given as demonstrations with "
                      "--demos (Dual RL's main setting: 1).")
+flags.DEFINE_integer("ogbench_task", None, "train: relabel an OGBench play/noisy file for its "
+                     "single-task env <env>-singletask-task<N>-v0 (N in 1..5; as ogbench's "
+                     "loader), e.g. for qc/fql; goal-conditioned learners (dqc*) take the file "
+                     "as it is, with --env=<env>-oraclerep-v0 for oracle goals.")
+flags.DEFINE_bool("ogbench_sparse", False, "train: with --ogbench_task, Q-chunking's sparse "
+                  "rewards (-1 until every subtask succeeds; its README for scene, puzzle-3x3).")
 flags.DEFINE_bool("bisimulation", False, "train: add the bisimulation loss (Hong et al. 2024, "
                   "DBC form) on the --history encoder (gru) of bc, discrete cql, iql, xql or "
                   "fdvl(_tv); its weight is --hp.bisim_weight (default 0.5; a list is one "
@@ -260,7 +266,7 @@ def _out_dir(name: str) -> str:
                    "eval_every", "eval_episodes", "final_eval_episodes", "eval_backend",
                    "batch_size", "sampling", "sampling_temperature", "hp", "seed", "ref_min",
                    "ref_max", "logger", "history", "history_encoder", "bisimulation", "demos",
-                   "mix_expert_episodes", "demo_episodes"),
+                   "mix_expert_episodes", "demo_episodes", "ogbench_task", "ogbench_sparse"),
          "python -m jaxrl_suite train --algo=iql --dataset=jaxrl_suite/default/pendulum/noisy-v0"
          " --num_seeds=8 --steps=20000 --hp.expectile=0.7,0.9 --sampling=rw")
 def train_command() -> int:
@@ -272,8 +278,17 @@ def train_command() -> int:
 
     _check_algo("train")
     check_loggers(FLAGS.logger)
-    dataset = io.load(FLAGS.dataset, root=FLAGS.minari_root)
-    dataset_name = FLAGS.dataset
+    if FLAGS.ogbench_task is not None:
+        from jaxrl_suite.data.ogbench import singletask_dataset
+
+        dataset = singletask_dataset(FLAGS.dataset, FLAGS.ogbench_task, FLAGS.ogbench_sparse)
+        dataset_name = (f"{FLAGS.dataset}[task {FLAGS.ogbench_task}"
+                        f"{', sparse' if FLAGS.ogbench_sparse else ''}]")
+    elif FLAGS.ogbench_sparse:
+        raise SuiteError("train: flag '--ogbench_sparse': expected --ogbench_task with it")
+    else:
+        dataset = io.load(FLAGS.dataset, root=FLAGS.minari_root)
+        dataset_name = FLAGS.dataset
     if FLAGS.demos:
         from jaxrl_suite.data.imitation import imitation_mixture
 

@@ -73,12 +73,13 @@ def _goal_inputs(algo: str, dataset: Dataset, dataset_name: str, env) -> dict[st
         raise SuiteError(f"train: flag '--algo': env '{env.spec.name}' is goal-conditioned "
                          f"(its observations are [observation, goal]) and '{algo}' takes no "
                          "goal: use a goal-conditioned learner (dqc, dqc_ha1, dqc_qc, dqc_ns) or "
-                         "a single-task env (<env>-singletask-task<i>-v0)")
+                         "single-task data (--ogbench_task=<i>: the env "
+                         "<env>-singletask-task<i>-v0)")
     if not getattr(env, "use_oracle_rep", False):
         return {"goal_dims": None}
     try:
-        return {"goal_dims": oracle_goal_dims(env.spec.name,
-                                              int(dataset.meta.observation_shape[0]))}
+        name = env.spec.name.removeprefix("gymnasium/")
+        return {"goal_dims": oracle_goal_dims(name, int(dataset.meta.observation_shape[0]))}
     except EnvError as exc:
         raise SuiteError(f"{dataset_name}: {exc}") from None
 

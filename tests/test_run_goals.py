@@ -13,7 +13,7 @@ from jaxrl_suite.run import _check_env_fits, _goal_inputs
 
 class _Env:
     def __init__(self, width, goal_conditioned=True, use_oracle_rep=False):
-        self.spec = EnvSpec(name="cube-double-v0", backend="gymnasium",
+        self.spec = EnvSpec(name="gymnasium/cube-double-v0", backend="gymnasium",
                             observation_shape=(width,), discrete=False, action_dim=5,
                             action_low=(-1.0,) * 5, action_high=(1.0,) * 5)
         self.goal_conditioned, self.use_oracle_rep = goal_conditioned, use_oracle_rep
