@@ -222,9 +222,12 @@ def test_best_of_n_keeps_the_action_critics_argmax(dataset, min_share):
         learner.act(state, with_goal[:, :3], key)
 
 
+# The fast tier compiles one variant (chunk critic, h_a > 1, oracle goals); the full tier all.
 @pytest.fixture(scope="module", params=[
-    dict(policy_chunk_size=1), dict(policy_chunk_size=5, goal_dims=(0, 2)),
-    dict(policy_chunk_size=5, use_chunk_critic=False)], ids=["dqc-ha1", "dqc-ha5-oracle", "qc"])
+    pytest.param(dict(policy_chunk_size=1), marks=pytest.mark.slow),
+    dict(policy_chunk_size=5, goal_dims=(0, 2)),
+    pytest.param(dict(policy_chunk_size=5, use_chunk_critic=False), marks=pytest.mark.slow)],
+    ids=["dqc-ha1", "dqc-ha5-oracle", "qc"])
 def jitted_run(request, dataset):
     learner = make_dqc(DQCConfig(**TINY, **request.param))
     spec = data_spec(dataset)

@@ -123,7 +123,10 @@ def test_each_variant_is_registered_with_the_readme_settings(algo):
     assert hparams_cls().alpha == 100.0 and learner.batch_size == 256
 
 
-@pytest.mark.parametrize("algo", ["qc_fql", "fql_n", "bfn_n"])
+# The fast tier trains FQL-n (the one-step policy and the n-step sampler through train); the
+# full tier the chunked one-step policy and best-of-N on n-step returns too.
+@pytest.mark.parametrize("algo", [pytest.param("qc_fql", marks=pytest.mark.slow), "fql_n",
+                                  pytest.param("bfn_n", marks=pytest.mark.slow)])
 def test_variants_train_and_act_with_their_shapes(pendulum_data, algo):
     env, expert, _ = pendulum_data
     _, config_cls, _ = learner_parts(algo)

@@ -276,7 +276,7 @@ def test_committed_records_keep_their_learner_config_under_todays_config_classes
     import pathlib
 
     from jaxrl_suite.agents import learner_parts
-    from jaxrl_suite.envs.registry import env_spec
+    from jaxrl_suite.envs.registry import env_spec, is_ogbench_env
     from jaxrl_suite.model_based import MODEL_BASED
 
     results = pathlib.Path(__file__).resolve().parents[2] / "results"
@@ -285,8 +285,8 @@ def test_committed_records_keep_their_learner_config_under_todays_config_classes
         config = json.loads(pathlib.Path(path).read_text())["config"]
         if config["algo"] in MODEL_BASED:
             continue
-        _, config_cls, _ = learner_parts(config["algo"],
-                                         discrete=env_spec(config["env"]).discrete)
+        discrete = not is_ogbench_env(config["env"]) and env_spec(config["env"]).discrete
+        _, config_cls, _ = learner_parts(config["algo"], discrete=discrete)
         stored = config["learner_config"]
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
         assert runner._record_learner_config(config_cls(**values)) == stored, path
