@@ -95,6 +95,8 @@ LONGEST_FIRST_FAST = (
     "tests/experiments/test_dual_rl.py",
     "tests/test_cli.py",
     "tests/online/test_sac.py",
+    "tests/agents/test_dqc.py",
+    "tests/agents/test_qc.py",
     "tests/test_train.py",
     "tests/sweep/test_runner.py",
     "tests/online/test_dqn.py",

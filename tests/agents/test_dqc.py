@@ -145,7 +145,7 @@ def _parts(config, dataset, hp, key):
     return learner, state, nets, x
 
 
-@pytest.mark.parametrize("use_chunk_critic", [True, False])
+@pytest.mark.parametrize("use_chunk_critic", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_summed_loss_gives_each_network_its_own_gradient(dataset, use_chunk_critic):
     config = DQCConfig(**TINY, policy_chunk_size=2, use_chunk_critic=use_chunk_critic)
     hp = DQCHParams(discount=0.9)
