@@ -70,9 +70,9 @@ def oracle_goal_dims(env_name: str, observation_dim: int) -> tuple[int, ...]:
 class OGBenchEvaluator(HostEvaluator):
     """Success rates of cells x episodes in OGBench's ``env_id`` (see the module docstring)."""
 
-    # Each OGBench manipulation env holds ~150 MB (measured: 8 cube-double envs took 1.6 GB,
-    # and a 1,000-episode final evaluation in 1,024 slots was killed for memory), so episodes
-    # run in rounds of at most 32 envs (~5 GB).
+    # Each OGBench manipulation env holds ~150 MB (``bench/cpu_probes.py ogbench``: 8
+    # cube-double envs took 1.6 GB; a 1,000-episode final evaluation in 1,024 slots was killed
+    # for memory), so episodes run in rounds of at most 32 envs (~5 GB).
     def __init__(self, env_id: str, *, max_slots: int = 32, chunk: int = 1,
                  use_oracle_rep: bool = False, **make_kwargs: Any):
         try:
