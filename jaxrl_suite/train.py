@@ -17,6 +17,16 @@ policy over many episodes (Unifloral's ``eval_final_episodes``, 1,000 by default
 with a JaxEnv; one jitted, cell-vmapped policy call per env step with a HostEvaluator). Its
 per-episode returns feed online policy selection (``report/selection.py``).
 
+A learner with rounds (``Learner.round``, every ``round_every`` updates: NEUBAY's model
+rollouts) runs its round before the update whose global index is a multiple of
+``round_every``. That predicate is computed from the chunk's (unbatched) update index, not
+from any cell's state, so under the cell vmap ``lax.cond`` stays a branch and the round costs
+nothing at the other updates (a cell-state predicate would turn it into a select that runs
+the round at every update).
+
+A recurrent learner (``Learner.initial_carry``) is evaluated as an
+``envs.evaluate.RecurrentPolicy`` in both evaluation paths.
+
 A cell whose losses or parameters go non-finite is flagged (``diverged``, with the first update
 whose losses were non-finite, else the chunk's last) and frozen at the state it had at the
 start of that chunk: the check costs one scalar test per update and one pass over the state
@@ -42,7 +52,7 @@ from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.data.sampling import (
     WeightedTable, gather, sample_imitation, sample_indices_by_episode, weighted_table)
 from jaxrl_suite.envs.base import JaxEnv
-from jaxrl_suite.envs.evaluate import evaluate
+from jaxrl_suite.envs.evaluate import RecurrentPolicy, evaluate
 from jaxrl_suite.envs.host_eval import HostEvaluator
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.transforms.reweight import (
@@ -161,6 +171,8 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
     if learner.chunk_horizon:
         if not in_jit_eval:  # the host evaluator executes the policy's chunks open loop
             env.chunk = learner.chunk_horizon
+    if (learner.round is None) != (learner.round_every < 1):
+        raise SuiteError(f"learner '{learner.name}': 'round' and 'round_every' >= 1 go together")
 
     def init_cell(key, spec: DataSpec, hparams) -> TrainState:
         init_key, run_key = jax.random.split(key)
@@ -168,8 +180,14 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
                           jnp.int32(-1), jnp.int32(0))
 
     def update_cell(state: TrainState, dataset: Dataset, table: WeightedTable | None, hparams,
-                    demo_range: jax.Array | None):
+                    demo_range: jax.Array | None, step: jax.Array):
         key, sample_key, update_key = jax.random.split(state.key, 3)
+        if learner.round is not None:  # step: the unbatched global update index
+            key, round_key = jax.random.split(key)
+            state = state.replace(learner=jax.lax.cond(
+                step % learner.round_every == 0,
+                lambda s: learner.round(s, dataset, round_key, hparams, step), lambda s: s,
+                state.learner))
         if learner.sample is not None:
             batch = learner.sample(dataset, sample_key, config.batch_size, hparams)
         elif learner.imitation:
@@ -195,12 +213,18 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
     def policy_fn(learner_state, obs, key):
         return learner.act(learner_state, obs, key, True)
 
+    if learner.initial_carry is not None:
+        policy_fn = RecurrentPolicy(
+            learner.initial_carry,
+            lambda state, obs, key, carry: learner.act_recurrent(state, obs, key, True, carry))
+
     def chunk_cell(start: TrainState, dataset: Dataset, sampling: SamplingHParams | None,
-                   hparams, demo_range: jax.Array | None):
+                   hparams, demo_range: jax.Array | None, first_update: jax.Array):
         table = episode_table(dataset, config, sampling)
+        steps = first_update + jnp.arange(config.eval_every, dtype=jnp.int32)
         state, metrics = jax.lax.scan(
-            lambda s, _: update_cell(s, dataset, table, hparams, demo_range), start, None,
-            length=config.eval_every)
+            lambda s, step: update_cell(s, dataset, table, hparams, demo_range, step), start,
+            steps)
         # Freeze a cell that went non-finite in this chunk (or before) at the chunk's start.
         bad = start.diverged | (state.diverged_at >= 0) | ~_all_finite(state.learner)
         state = state.replace(
@@ -236,11 +260,13 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
     # The dataset is shared by every cell (in_axes None), never closed over; each cell's
     # sampling table is built from it and the cell's traced temperature. ``demo_range``
     # (int32 [2], imitation learners only; ``data/imitation.py``) is shared too.
-    vmapped_chunk = jax.vmap(chunk_cell, in_axes=(0, None, 0, 0, None))
+    # ``first_update`` (int32 [], the global index of the chunk's first update) is shared too.
+    vmapped_chunk = jax.vmap(chunk_cell, in_axes=(0, None, 0, 0, None, None))
 
     @jax.jit
-    def run_chunk(state, dataset, sampling, hparams, demo_range=None):
-        return vmapped_chunk(state, dataset, sampling, hparams, demo_range)
+    def run_chunk(state, dataset, sampling, hparams, demo_range=None, first_update=0):
+        return vmapped_chunk(state, dataset, sampling, hparams, demo_range,
+                             jnp.asarray(first_update, jnp.int32))
 
     if in_jit_eval:
         final_eval = None
@@ -424,7 +450,8 @@ def train(
     for chunk in range(start_chunk, config.num_chunks):
         if stop_after_chunks is not None and chunk >= stop_after_chunks:
             break
-        state, metrics = trainer.run_chunk(state, dataset, sampling, hparams, demo_range)
+        state, metrics = trainer.run_chunk(state, dataset, sampling, hparams, demo_range,
+                                           np.int32(chunk * config.eval_every))
         metrics = jax.device_get(metrics)
         if trainer.split_eval_keys is not None:
             state, metrics = host_evaluate_chunk(trainer, state, metrics)

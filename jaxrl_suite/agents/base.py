@@ -108,6 +108,18 @@ class Learner(NamedTuple):
     # inside the compiled chunk in place of the engine's sampling (n-step returns over a
     # horizon other than the policy's chunk; DQC's goal-relabelled chunks). Uniform only.
     sample: Callable[..., Any] | None = None
+    # Rounds: ``round(state, dataset, key, hparams, step) -> state`` runs before every
+    # ``round_every``-th update (the first included), e.g. NEUBAY's model rollouts from
+    # dataset histories into the learner's own buffer; train.py says why it costs nothing at
+    # the other updates. ``step`` is the (unbatched) global update index.
+    round: Callable[..., Any] | None = None
+    round_every: int = 0
+    # A recurrent policy: ``initial_carry(state, num) -> carry [num, ...]`` and
+    # ``act_recurrent(state, obs [B, obs_dim + A + 1], key, deterministic, carry) ->
+    # (actions, carry)``, obs carrying the previous action and reward (envs/evaluate.py
+    # ``RecurrentPolicy``); ``act`` is then unused by evaluation.
+    initial_carry: Callable[..., Any] | None = None
+    act_recurrent: Callable[..., Any] | None = None
 
 
 def polyak(target: Any, online: Any, tau: jax.Array) -> Any:

@@ -10,6 +10,11 @@ evaluate in one compiled call::
 
 ``policy_fn``, ``env`` and ``num_episodes`` are static (Python values closed over, never
 traced); ``params`` and ``key`` are traced.
+
+A history-dependent policy (NEUBAY's recurrent agent) is a ``RecurrentPolicy``: it carries a
+state across an episode's steps and sees, at step t, the observation with the previous action
+(env units, zeros at t = 0) and the previous reward (0 at t = 0) appended, the input of Ni et
+al.'s ``ActionRewardWrapper`` (twni2016/neubay ``experience/wrapper.py`` l. 69-140).
 """
 
 from __future__ import annotations
@@ -26,6 +31,24 @@ from jaxrl_suite.errors import EnvError
 # policy_fn(params, obs [B, *obs_shape] float32, key) -> actions [B] int (discrete) or
 # [B, action_dim] float (continuous).
 PolicyFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
+
+
+class RecurrentPolicy(NamedTuple):
+    """A policy with memory: ``initial_carry(params, num) -> carry`` (a pytree with a leading
+    [num] axis, the state before an episode's first step) and ``step(params, obs [B, obs_dim +
+    action_dim + 1], key, carry) -> (actions [B, action_dim], carry)``, obs being the
+    observation, the previous action and the previous reward (``previous_action_reward``)."""
+
+    initial_carry: Callable[[Any, int], Any]
+    step: Callable[[Any, jax.Array, jax.Array, Any], tuple[jax.Array, Any]]
+
+
+def previous_action_reward(obs: jax.Array, prev_action: jax.Array,
+                           prev_reward: jax.Array) -> jax.Array:
+    """Returns [B, obs_dim + action_dim + 1]: obs [B, obs_dim], the previous action [B, A] and
+    the previous reward [B] side by side, a ``RecurrentPolicy``'s input."""
+    return jnp.concatenate([obs.astype(jnp.float32), prev_action.astype(jnp.float32),
+                            prev_reward.astype(jnp.float32)[:, None]], axis=-1)
 
 
 class EvalResult(NamedTuple):
@@ -49,6 +72,9 @@ def evaluate(
     ``chunk`` > 1 (static; continuous actions): the policy returns ``chunk`` actions per call
     ([B, chunk * A]), executed open loop over the next ``chunk`` steps (Q-chunking's
     evaluation), then asked again.
+
+    ``policy_fn`` may be a ``RecurrentPolicy`` (continuous actions, ``chunk`` 1): its carry
+    and the previous action and reward ride in the scan's carry.
     """
     if not isinstance(env, JaxEnv):
         raise EnvError(
@@ -61,6 +87,9 @@ def evaluate(
     spec = env.spec
     action_shape = (num_episodes,) if spec.discrete else (num_episodes, spec.action_dim)
 
+    recurrent = isinstance(policy_fn, RecurrentPolicy)
+    if recurrent and (spec.discrete or chunk != 1):
+        raise EnvError("evaluate: a RecurrentPolicy needs continuous actions and chunk 1")
     reset_key, rollout_key = jax.random.split(key)
     obs, state = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
     batched_step = jax.vmap(env.step)
@@ -74,7 +103,11 @@ def evaluate(
     def one_step(carry, step_key):
         obs, state, done, returns, lengths, t, plan = carry
         policy_key, env_key = jax.random.split(step_key)
-        if chunk == 1:
+        if recurrent:  # plan holds (policy carry, previous action, previous reward)
+            memory, prev_action, prev_reward = plan
+            actions, memory = policy_fn.step(
+                params, previous_action_reward(obs, prev_action, prev_reward), policy_key, memory)
+        elif chunk == 1:
             actions = policy_fn(params, obs, policy_key)
         else:
             actions, plan = chunked_policy(obs, policy_key, t, plan)
@@ -86,10 +119,18 @@ def evaluate(
         returns = returns + jnp.where(running, reward, 0.0)
         lengths = lengths + running.astype(jnp.int32)
         done = done | terminated | truncated
+        if recurrent:
+            plan = (memory, actions.astype(jnp.float32), reward.astype(jnp.float32))
         return (obs, state, done, returns, lengths, t + 1, plan), None
 
     if chunk > 1 and spec.discrete:
         raise EnvError("evaluate: action chunks (chunk > 1) need a continuous action space")
+    if recurrent:
+        plan = (policy_fn.initial_carry(params, num_episodes),
+                jnp.zeros((num_episodes, spec.action_dim), jnp.float32),
+                jnp.zeros((num_episodes,), jnp.float32))
+    else:
+        plan = jnp.zeros((num_episodes, chunk, spec.action_dim or 1), jnp.float32)
     init = (
         obs,
         state,
@@ -97,7 +138,7 @@ def evaluate(
         jnp.zeros((num_episodes,), jnp.float32),
         jnp.zeros((num_episodes,), jnp.int32),
         jnp.int32(0),
-        jnp.zeros((num_episodes, chunk, spec.action_dim or 1), jnp.float32),
+        plan,
     )
     step_keys = jax.random.split(rollout_key, spec.max_episode_steps)
     (_, _, _, returns, lengths, _, _), _ = jax.lax.scan(one_step, init, step_keys)

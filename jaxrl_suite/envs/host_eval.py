@@ -14,6 +14,11 @@ each C-MuJoCo env holds about 1 MB) runs in rounds of episodes, all cells in eac
 is still reset with seed ``seed_c + e``, so a deterministic policy's returns do not depend on
 how the episodes were split; only the policy's key is folded with the round number.
 
+A ``RecurrentPolicy`` (``envs/evaluate.py``) keeps its carry per (cell, episode) slot on the
+device, from ``initial_carry`` at each round's start, and sees each slot's observation with its
+previous action and reward appended; its one jitted call per step returns the actions and the
+new carries of every slot.
+
 A cell marked inactive (e.g. diverged during training) is not stepped and scores NaN; an
 episode whose policy emits a non-finite action ends there and scores NaN (never a silent
 zero action).
@@ -31,7 +36,7 @@ import numpy as np
 
 from jaxrl_suite.data.dataset import Dataset, DatasetMeta, from_arrays
 from jaxrl_suite.envs.base import EnvSpec
-from jaxrl_suite.envs.evaluate import PolicyFn
+from jaxrl_suite.envs.evaluate import PolicyFn, RecurrentPolicy, previous_action_reward
 from jaxrl_suite.envs.gymnasium_env import (
     GYMNASIUM_PREFIX,
     _import_gymnasium,
@@ -71,19 +76,34 @@ class HostEvaluator:
         self._high = np.asarray(space.high, space.dtype)
         self._dtype = space.dtype
         self._envs: list[Any] = [first]
-        self._policies: dict[int, Callable] = {}
+        self._policies: dict[Any, tuple] = {}
 
     def _slots(self, n: int) -> list[Any]:
         while len(self._envs) < n:
             self._envs.append(self._make())
         return self._envs[:n]
 
-    def _policy(self, policy_fn: CellPolicyFn) -> Callable:
+    def _initial_carry(self, policy_fn: RecurrentPolicy) -> Callable:
+        """Returns initial_carry(params [S], E) -> carry [S, E, ...], compiled once per policy."""
+        key = ("carry", id(policy_fn))
+        if key not in self._policies:
+            self._policies[key] = (policy_fn, jax.jit(
+                jax.vmap(policy_fn.initial_carry, in_axes=(0, None)), static_argnums=1))
+        return self._policies[key][1]
+
+    def _policy(self, policy_fn: CellPolicyFn | RecurrentPolicy) -> Callable:
         """Returns policy(params [S], obs [S, E, ...], keys [S], t) -> actions [S, E, ...]:
-        one compiled call per step (step keys folded in inside), per policy_fn object."""
-        def step_policy(params, obs, keys, t):
-            step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, t)
-            return jax.vmap(policy_fn)(params, obs, step_keys)
+        one compiled call per step (step keys folded in inside), per policy_fn object. For a
+        RecurrentPolicy: policy(params, obs, keys, t, carry [S, E, ...]) -> (actions, carry),
+        and ``initial_carry(params, E)`` on its own compiled call."""
+        if isinstance(policy_fn, RecurrentPolicy):
+            def step_policy(params, obs, keys, t, carry):
+                step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, t)
+                return jax.vmap(policy_fn.step)(params, obs, step_keys, carry)
+        else:
+            def step_policy(params, obs, keys, t):
+                step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, t)
+                return jax.vmap(policy_fn)(params, obs, step_keys)
 
         if id(policy_fn) not in self._policies:  # the fn is kept alive, so its id stays unique
             self._policies[id(policy_fn)] = (policy_fn, jax.jit(step_policy))
@@ -145,6 +165,13 @@ class HostEvaluator:
         num_cells, num_episodes = len(seeds), int(num_episodes)
         active = np.ones(num_cells, bool) if active is None else np.asarray(active, bool)
         policy = self._policy(policy_fn)
+        recurrent = isinstance(policy_fn, RecurrentPolicy)
+        if recurrent:
+            if self.chunk != 1:
+                raise EnvError("host evaluation: a RecurrentPolicy needs chunk 1")
+            carry = self._initial_carry(policy_fn)(params, num_episodes)
+            prev_action = np.zeros((num_cells, num_episodes, self.spec.action_dim), np.float32)
+            prev_reward = np.zeros((num_cells, num_episodes), np.float32)
         envs = self._slots(num_cells * num_episodes)
         obs = np.zeros((num_cells, num_episodes) + self.spec.observation_shape, np.float32)
         running = np.repeat(active[:, None], num_episodes, axis=1)
@@ -159,8 +186,16 @@ class HostEvaluator:
             if t > self.spec.max_episode_steps:
                 raise EnvError(f"host evaluation: {self.spec.name}: episodes did not end "
                                f"within the time limit ({self.spec.max_episode_steps} steps)")
-            if t % self.chunk == 0:  # every slot steps in lockstep: one call per chunk
+            if recurrent:
+                inputs = previous_action_reward(
+                    obs.reshape(num_cells * num_episodes, -1),
+                    prev_action.reshape(num_cells * num_episodes, -1), prev_reward.reshape(-1))
+                plan, carry = policy(params, inputs.reshape(num_cells, num_episodes, -1),
+                                     policy_keys, np.int32(t), carry)
+                plan = np.asarray(plan)
+            elif t % self.chunk == 0:  # every slot steps in lockstep: one call per chunk
                 plan = np.asarray(policy(params, obs, policy_keys, np.int32(t)))
+            if t % self.chunk == 0:
                 if plan.shape != expected:
                     raise EnvError(f"host evaluation: {self.spec.name}: policy actions: "
                                    f"expected shape {expected}, found {plan.shape}")
@@ -180,6 +215,8 @@ class HostEvaluator:
                 if recorder is not None:
                     recorder.add(e, obs[c, e], actions[c, e], r, o, terminated, truncated)
                 obs[c, e] = self._observe(c * num_episodes + e, o)
+                if recurrent:
+                    prev_action[c, e], prev_reward[c, e] = actions[c, e], r
                 returns[c, e] += r
                 if terminated or truncated:
                     running[c, e] = False
