@@ -280,3 +280,56 @@ def test_bad_temperature_is_a_suite_error():
         sampling_hparams(COUNT_CONFIG, 2, [0.1, 0.0])
     with pytest.raises(SuiteError, match="sampling_temperature"):
         TrainConfig(sampling="rw", sampling_temperature=-1.0)
+
+
+@struct.dataclass
+class _RoundState:
+    rounds: jax.Array  # rounds run so far
+    last_round_at: jax.Array  # the update index the last round ran before
+    updates: jax.Array
+
+
+def _round_learner(round_every: int) -> Learner:
+    """A learner whose round counts itself and records the global update index it ran at."""
+
+    def init(key, spec, hparams):
+        del key, spec, hparams
+        return _RoundState(jnp.int32(0), jnp.int32(-1), jnp.int32(0))
+
+    def round_fn(state, dataset, key, hparams, step):
+        del dataset, key, hparams
+        return state.replace(rounds=state.rounds + 1, last_round_at=step)
+
+    def update(state, batch, key, hparams):
+        del batch, key, hparams
+        return state.replace(updates=state.updates + 1), dict(
+            rounds=state.rounds.astype(jnp.float32),
+            since_round=(state.updates - state.last_round_at).astype(jnp.float32))
+
+    def act(state, obs, key, deterministic=True):
+        del state, key, deterministic
+        return jnp.zeros((obs.shape[0], 1))
+
+    return Learner("rounds", None, _CountHParams(), init, update, act, round=round_fn,
+                   round_every=round_every)
+
+
+def test_rounds_run_before_every_kth_update_in_every_cell_as_a_branch(dataset):
+    # Rounds before updates 0, 15, 30, 45 of 50 (chunks of 25: the global index carries over).
+    config = TrainConfig(num_updates=50, batch_size=8, eval_every=25, eval_episodes=1)
+    trainer = make_train(_round_learner(15), make_env("Pendulum-v1"), config)
+    hparams = stack_hparams([_CountHParams()] * 3)
+    result = train(trainer, dataset, _keys([0, 1, 2]), hparams)
+    state = result.state.learner
+    assert np.asarray(state.rounds).tolist() == [4, 4, 4]
+    assert np.asarray(state.last_round_at).tolist() == [45, 45, 45]
+    # The round's predicate comes from the unbatched update index: under the cell vmap it
+    # stays a cond (a select would run the round at every update).
+    jaxpr = jax.make_jaxpr(lambda s: trainer.run_chunk(s, dataset, None, hparams))(result.state)
+    assert "cond[" in str(jaxpr), "the round is not a lax.cond branch"
+
+
+def test_round_and_round_every_go_together():
+    learner = _round_learner(5)._replace(round_every=0)
+    with pytest.raises(SuiteError, match="round"):
+        make_train(learner, make_env("Pendulum-v1"), CONFIG)
