@@ -154,3 +154,34 @@ def test_random_policy_samples_within_the_action_space():
     assert actions.shape == (1000, 2) and actions.dtype == np.float32
     assert np.all(actions >= [-2.0, 0.0]) and np.all(actions <= [2.0, 0.5])
     assert actions[:, 0].min() < -1.5 and actions[:, 1].max() > 0.4  # spans the bounds
+
+
+def test_a_recurrent_policy_sees_its_carry_and_the_previous_action_and_reward():
+    from jaxrl_suite.envs.evaluate import RecurrentPolicy
+
+    env = make_env("Pendulum-v1")
+
+    def step(params, obs, key, carry):
+        del key  # obs: [E, 3 + 1 + 1]: observation, previous action, previous reward
+        action = jnp.clip(params * obs[:, :1] + 0.5 * obs[:, 3:4]
+                          + 0.1 * (obs[:, -1:] + 0.01 * carry[:, None]), -2.0, 2.0)
+        return action, carry + obs[:, -1]
+
+    policy = RecurrentPolicy(lambda params, n: jnp.zeros((n,)), step)
+    key = jax.random.PRNGKey(5)
+    result = jax.jit(lambda p, k: evaluate(policy, p, env, k, 3))(jnp.float32(0.7), key)
+    # The same episodes stepped by hand, with evaluate's key schedule.
+    reset_key, rollout_key = jax.random.split(key)
+    obs, state = jax.vmap(env.reset)(jax.random.split(reset_key, 3))
+    prev_a, prev_r, carry = np.zeros((3, 1)), np.zeros(3), np.zeros(3)
+    returns = np.zeros(3)
+    for step_key in jax.random.split(rollout_key, env.spec.max_episode_steps):
+        _, env_key = jax.random.split(step_key)
+        action = np.clip(0.7 * np.asarray(obs)[:, :1] + 0.5 * prev_a
+                         + 0.1 * (prev_r[:, None] + 0.01 * carry[:, None]), -2.0, 2.0)
+        carry = carry + prev_r
+        obs, state, reward, _, _ = jax.vmap(env.step)(
+            state, jnp.asarray(action, jnp.float32), jax.random.split(env_key, 3))
+        prev_a, prev_r = action, np.asarray(reward)
+        returns += prev_r
+    np.testing.assert_allclose(result.returns, returns, rtol=1e-4)

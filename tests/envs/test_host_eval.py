@@ -100,3 +100,43 @@ def test_host_final_evaluation_of_a_trained_cell_is_one_evaluator_call():
     np.testing.assert_allclose(result.final_returns, env.evaluate(
         trainer.policy_fn, result.state.learner, eval_keys, 3), rtol=1e-6)
     np.testing.assert_array_equal(final_evaluate(trainer, result.state), result.final_returns)
+
+
+def _recurrent(scale):
+    """A RecurrentPolicy whose action reads the previous action and reward and a carry (the
+    sum of the rewards so far): any slip in their plumbing changes the returns."""
+    from jaxrl_suite.envs.evaluate import RecurrentPolicy
+
+    def step(params, obs, key, carry):
+        del key  # obs: [E, 11 + 3 + 1]
+        action = jnp.tanh(params * obs[:, :3] + 0.5 * obs[:, 11:14]
+                          + 0.1 * (obs[:, -1:] + 0.01 * carry[:, None]))
+        return action, carry + obs[:, -1]
+
+    return RecurrentPolicy(lambda params, n: jnp.zeros((n,)), step)
+
+
+def _gym_recurrent_return(scale, seed):
+    env = gymnasium.make("Hopper-v5", max_episode_steps=50)
+    obs, _ = env.reset(seed=seed)
+    total, done, prev_a, prev_r, carry = 0.0, False, np.zeros(3), 0.0, 0.0
+    while not done:
+        pre = (scale * obs[:3].astype(np.float32) + 0.5 * prev_a
+               + 0.1 * (prev_r + 0.01 * carry))
+        action = np.tanh(pre.astype(np.float32))
+        carry += prev_r
+        obs, r, terminated, truncated, _ = env.step(action)
+        prev_a, prev_r = action, r
+        total, done = total + r, terminated or truncated
+    return total
+
+
+def test_a_recurrent_policy_sees_its_carry_and_the_previous_action_and_reward(evaluator):
+    keys = jax.random.split(jax.random.key(3), 2)
+    policy = _recurrent(None)
+    returns = evaluator.evaluate(policy, jnp.array([0.5, -1.0]), keys, 2)
+    for cell, scale in enumerate((0.5, -1.0)):
+        seed = int(jax.random.randint(jax.random.split(keys[cell])[0], (), 0, 2**31 - 1 - 2))
+        np.testing.assert_allclose(
+            returns[cell], [_gym_recurrent_return(scale, seed + e) for e in range(2)],
+            rtol=1e-4)
