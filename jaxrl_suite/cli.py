@@ -100,6 +100,18 @@ flags.DEFINE_bool("bisimulation", False, "train: add the bisimulation loss (Hong
                   "DBC form) on the --history encoder (gru) of bc, discrete cql, iql, xql or "
                   "fdvl(_tv); its weight is --hp.bisim_weight (default 0.5; a list is one "
                   "vmapped grid).")
+flags.DEFINE_multi_string("model_config", [], "train, bo: a model-based learner's static "
+                          "config field, name=value (nested: memory.d_model=32), e.g. neubay's "
+                          "rollouts_per_round=100 or tape_length=2048.")
+flags.DEFINE_integer("ensemble_members", None, "train, bo: dynamics models trained (default: "
+                     "the learner's paper value: 7, neubay 128).")
+flags.DEFINE_integer("ensemble_elites", None, "train, bo: models kept by holdout error "
+                     "(default: 5, neubay 100).")
+flags.DEFINE_integer("ensemble_epochs", None, "train, bo: epoch cap of the dynamics training "
+                     "(default: 400, neubay 1200).")
+flags.DEFINE_string("ensemble_cache", "~/.cache/jaxrl_suite/ensembles", "train, bo: directory "
+                    "where trained dynamics ensembles are kept and reused by reruns and sweeps "
+                    "on the same data, config and seed ('none': never cached).")
 flags.DEFINE_enum("sampling", "uniform", ["uniform", "rw", "aw"],
                   "train: minibatch sampling (Hong et al. RW/AW trajectory weighting).")
 flags.DEFINE_float("sampling_temperature", None, "train: RW/AW temperature of cells that "
@@ -266,7 +278,9 @@ def _out_dir(name: str) -> str:
                    "eval_every", "eval_episodes", "final_eval_episodes", "eval_backend",
                    "batch_size", "sampling", "sampling_temperature", "hp", "seed", "ref_min",
                    "ref_max", "logger", "history", "history_encoder", "bisimulation", "demos",
-                   "mix_expert_episodes", "demo_episodes", "ogbench_task", "ogbench_sparse"),
+                   "mix_expert_episodes", "demo_episodes", "ogbench_task", "ogbench_sparse",
+                   "model_config", "ensemble_members", "ensemble_elites", "ensemble_epochs",
+                   "ensemble_cache"),
          "python -m jaxrl_suite train --algo=iql --dataset=jaxrl_suite/default/pendulum/noisy-v0"
          " --num_seeds=8 --steps=20000 --hp.expectile=0.7,0.9 --sampling=rw")
 def train_command() -> int:
@@ -305,8 +319,18 @@ def train_command() -> int:
         eval_backend=FLAGS.eval_backend, ref_min=FLAGS.ref_min, ref_max=FLAGS.ref_max,
         final_eval_episodes=FLAGS.final_eval_episodes, loggers=FLAGS.logger,
         history=FLAGS.history, history_encoder=FLAGS.history_encoder,
-        bisimulation=FLAGS.bisimulation)
+        bisimulation=FLAGS.bisimulation, model=_model_options())
     return 0
+
+
+def _model_options():
+    """Returns the model-based flags as run.ModelOptions."""
+    from jaxrl_suite.run import ModelOptions
+
+    cache = FLAGS.ensemble_cache
+    return ModelOptions(config=tuple(FLAGS.model_config), members=FLAGS.ensemble_members,
+                        elites=FLAGS.ensemble_elites, epochs=FLAGS.ensemble_epochs,
+                        cache=None if cache in (None, "", "none") else cache)
 
 
 @command("bo", ("algo", "dataset", "minari_root", "env", "out", "trials", "batch", "max_horizon",

@@ -137,6 +137,95 @@ def _references(ref_min, ref_max, dataset: Dataset, spec) -> tuple:
     return None, None
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+    """A model-based learner's build options (CLI flags): ``config``, static config fields as
+    "name=value" (nested "memory.d_model=32"); the ensemble's size, elites and epoch cap
+    (None: the learner's paper values); ``cache``, the ensemble cache directory (None: none)."""
+
+    config: tuple[str, ...] = ()
+    members: int | None = None
+    elites: int | None = None
+    epochs: int | None = None
+    cache: str | None = None
+
+
+def _coerce(name: str, text: str, current: Any) -> Any:
+    """Returns ``text`` parsed as the type of the field's ``current`` value."""
+    try:
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1")
+        if isinstance(current, tuple):
+            return tuple(type(current[0])(v) if current else float(v) for v in text.split(","))
+        if current is None:
+            return None if text.lower() == "none" else float(text) if "." in text else int(text)
+        return type(current)(float(text)) if isinstance(current, int) else type(current)(text)
+    except ValueError:
+        raise SuiteError(f"flag '--model_config': field '{name}': expected a "
+                         f"{type(current).__name__}, found '{text}'") from None
+
+
+def config_overrides(config: Any, specs: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Returns {field: value} for ``dataclasses.replace(config, **...)`` from "name=value"
+    specs; "outer.inner=value" replaces a field of a nested dataclass field. Raises
+    SuiteError naming an unknown field or a value of the wrong type."""
+    out: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, text = spec.partition("=")
+        if not sep or not name:
+            raise SuiteError(f"flag '--model_config': expected name=value, found '{spec}'")
+        outer, _, inner = name.partition(".")
+        fields = {f.name for f in dataclasses.fields(config)}
+        if outer not in fields:
+            raise SuiteError(f"flag '--model_config': expected a field of "
+                             f"{type(config).__name__} ({sorted(fields)}), found '{outer}'")
+        current = out.get(outer, getattr(config, outer))
+        if inner:
+            if not dataclasses.is_dataclass(current):
+                raise SuiteError(f"flag '--model_config': field '{outer}' has no fields")
+            out[outer] = dataclasses.replace(current, **config_overrides(current, [
+                f"{inner}={text}"]))
+        else:
+            out[outer] = _coerce(name, text, current)
+    return out
+
+
+def ensemble_config(algo: str, model: ModelOptions) -> Any:
+    """Returns the dynamics ensemble config of ``algo`` with the flags' size, elites, epochs."""
+    from jaxrl_suite.model_based import default_ensemble_config
+
+    config = default_ensemble_config(algo)
+    changes = {name: value for name, value in (("num_members", model.members),
+                                               ("num_elites", model.elites),
+                                               ("max_epochs", model.epochs)) if value is not None}
+    if "num_members" in changes and "num_elites" not in changes:
+        changes["num_elites"] = min(config.num_elites, changes["num_members"])
+    try:
+        return dataclasses.replace(config, **changes)
+    except ValueError as err:
+        raise SuiteError(f"flags '--ensemble_*': {err}") from None
+
+
+def model_overrides(algo: str, dataset: Dataset, model: ModelOptions, num_updates: int,
+                    batch_size: int | None, horizon: int) -> dict[str, Any]:
+    """Returns the static config fields of model-based ``algo`` from the flags: NEUBAY's run
+    length (its cosine decay), env horizon and tape length (--batch_size) first, then
+    --model_config."""
+    from jaxrl_suite.model_based import model_based_config
+
+    out: dict[str, Any] = {}
+    if algo == "neubay":
+        out.update(num_updates=num_updates, horizon=horizon)
+        if batch_size:
+            out["tape_length"] = batch_size
+    base = dataclasses.replace(model_based_config(algo, dataset, None, log=lambda _: None),
+                               **out)
+    out.update(config_overrides(base, model.config))
+    return out
+
+
 def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: str | None,
                  out: str, num_seeds: int, num_updates: int, eval_every: int,
                  eval_episodes: int, batch_size: int | None, sampling: str,
@@ -145,7 +234,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                  ref_max: float | None = None, final_eval_episodes: int = 0,
                  loggers: tuple[str, ...] | list[str] = ("csv",), history: int = 0,
                  history_encoder: str = "stack", bisimulation: bool = False,
-                 log=print) -> dict[str, Any]:
+                 model: ModelOptions = ModelOptions(), log=print) -> dict[str, Any]:
     """Returns the final per-cell table after training and writing the run directory.
 
     Normalised returns use ``ref_min``/``ref_max`` where given, else the dataset's reference
@@ -167,8 +256,12 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
     learner_config.update(_goal_inputs(algo, dataset, dataset_name, env))
     _check_env_fits(dataset, dataset_name, env, goal_dims=learner_config.get("goal_dims", ()))
     if algo in MODEL_BASED:  # the dynamics ensemble is trained on the dataset first
-        learner, _ = make_model_based(algo, dataset, env_name,
-                                      jax.random.fold_in(jax.random.PRNGKey(seed), 1), log=log)
+        learner, _ = make_model_based(
+            algo, dataset, env_name, jax.random.fold_in(jax.random.PRNGKey(seed), 1),
+            ensemble_config=ensemble_config(algo, model),
+            config_overrides=model_overrides(algo, dataset, model, num_updates, batch_size,
+                                             env.spec.max_episode_steps),
+            cache_dir=model.cache and pathlib.Path(model.cache).expanduser(), log=log)
     else:
         # The dataset's action space picks the variant where an id exists for both (bc, cql).
         factory, config_cls, _ = learner_parts(algo, discrete=dataset.meta.discrete)
@@ -206,6 +299,7 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                     eval_backend=eval_backend, eval_env=env.spec.name,
                     ref_min=ref_min, ref_max=ref_max,
                     grid=overrides, defaults=dataclasses.asdict(defaults),
+                    model=dataclasses.asdict(model) if algo in MODEL_BASED else None,
                     code_version=code_version(), dataset_fingerprint=dataset.fingerprint())
     tables.write_text(out_dir / "config.json", json.dumps(settings, indent=1, default=str))
 
