@@ -323,6 +323,24 @@ def train_command() -> int:
     return 0
 
 
+def _bo_model_settings(dataset) -> dict:
+    """Returns the MBRLBOSettings fields the model-based flags set (ensemble, cache, neubay's
+    static config; MOPO and MOBILE keep their --max_horizon settings)."""
+    from jaxrl_suite.model_based import model_based_config
+    from jaxrl_suite.run import config_overrides, ensemble_config
+
+    options = _model_options()
+    out = dict(ensemble=ensemble_config(FLAGS.algo, options),
+               ensemble_cache=options.cache and str(pathlib.Path(options.cache).expanduser()))
+    if FLAGS.algo == "neubay":
+        base = model_based_config("neubay", dataset, None, log=lambda _: None)
+        out["neubay_config"] = tuple(config_overrides(base, options.config).items())
+    elif options.config:
+        raise SuiteError(f"bo: flag '--model_config': {FLAGS.algo}'s BO settings are its "
+                         "flags (--max_horizon); --model_config is for neubay")
+    return out
+
+
 def _model_options():
     """Returns the model-based flags as run.ModelOptions."""
     from jaxrl_suite.run import ModelOptions
@@ -335,7 +353,8 @@ def _model_options():
 
 @command("bo", ("algo", "dataset", "minari_root", "env", "out", "trials", "batch", "max_horizon",
                 "num_seeds", "steps", "eval_every", "eval_episodes", "batch_size",
-                "eval_backend", "storage", "study", "seed"),
+                "eval_backend", "storage", "study", "seed", "model_config", "ensemble_members",
+                "ensemble_elites", "ensemble_epochs", "ensemble_cache"),
          "python -m jaxrl_suite bo --algo=mopo --dataset=jaxrl_suite/default/pendulum/mixed-v0"
          " --trials=32 --batch=8 --steps=5000 --num_seeds=2")
 def bo_command() -> int:
@@ -357,7 +376,8 @@ def bo_command() -> int:
         eval_every=FLAGS.eval_every if steps % FLAGS.eval_every == 0 else steps,
         # MOPO's and MOBILE's paper minibatch (their Learner.batch_size) unless --batch_size.
         eval_episodes=FLAGS.eval_episodes, train_batch_size=FLAGS.batch_size or 256,
-        max_horizon=FLAGS.max_horizon, seed=FLAGS.seed, eval_backend=FLAGS.eval_backend)
+        max_horizon=FLAGS.max_horizon, seed=FLAGS.seed, eval_backend=FLAGS.eval_backend,
+        **_bo_model_settings(dataset))
     out = _out_dir("bo")
     summary = run_mbrl_bo(dataset, env_id, out, settings, storage=FLAGS.storage,
                           study_name=FLAGS.study)

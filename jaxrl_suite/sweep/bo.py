@@ -214,6 +214,38 @@ def mopo_overrides(config: Mapping[str, Any]) -> dict[str, float]:
 
 MBRL_SPACE = mbrl_space()
 
+# The authors' ablation grids (twni2016/neubay README l. 171-176, "Ablation study").
+NEUBAY_QUANTILES = (0.9, 0.99, 0.999, 1.0)
+NEUBAY_PENALTIES = (0.0, 0.04, 0.2, 1.0, 5.0)
+
+
+def neubay_space(*, max_members: int = 100) -> SearchSpace:
+    """Returns NEUBAY's search space: what its authors tune per dataset, the encoders' learning
+    rate (critic_enc_lr = actor_enc_lr) and the real-data weight (README l. 148: "We sweep
+    over train.critic_enc_lr = train.actor_enc_lr and train.real_weight"; their tuned values,
+    configs/d4rl_loco/task/*.yaml, span 1e-6 to 3e-5 and 0.5 to 0.8), and the three knobs of
+    its ablations: the truncation quantile, the penalty coefficient and the planning ensemble
+    size (README l. 171-176), on the ablations' own grids. ``max_members``: the ensemble's
+    elites (the most members a rollout can be drawn from). Bounds of the two tuned values are
+    this suite's choice around the authors' values (log-uniform 1e-6..1e-4; 0..1)."""
+    return SearchSpace({
+        "enc_lr": Float(1e-6, 1e-4, log=True),
+        "real_weight": Float(0.0, 1.0),
+        "unc_quantile": Categorical(NEUBAY_QUANTILES),
+        "penalty_coef": Categorical(NEUBAY_PENALTIES),
+        "num_elites": (Int(max(1, min(5, max_members - 1)), max_members) if max_members > 1
+                       else Categorical((1,))),
+    })
+
+
+def neubay_overrides(config: Mapping[str, Any]) -> dict[str, float]:
+    """Returns the ``NEUBAYHParams`` fields a point of ``neubay_space`` sets, all floats
+    (traced); ``enc_lr`` sets both encoders' learning rates."""
+    out = {name: float(value) for name, value in config.items() if name != "enc_lr"}
+    if "enc_lr" in config:
+        out["critic_enc_lr"] = out["actor_enc_lr"] = float(config["enc_lr"])
+    return out
+
 # ---------------------------------------------------------------------------------------------
 # The driver
 

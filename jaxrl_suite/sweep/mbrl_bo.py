@@ -47,8 +47,12 @@ class MBRLBOSettings:
     buffer_size: int = 100_000
     hidden_sizes: tuple[int, ...] = (256, 256)
     seed: int = 0
-    ensemble: Any = None  # dynamics.EnsembleConfig; None: its defaults (7 models, 4x200)
+    ensemble: Any = None  # dynamics.EnsembleConfig; None: the algo's (7 models; neubay 128)
     eval_backend: str = "auto"  # registry.resolve_eval_backend
+    # NEUBAY only: static config fields ((name, value) pairs, e.g. ("rollouts_per_round", 8));
+    # its tape length is ``train_batch_size`` and its horizon the eval env's time limit.
+    neubay_config: tuple[tuple[str, Any], ...] = ()
+    ensemble_cache: str | None = None  # model_based/cache.py directory; None: no cache
 
 
 def make_objective(dataset: Dataset, env_id: str, settings: MBRLBOSettings,
@@ -67,16 +71,26 @@ def make_objective(dataset: Dataset, env_id: str, settings: MBRLBOSettings,
         raise SuiteError(f"bo: dataset '{dataset.meta.source}': field 'ref_min_score/"
                          f"ref_max_score': expected reference returns to normalise scores")
     key = jax.random.PRNGKey(settings.seed)
+    env = make_eval_env(env_id, settings.eval_backend)
+    if settings.algo == "neubay":
+        overrides = dict(num_updates=settings.num_updates, horizon=env.spec.max_episode_steps,
+                         tape_length=settings.train_batch_size, **dict(settings.neubay_config))
+    else:
+        overrides = dict(hidden_sizes=settings.hidden_sizes, max_horizon=settings.max_horizon,
+                         rollout_starts=settings.rollout_starts,
+                         buffer_size=settings.buffer_size)
     learner, model = make_model_based(
         settings.algo, dataset, env_id, jax.random.fold_in(key, 1), log=log,
-        ensemble_config=settings.ensemble,
-        config_overrides=dict(hidden_sizes=settings.hidden_sizes,
-                              max_horizon=settings.max_horizon,
-                              rollout_starts=settings.rollout_starts,
-                              buffer_size=settings.buffer_size))
-    space = bo.mbrl_space(max_members=model.config.num_members,
-                          max_horizon=settings.max_horizon)
-    trainer = make_train(learner, make_eval_env(env_id, settings.eval_backend), TrainConfig(
+        ensemble_config=settings.ensemble, config_overrides=overrides,
+        cache_dir=settings.ensemble_cache)
+    if settings.algo == "neubay":
+        space, to_hparams = bo.neubay_space(max_members=model.config.num_elites), \
+            bo.neubay_overrides
+    else:
+        space = bo.mbrl_space(max_members=model.config.num_members,
+                              max_horizon=settings.max_horizon)
+        to_hparams = bo.mopo_overrides
+    trainer = make_train(learner, env, TrainConfig(
         num_updates=settings.num_updates, batch_size=settings.train_batch_size,
         eval_every=settings.eval_every, eval_episodes=settings.eval_episodes))
 
@@ -93,7 +107,7 @@ def make_objective(dataset: Dataset, env_id: str, settings: MBRLBOSettings,
 
     def evaluate(configs: list[dict[str, Any]], seed_offset: int = 0,
                  per_seed: bool = False) -> list:
-        return scores([learner.default_hparams.replace(**bo.mopo_overrides(c))
+        return scores([learner.default_hparams.replace(**to_hparams(c))
                        for c in configs], seed_offset, per_seed)
 
     return evaluate, space, evaluate
