@@ -30,6 +30,39 @@ Choices of this file:
     every member has stopped (under ``vmap``, when every seed's members have);
   * the last minibatch of an epoch is filled by wrapping round the epoch's order (static
     shapes) instead of being short.
+
+NEUBAY's ensemble (Ni et al., 2025; twni2016/neubay at HEAD, no code copied) is the same loop
+with static options, ``neubay_ensemble_config()``:
+  * hidden layers Linear -> LayerNorm -> leaky_relu (``offline_world/modules.py`` l. 77-100,
+    four blocks of 200, l. 218-232; ``configs/d4rl_loco/base.yaml`` l. 22-23), equinox's default
+    Linear init, weights and biases uniform in +-1/sqrt(fan_in) (equinox ``nn/_linear.py``
+    ``Linear.__init__``), LayerNorm eps 1e-5 with the exact variance (``nn/_normalisation.py``
+    ``LayerNorm``): ``activation="leaky_relu"``, ``layer_norm=True``,
+    ``weight_init="uniform_fan_in"``;
+  * a log-std head soft-clamped to fixed bounds [-5, 0.25] (``modules.py`` l. 215-216, 256-258,
+    ``soft_clamp`` l. 62-74), not learned and not regularised: ``noise_head="logstd"``;
+  * loss: the Gaussian NLL 0.5 log 2 pi + log sigma + 0.5 ((y - mu) / sigma)^2, mean over
+    members, batch and dims (``offline_world/losses.py`` l. 42-52): ``loss="gaussian_nll"``;
+    AdamW, lr 1e-3, decoupled weight decay 5e-5 on every parameter (``cont_ensemble.py``
+    l. 145-146; ``base.yaml`` l. 28-29): ``decoupled_weight_decay=5e-5``, no per-layer L2;
+  * no bootstrap: every member its own permutation of the whole training split each epoch
+    (``cont_ensemble.py`` l. 190-202): ``bootstrap=False``;
+  * the net's mean is a delta: next-obs mean (s - mu_s) / sigma_s + delta_mu in the frame where
+    the target is (s' - mu_s) / sigma_s (``modules.py`` l. 246-254; ``Scaler`` l. 8-23 uses
+    the observation's mean and std for s'), so the obs target is (s' - s) / sigma_s, the
+    reward target (r - mu_r) / sigma_r: ``target_frame="obs_scaled"``;
+  * holdout min(int(0.2 N), 1000) (``cont_ensemble.py`` l. 84); the untrained members' holdout
+    MSE is the first best (l. 158-160, 182): ``best_from_init=True``; all members train until
+    none improved its holdout MSE by > 1% for 5 epochs (l. 215-247; ``base.yaml`` l. 25-26):
+    ``per_member_stopping=False``; elites = the 100 of lowest holdout MSE (l. 327-332;
+    ``base.yaml`` l. 37).
+  Deviations kept: the normalisation statistics are the training split's (the authors' Scaler
+  sees the whole dataset, holdout included, ``cont_ensemble.py`` l. 69-79); the holdout split is
+  drawn from ``key`` (theirs: sklearn with random_state 42, l. 85-87); the epoch budget is
+  static (``max_epochs``; theirs unbounded unless ``ensemble.total_epochs`` is set, which their
+  README l. 113-132 does at 600-2400 on some datasets); the last minibatch wraps round (theirs
+  is short, l. 196); the mean and log-std heads are one Dense of 2 D outputs (theirs two Linear
+  layers of D, the same initial distribution and function class).
 """
 
 from __future__ import annotations
@@ -50,14 +83,40 @@ from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.data.validate import fail
 
 
+# The static options of EnsembleConfig that name a variant: field -> allowed values.
+_CHOICES = {"activation": ("swish", "leaky_relu"),
+            "weight_init": ("truncated_normal", "uniform_fan_in"),
+            "noise_head": ("logvar", "logstd"), "loss": ("mopo", "gaussian_nll"),
+            "target_frame": ("delta", "obs_scaled")}
+
+
 @dataclasses.dataclass(frozen=True)
 class EnsembleConfig:
-    """Static settings of a dynamics ensemble and its training (defaults: MOPO / OfflineRL-Kit).
+    """Static settings of a dynamics ensemble and its training (defaults: MOPO / OfflineRL-Kit;
+    ``neubay_ensemble_config()`` gives NEUBAY's).
 
-    weight_decays: one L2 coefficient per layer, hidden layers then the output layer.
+    weight_decays: one L2 coefficient per layer, hidden layers then the output layer, added to
+    the loss (zeros: none).
     max_holdout: cap on the holdout split's size (MOPO's ``max_logging``).
     patience: epochs without a > ``improvement_threshold`` relative holdout improvement after
     which a member stops (MOPO's ``max_epochs_since_update``).
+    logvar_bound_coef, max_logvar_init, min_logvar_init: the learned log-variance bounds of
+    ``noise_head="logvar"``.
+    activation: hidden nonlinearity, "swish" (MOPO) or "leaky_relu" (slope 0.01, NEUBAY).
+    layer_norm: a LayerNorm (eps 1e-5) between each hidden Dense and its activation (NEUBAY).
+    weight_init: "truncated_normal" (MOPO: kernels std 1 / (2 sqrt(fan_in)), zero biases) or
+    "uniform_fan_in" (equinox's Linear: kernels and biases uniform in +-1 / sqrt(fan_in)).
+    noise_head: "logvar", log-variance soft-bounded by learned bounds (MOPO), or "logstd",
+    log-std soft-clamped to the fixed [min_logstd, max_logstd] (NEUBAY), nothing learned.
+    loss: "mopo", per member the mean over batch and dims of (mu - y)^2 exp(-lv) + lv, summed
+    over members; or "gaussian_nll", 0.5 log 2 pi + log sigma + 0.5 ((y - mu) / sigma)^2
+    averaged over members, batch and dims (NEUBAY).
+    decoupled_weight_decay: AdamW's decay on every network parameter (NEUBAY 5e-5); 0 = Adam.
+    target_frame: "delta", targets (s' - s, r) standardised by the training split's mean and
+    std; or "obs_scaled", ((s' - s) / sigma_s, (r - mu_r) / sigma_r) with sigma_s the
+    observation's std (NEUBAY: the net's delta added to the normalised s).
+    best_from_init: the untrained members' holdout MSE is the first best, so a member must beat
+    its initialisation by the threshold to be saved (NEUBAY); False: the first best is inf.
     """
 
     num_members: int = 7
@@ -76,6 +135,16 @@ class EnsembleConfig:
     min_logvar_init: float = -10.0
     bootstrap: bool = True
     per_member_stopping: bool = True
+    activation: str = "swish"
+    layer_norm: bool = False
+    weight_init: str = "truncated_normal"
+    noise_head: str = "logvar"
+    min_logstd: float = -5.0
+    max_logstd: float = 0.25
+    loss: str = "mopo"
+    decoupled_weight_decay: float = 0.0
+    target_frame: str = "delta"
+    best_from_init: bool = False
 
     def __post_init__(self):
         def need(ok: bool, field: str, expected: str) -> None:
@@ -92,10 +161,47 @@ class EnsembleConfig:
         need(0.0 < self.holdout_ratio < 1.0, "holdout_ratio", "a value in (0, 1)")
         for field in ("batch_size", "max_holdout", "max_epochs", "patience"):
             need(getattr(self, field) >= 1, field, ">= 1")
+        for field, choices in _CHOICES.items():
+            need(getattr(self, field) in choices, field, f"one of {choices}")
+        need(self.min_logstd < self.max_logstd, "min_logstd",
+             f"a value below max_logstd ({self.max_logstd})")
+        need(self.decoupled_weight_decay >= 0.0, "decoupled_weight_decay", ">= 0 (0 = Adam)")
+        # The fixed log-std bounds have no regulariser; a nonzero coefficient would be ignored.
+        need(self.noise_head == "logvar" or self.logvar_bound_coef == 0.0, "logvar_bound_coef",
+             '0 with noise_head="logstd" (its bounds are fixed, not learned)')
 
     def holdout_size(self, num_transitions: int) -> int:
         """Returns the number of transitions held out, min(int(ratio N), max_holdout)."""
         return min(int(num_transitions * self.holdout_ratio), self.max_holdout)
+
+
+def neubay_ensemble_config(num_members: int = 128, num_elites: int = 100,
+                           max_epochs: int = 1200, *,
+                           hidden_sizes: tuple[int, ...] = (200, 200, 200, 200),
+                           **overrides: Any) -> EnsembleConfig:
+    """Returns NEUBAY's dynamics ensemble (Ni et al., 2025) as an ``EnsembleConfig``.
+
+    Values from twni2016/neubay ``configs/d4rl_loco/base.yaml`` l. 21-29 and 37 (128 members,
+    4 x 200 with LayerNorm, patience 5, threshold 0.01, batch 256, AdamW lr 1e-3 decay 5e-5,
+    100 members used in rollouts) and ``offline_world/`` (see the module docstring). Their
+    epoch budget is unbounded unless ``ensemble.total_epochs`` is set (README l. 113-132: 600,
+    1200 or 2400 on some datasets); here it must be static, 1200 by default. ``overrides``
+    replace any other field; no per-layer L2 (``weight_decays`` zeros, sized to
+    ``hidden_sizes``).
+    """
+    fields = dict(
+        num_members=num_members, num_elites=num_elites, hidden_sizes=tuple(hidden_sizes),
+        weight_decays=(0.0,) * (len(hidden_sizes) + 1), learning_rate=1e-3, batch_size=256,
+        holdout_ratio=0.2, max_holdout=1000, max_epochs=max_epochs, patience=5,
+        improvement_threshold=0.01, logvar_bound_coef=0.0, bootstrap=False,
+        per_member_stopping=False, activation="leaky_relu", layer_norm=True,
+        weight_init="uniform_fan_in", noise_head="logstd", min_logstd=-5.0, max_logstd=0.25,
+        loss="gaussian_nll", decoupled_weight_decay=5e-5, target_frame="obs_scaled",
+        best_from_init=True)
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(EnsembleConfig)})
+    if unknown:
+        raise ValueError(f"neubay_ensemble_config: unknown EnsembleConfig fields {unknown}")
+    return EnsembleConfig(**{**fields, **overrides})
 
 
 def _fan_in_truncated_normal(key: jax.Array, shape: Sequence[int], dtype=jnp.float32):
@@ -104,18 +210,45 @@ def _fan_in_truncated_normal(key: jax.Array, shape: Sequence[int], dtype=jnp.flo
     return std * jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype)
 
 
+def _uniform_fan_in(fan_in: int):
+    # equinox's Linear default: kernel and bias uniform in +-1/sqrt(fan_in); a bias initialiser
+    # sees only its own shape, hence the closure over fan_in.
+    lim = 1.0 / math.sqrt(fan_in)
+
+    def init(key: jax.Array, shape: Sequence[int], dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -lim, lim)
+    return init
+
+
 class GaussianMLP(nn.Module):
-    """Returns (mean [..., out_dim], unbounded log-variance [..., out_dim]) of one member."""
+    """Returns (mean [..., out_dim], unbounded noise output [..., out_dim]) of one member: a
+    raw log-variance (noise_head "logvar") or a raw log-std ("logstd"), bounded by the caller.
+
+    Hidden layer i is Dense ``hidden_i`` -> (LayerNorm ``norm_i``) -> activation.
+    """
 
     hidden_sizes: Sequence[int]
     out_dim: int
+    activation: str = "swish"
+    layer_norm: bool = False
+    weight_init: str = "truncated_normal"
+
+    def _dense(self, size: int, fan_in: int, name: str) -> nn.Dense:
+        if self.weight_init == "truncated_normal":
+            return nn.Dense(size, kernel_init=_fan_in_truncated_normal, name=name)
+        return nn.Dense(size, kernel_init=_uniform_fan_in(fan_in),
+                        bias_init=_uniform_fan_in(fan_in), name=name)
 
     @nn.compact
     def __call__(self, x):
+        act = {"swish": nn.swish, "leaky_relu": nn.leaky_relu}[self.activation]
         for i, size in enumerate(self.hidden_sizes):
-            x = nn.swish(nn.Dense(size, kernel_init=_fan_in_truncated_normal,
-                                  name=f"hidden_{i}")(x))
-        out = nn.Dense(2 * self.out_dim, kernel_init=_fan_in_truncated_normal, name="output")(x)
+            x = self._dense(size, x.shape[-1], f"hidden_{i}")(x)
+            if self.layer_norm:
+                # equinox's LayerNorm: eps 1e-5, variance as E[(x - mean)^2].
+                x = nn.LayerNorm(epsilon=1e-5, use_fast_variance=False, name=f"norm_{i}")(x)
+            x = act(x)
+        out = self._dense(2 * self.out_dim, x.shape[-1], "output")(x)
         mean, logvar = jnp.split(out, 2, axis=-1)
         return mean, logvar
 
@@ -132,15 +265,30 @@ def soft_bound_logvar(logvar: jax.Array, min_logvar: jax.Array,
     return min_logvar + jax.nn.softplus(logvar - min_logvar)
 
 
+def bounded_logvar(raw: jax.Array, config: EnsembleConfig, min_logvar: jax.Array,
+                   max_logvar: jax.Array) -> jax.Array:
+    """Returns the log-variance of the network's raw noise output under ``config.noise_head``:
+    the learned soft bounds for "logvar"; for "logstd", twice the log-std soft-clamped to
+    [min_logstd, max_logstd] (NEUBAY ``modules.py`` l. 256-258, ``soft_clamp`` l. 62-74; the
+    same two softplus steps as ``soft_bound_logvar``, on the log-std)."""
+    if config.noise_head == "logvar":
+        return soft_bound_logvar(raw, min_logvar, max_logvar)
+    return 2.0 * soft_bound_logvar(raw, jnp.float32(config.min_logstd),
+                                   jnp.float32(config.max_logstd))
+
+
 @struct.dataclass
 class EnsembleState:
     """A trained dynamics ensemble (M members, D = obs_dim + 1 outputs: delta then reward).
 
     params: the members' flax variables with a leading [M] axis (each member's best-holdout
     snapshot); max_logvar, min_logvar: [D] learned bounds (standardised units, shared by the
-    members); input_mean, input_std: [obs_dim + action_dim]; target_mean, target_std: [D]
-    (training split); elites: [num_elites] int32, members by ascending holdout MSE;
-    holdout_mse: [M] each member's saved holdout MSE (standardised targets).
+    members; with noise_head "logstd" the fixed 2 max_logstd, 2 min_logstd); input_mean,
+    input_std: [obs_dim + action_dim]; target_mean, target_std: [D] (training split) mapping
+    the trained frame to env-unit (delta, reward), y_env = y * target_std + target_mean (with
+    target_frame "obs_scaled": mean 0 and the observation std on the delta dims);
+    elites: [num_elites] int32, members by ascending holdout MSE; holdout_mse: [M] each
+    member's saved holdout MSE (in the trained frame).
     """
 
     params: Any
@@ -173,7 +321,10 @@ class TrainMetrics:
 
 
 @struct.dataclass
-class _Bounds:
+class LogVarBounds:
+    """The log-variance bounds, [D] each, shared by the members: learned (noise_head "logvar")
+    or fixed at twice the log-std bounds ("logstd")."""
+
     max_logvar: jax.Array
     min_logvar: jax.Array
 
@@ -182,7 +333,7 @@ class _Bounds:
 class _TrainCarry:
     params: Any  # [M, ...] current member parameters
     opt_state: Any  # [M, ...] one Adam state per member, so a frozen member's is held
-    bounds: _Bounds
+    bounds: LogVarBounds
     bounds_opt_state: Any
     best_params: Any  # [M, ...] snapshot at each member's best holdout MSE
     best_mse: jax.Array  # [M]
@@ -193,7 +344,48 @@ class _TrainCarry:
 
 
 def _network(config: EnsembleConfig, out_dim: int) -> GaussianMLP:
-    return GaussianMLP(tuple(config.hidden_sizes), out_dim)
+    return GaussianMLP(tuple(config.hidden_sizes), out_dim, activation=config.activation,
+                       layer_norm=config.layer_norm, weight_init=config.weight_init)
+
+
+def init_members(key: jax.Array, config: EnsembleConfig, in_dim: int, out_dim: int) -> Any:
+    """Returns freshly initialised parameters of the M members, leaves with a leading [M] axis,
+    for inputs [.., in_dim] (obs_dim + act_dim) and outputs [.., out_dim] (obs_dim + 1)."""
+    net = _network(config, out_dim)
+    member_keys = jax.random.split(key, config.num_members)
+    return jax.vmap(net.init, in_axes=(0, None))(member_keys, jnp.zeros((1, in_dim), jnp.float32))
+
+
+def ensemble_loss(config: EnsembleConfig, params: Any, bounds: LogVarBounds, x: jax.Array,
+                  y: jax.Array, training: jax.Array) -> jax.Array:
+    """Returns the scalar training loss of ``config.loss`` (plus the per-layer L2 and the
+    bound regulariser of the learned log-variance bounds, where configured).
+
+    params: [M, ...] members; bounds: the log-variance bounds (read only with noise_head
+    "logvar"); x: [M, B, I] each member's own minibatch, y: [M, B, D] its targets in the
+    trained frame; training: [M] bool, members still learning (a frozen one gives no gradient,
+    to its weights or to the shared bounds).
+    """
+    chex.assert_rank([x, y], 3)
+    net = _network(config, y.shape[-1])
+    mean, raw = jax.vmap(net.apply)(params, x)
+    logvar = bounded_logvar(raw, config, bounds.min_logvar, bounds.max_logvar)
+    if config.loss == "mopo":
+        per_member = jnp.mean(jnp.square(mean - y) * jnp.exp(-logvar) + logvar, axis=(1, 2))
+    else:
+        # NEUBAY losses.py l. 49-52: log sigma + 0.5 z^2 with log sigma = lv / 2.
+        per_member = jnp.mean(0.5 * math.log(2.0 * math.pi) + 0.5 * logvar
+                              + 0.5 * jnp.square(mean - y) * jnp.exp(-logvar), axis=(1, 2))
+    if any(config.weight_decays):
+        per_member = per_member + jax.vmap(
+            lambda p: _weight_decay(p, config.weight_decays))(params)
+    total = jnp.sum(training * per_member)
+    if config.loss == "gaussian_nll":
+        total = total / config.num_members  # a mean over members, as NEUBAY's nll.mean()
+    if config.noise_head == "logvar":
+        total = total + config.logvar_bound_coef * (jnp.sum(bounds.max_logvar)
+                                                    - jnp.sum(bounds.min_logvar))
+    return total
 
 
 def _where_members(flag: jax.Array, new: Any, old: Any) -> Any:
@@ -241,6 +433,14 @@ def train_ensemble(key: jax.Array, dataset: Dataset,
     return _train(key, dataset, config)
 
 
+def output_shapes(key: jax.Array, dataset: Dataset, config: EnsembleConfig = EnsembleConfig()
+                  ) -> tuple[EnsembleState, TrainMetrics]:
+    """Returns ``train_ensemble``'s outputs as ``jax.ShapeDtypeStruct`` leaves (static fields
+    set), by tracing the training program without running it: a target to restore into."""
+    _check_dataset(dataset, config)
+    return jax.eval_shape(functools.partial(_train, config=config), key, dataset)
+
+
 @functools.partial(jax.jit, static_argnames=("config",))
 def _train(key: jax.Array, dataset: Dataset,
            config: EnsembleConfig) -> tuple[EnsembleState, TrainMetrics]:
@@ -265,16 +465,35 @@ def _train(key: jax.Array, dataset: Dataset,
         return (x - mean) / std, mean, std
 
     inputs_n, input_mean, input_std = standardise(inputs)
-    targets_n, target_mean, target_std = standardise(targets)
+    if config.target_frame == "delta":
+        targets_n, target_mean, target_std = standardise(targets)
+    else:
+        # NEUBAY's frame: (s' - mu_s) / sigma_s - (s - mu_s) / sigma_s for the obs, with the
+        # observation's std (the input's), no mean; the reward standardised.
+        obs_dim = obs.shape[-1]
+        _, reward_mean, reward_std = standardise(targets[:, obs_dim:])
+        target_mean = jnp.concatenate([jnp.zeros((obs_dim,), jnp.float32), reward_mean])
+        target_std = jnp.concatenate([input_std[:obs_dim], reward_std])
+        targets_n = (targets - target_mean) / target_std
     train_x, train_y = inputs_n[train_idx], targets_n[train_idx]
     holdout_x, holdout_y = inputs_n[holdout_idx], targets_n[holdout_idx]
 
     net = _network(config, out_dim)
-    member_keys = jax.random.split(init_key, m)
-    params = jax.vmap(net.init, in_axes=(0, None))(member_keys, train_x[:1])
-    bounds = _Bounds(jnp.full((out_dim,), config.max_logvar_init, jnp.float32),
-                     jnp.full((out_dim,), config.min_logvar_init, jnp.float32))
-    opt = optax.adam(config.learning_rate)
+    params = init_members(init_key, config, inputs.shape[-1], out_dim)
+    if config.noise_head == "logvar":
+        bounds = LogVarBounds(jnp.full((out_dim,), config.max_logvar_init, jnp.float32),
+                              jnp.full((out_dim,), config.min_logvar_init, jnp.float32))
+    else:  # fixed, kept in the state so that callers read the same fields
+        bounds = LogVarBounds(jnp.full((out_dim,), 2.0 * config.max_logstd, jnp.float32),
+                              jnp.full((out_dim,), 2.0 * config.min_logstd, jnp.float32))
+    learn_bounds = config.noise_head == "logvar"
+    bounds_opt = optax.adam(config.learning_rate)
+    if config.decoupled_weight_decay > 0.0:
+        # NEUBAY cont_ensemble.py l. 145-146: AdamW on every array of the model, biases and
+        # LayerNorm scales included (optax's default mask).
+        opt = optax.adamw(config.learning_rate, weight_decay=config.decoupled_weight_decay)
+    else:
+        opt = bounds_opt
     if config.bootstrap:
         # Each member's own resample, with replacement, of the training split (MOPO's idxs).
         rows = jax.random.randint(boot_key, (m, num_train), 0, num_train)
@@ -284,14 +503,7 @@ def _train(key: jax.Array, dataset: Dataset,
     def loss_fn(trainable, x, y, training):
         # x: [M, B, I], y: [M, B, D]; training: [M] members still learning.
         member_params, bnd = trainable
-        mean, raw_logvar = jax.vmap(net.apply)(member_params, x)
-        logvar = soft_bound_logvar(raw_logvar, bnd.min_logvar, bnd.max_logvar)
-        nll = jnp.mean(jnp.square(mean - y) * jnp.exp(-logvar) + logvar, axis=(1, 2))  # [M]
-        decay = jax.vmap(lambda p: _weight_decay(p, config.weight_decays))(member_params)
-        bound_reg = config.logvar_bound_coef * (jnp.sum(bnd.max_logvar)
-                                                - jnp.sum(bnd.min_logvar))
-        # A frozen member contributes no gradient, to its weights or to the shared bounds.
-        return jnp.sum(training * (nll + decay)) + bound_reg
+        return ensemble_loss(config, member_params, bnd, x, y, training)
 
     def holdout_mse(member_params):
         mean, _ = jax.vmap(net.apply, in_axes=(0, None))(member_params, holdout_x)
@@ -315,8 +527,9 @@ def _train(key: jax.Array, dataset: Dataset,
             new_params = optax.apply_updates(params, updates)
             params = _where_members(training, new_params, params)
             opt_state = _where_members(training, new_opt_state, opt_state)
-            updates, bnd_opt_state = opt.update(g_bounds, bnd_opt_state, bnd)
-            bnd = optax.apply_updates(bnd, updates)
+            if learn_bounds:
+                updates, bnd_opt_state = bounds_opt.update(g_bounds, bnd_opt_state, bnd)
+                bnd = optax.apply_updates(bnd, updates)
             return (params, opt_state, bnd, bnd_opt_state), loss
 
         (params, opt_state, bnd, bnd_opt_state), losses = jax.lax.scan(
@@ -348,10 +561,13 @@ def _train(key: jax.Array, dataset: Dataset,
         holdout_mse=jnp.full((e, m), jnp.nan, jnp.float32),
         training=jnp.zeros((e, m), bool), epochs=jnp.int32(0),
         holdout_indices=holdout_idx.astype(jnp.int32))
+    if config.best_from_init:  # NEUBAY cont_ensemble.py l. 158-160, 182
+        best_mse = holdout_mse(params)
+    else:
+        best_mse = jnp.full((m,), jnp.inf, jnp.float32)
     carry = _TrainCarry(
         params=params, opt_state=jax.vmap(opt.init)(params), bounds=bounds,
-        bounds_opt_state=opt.init(bounds), best_params=params,
-        best_mse=jnp.full((m,), jnp.inf, jnp.float32),
+        bounds_opt_state=bounds_opt.init(bounds), best_params=params, best_mse=best_mse,
         since_best=jnp.zeros((m,), jnp.int32), epoch=jnp.int32(0), key=loop_key,
         history=history)
     carry = jax.lax.while_loop(keep_going, epoch, carry)
@@ -367,13 +583,19 @@ def _train(key: jax.Array, dataset: Dataset,
 
 def predict_standardized(state: EnsembleState, obs: jax.Array,
                          action: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Returns (means [M, B, D], bounded log-variances [M, B, D]) in standardised target
-    units, the space the model was trained in, for obs [B, obs_dim], action [B, act_dim]."""
+    """Returns (means [M, B, D], bounded log-variances [M, B, D]) in the frame the model was
+    trained in (``config.target_frame``), for obs [B, obs_dim], action [B, act_dim].
+
+    With "obs_scaled" the obs means are NEUBAY's delta_mu; their next-obs means differ from
+    these by (s - mu_s) / sigma_s, the same for every member, so the std over members of
+    these means is NEUBAY's epistemic spread, and sqrt(mean over dims of its square) their
+    ``epi_mean`` (``offline_world/modules.py`` l. 312).
+    """
     chex.assert_rank([obs, action], 2)
     x = (jnp.concatenate([obs, action], axis=-1) - state.input_mean) / state.input_std
     net = _network(state.config, state.target_mean.shape[-1])
-    mean, raw_logvar = jax.vmap(net.apply, in_axes=(0, None))(state.params, x)
-    return mean, soft_bound_logvar(raw_logvar, state.min_logvar, state.max_logvar)
+    mean, raw = jax.vmap(net.apply, in_axes=(0, None))(state.params, x)
+    return mean, bounded_logvar(raw, state.config, state.min_logvar, state.max_logvar)
 
 
 def predict(state: EnsembleState, obs: jax.Array,
