@@ -186,13 +186,15 @@ def final_score(record: dict[str, Any]) -> float:
     return FAILED_RUN_SCORE if record.get("diverged") and not math.isfinite(score) else score
 
 
-def print_study(rows: Sequence[dict[str, Any]], columns: Sequence[str], reference: str,
-                reference_label: str, note: str, summaries: Sequence[dict[str, Any]],
+def print_study(rows: Sequence[dict[str, Any]], columns: Sequence[str], reference: str | None,
+                reference_label: str | None, note: str, summaries: Sequence[dict[str, Any]],
                 start: float, out: pathlib.Path) -> None:
-    """Prints a study's table, its reference's citation, its setting note and what trained."""
-    _, source = load_reference(reference)
+    """Prints a study's table, its reference's citation (None: a study without one), its
+    setting note and what trained."""
     print(tables.markdown_table(rows, columns))
-    print(f"{reference_label}: {source}")
+    if reference is not None:
+        _, source = load_reference(reference)
+        print(f"{reference_label}: {source}")
     print(note)
     trained = sum(s["trained"] for s in summaries)
     skipped = sum(s["skipped"] for s in summaries)

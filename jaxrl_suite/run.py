@@ -203,7 +203,7 @@ def ensemble_config(algo: str, model: ModelOptions) -> Any:
     if "num_members" in changes and "num_elites" not in changes:
         changes["num_elites"] = min(config.num_elites, changes["num_members"])
     try:
-        return dataclasses.replace(config, **changes)
+        return default_ensemble_config(algo, **changes)
     except ValueError as err:
         raise SuiteError(f"flags '--ensemble_*': {err}") from None
 

@@ -28,13 +28,15 @@ MODEL_BASED: dict[str, ModelBasedEntry] = {
 }
 
 
-def default_ensemble_config(algo: str) -> Any:
-    """Returns the dynamics ensemble ``algo``'s paper trains: NEUBAY's 128 LayerNorm members
-    (100 used), else MOPO's 7 (5 elites)."""
+def default_ensemble_config(algo: str, **overrides: Any) -> Any:
+    """Returns the dynamics ensemble ``algo``'s paper trains, with ``overrides``: NEUBAY's 128
+    LayerNorm members (100 used; ``dynamics.neubay_ensemble_config``, which sizes its decay
+    tuple to ``hidden_sizes``), else MOPO's 7 (5 elites)."""
     from jaxrl_suite.model_based import dynamics
 
-    return dynamics.neubay_ensemble_config() if algo == "neubay" else dynamics.EnsembleConfig()
-
+    if algo == "neubay":
+        return dynamics.neubay_ensemble_config(**overrides)
+    return dynamics.EnsembleConfig(**overrides)
 
 def model_based_config(algo: str, dataset: Any, config_overrides: dict | None = None,
                        log=print) -> Any:

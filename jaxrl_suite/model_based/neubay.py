@@ -85,7 +85,7 @@ class NEUBAYConfig:
     round_every: int = 0  # updates per round; 0: from utd and the data (module docstring)
     num_updates: int = 2_000_000  # train.grad_steps: the cosine decay's length
     uncertainty_chunk: int = 1024  # dataset rows per ensemble call when calibrating
-    length_bins: int = 20  # bins of the rollout-length histogram kept in the state
+    length_bins: int = 10  # bins of the rollout-length histogram (metrics rollout_len_bin<i>)
 
     def __post_init__(self):
         for name in ("head_hidden", "head_layers", "num_critics", "sampled_critics",
@@ -745,7 +745,10 @@ def make_neubay(model: dynamics.EnsembleState, env_id: str, dataset,
                        q_mean=jnp.sum(q0 * mask) / jnp.maximum(jnp.sum(mask), 1.0),
                        # -1: no truncation (a non-finite metric would read as divergence)
                        threshold=jnp.where(jnp.isfinite(threshold), threshold, -1.0),
-                       **{k: v for k, v in dataclasses.asdict(state.stats).items()})
+                       **{k: v for k, v in dataclasses.asdict(state.stats).items()},
+                       # share of all rollouts so far per length bin (horizon / bins wide)
+                       **{f"rollout_len_bin{i}": share for i, share in enumerate(
+                           state.length_counts / jnp.maximum(jnp.sum(state.length_counts), 1))})
         return state.replace(actor=actor, critic=critic, target_critic=target_critic,
                              actor_opt=actor_opt, critic_opt=critic_opt, log_alpha=log_alpha,
                              alpha_opt=alpha_opt, updates=state.updates + 1), metrics

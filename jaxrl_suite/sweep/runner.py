@@ -72,6 +72,9 @@ class SweepSpec:
     hidden_sizes: tuple[int, ...] | None = None
     learner_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     ensemble: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # Where trained dynamics ensembles are kept and reused (model_based/cache.py); None: no
+    # cache. Not part of any record: a cached ensemble is the one training would give.
+    ensemble_cache: str | None = None
     seed: int = 0
     eval_backend: str = "auto"  # jax | host | auto: registry.resolve_eval_backend
     final_eval_episodes: int = 0
@@ -320,11 +323,15 @@ def _learner(spec: SweepSpec, algo: str, dataset: Any, env_name: str, log) -> _L
     import jax
 
     from jaxrl_suite.agents import learner_parts
-    from jaxrl_suite.model_based import MODEL_BASED, make_model_based, model_based_config
-
-    from jaxrl_suite.model_based import dynamics
+    from jaxrl_suite.model_based import (MODEL_BASED, default_ensemble_config, make_model_based,
+                                         model_based_config)
 
     overrides = {} if spec.hidden_sizes is None else {"hidden_sizes": spec.hidden_sizes}
+    if algo == "neubay":  # its cosine decay spans the run; rollouts end at the env's limit
+        from jaxrl_suite.envs.registry import env_spec
+
+        overrides.update(num_updates=spec.num_updates, tape_length=spec.batch_size,
+                         horizon=env_spec(env_name).max_episode_steps)
     overrides.update(spec.learner_config)
     if algo in MODEL_BASED:
         fields = _field_names(MODEL_BASED, algo)
@@ -334,8 +341,8 @@ def _learner(spec: SweepSpec, algo: str, dataset: Any, env_name: str, log) -> _L
         def build():
             learner, _ = make_model_based(
                 algo, dataset, env_name, jax.random.fold_in(jax.random.PRNGKey(spec.seed), 1),
-                log=log, ensemble_config=dynamics.EnsembleConfig(**spec.ensemble),
-                config_overrides=config_overrides)
+                log=log, ensemble_config=default_ensemble_config(algo, **spec.ensemble),
+                config_overrides=config_overrides, cache_dir=spec.ensemble_cache)
             return learner  # its config is ``config``: the same function of the same inputs
 
         module = importlib.import_module(f"jaxrl_suite.model_based.{MODEL_BASED[algo].module}")

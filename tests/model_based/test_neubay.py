@@ -264,15 +264,17 @@ def test_rounds_run_every_round_every_updates_and_train_finitely(mix, model):
 
 @pytest.mark.slow
 def test_neubay_learns_from_expert_plus_random_data(mix, bc_on_random):
+    # bench/neubay_probes.py (3 seeds): after 1k / 2k / 3k updates -25 / 63 / 89 on average;
+    # BC on the random half scores ~2. Widths and learning rates scaled to the budget.
     env, data = mix
     model, _ = dynamics.train_ensemble(jax.random.PRNGKey(0), data, dynamics.EnsembleConfig(
         num_members=5, num_elites=3, hidden_sizes=(64, 64), weight_decays=(2.5e-5, 5e-5, 1e-4),
         max_epochs=30))
     learner = make_neubay(model, "Pendulum-v1", data, NEUBAYConfig(
         memory=LRUConfig(d_model=32, d_hidden=16), head_hidden=64, num_critics=10,
-        tape_length=256, rollouts_per_round=8, horizon=200, num_updates=2_000))
+        tape_length=256, rollouts_per_round=8, horizon=200, num_updates=3_000))
     hp = NEUBAYHParams(num_elites=3.0, critic_enc_lr=3e-4, critic_head_lr=1e-3,
                        actor_enc_lr=3e-4, actor_head_lr=1e-3, alpha_lr=1e-3, real_weight=0.5)
-    scores = normalized_returns(learner, hp, env, data, num_updates=2_000, batch_size=256)
-    assert scores.mean() > 50 and scores.mean() > bc_on_random.mean() + 30, (scores,
+    scores = normalized_returns(learner, hp, env, data, num_updates=3_000, batch_size=256)
+    assert scores.mean() > 60 and scores.mean() > bc_on_random.mean() + 40, (scores,
                                                                             bc_on_random)
