@@ -62,6 +62,7 @@ def pytest_configure(config):
 # (--no-loadscope-reorder), so these start first and the short ones fill in around them.
 LONGEST_FIRST = (
     "tests/agents/test_imitation_learns.py",
+    "tests/model_based/test_neubay.py",
     "tests/agents/test_chunked_learns.py",
     "tests/generate/test_locomotion_suite.py",
     "tests/agents/test_critic_sensitive_actor_critic.py",
@@ -69,6 +70,7 @@ LONGEST_FIRST = (
     "tests/experiments/test_trajectory_weighting.py",
     "tests/test_train_locomotion.py",
     "tests/experiments/test_locomotion_learners.py",
+    "tests/experiments/test_neubay.py",
     "tests/experiments/test_dual_rl.py",
     "tests/experiments/test_dataset_perspective.py",
     "tests/agents/test_cql_edac_rebrac.py",
@@ -92,6 +94,7 @@ LONGEST_FIRST = (
 LONGEST_FIRST_FAST = (
     "tests/experiments/test_trajectory_weighting.py",
     "tests/model_based/test_mopo.py",
+    "tests/model_based/test_neubay.py",
     "tests/experiments/test_dual_rl.py",
     "tests/test_cli.py",
     "tests/online/test_sac.py",
@@ -111,6 +114,8 @@ LONGEST_FIRST_FAST = (
     "tests/transforms/test_history.py",
     "tests/generate/test_mujoco_suite.py",
     "tests/report/test_summary.py",
+    "tests/model_based/test_neubay_bandit.py",
+    "tests/model_based/test_neubay_ensemble.py",
 )
 
 

@@ -114,6 +114,7 @@ def test_errors_come_in_the_order_a_user_fixes_them(tmp_path):
     assert rc == 2 and "--trials is for bo" in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # full tier: 15-46 s in the fast tier (BUILD_NOTES "Session 13")
 def test_train_writes_metrics_and_a_final_table_over_a_grid(tmp_path):
     import csv
 

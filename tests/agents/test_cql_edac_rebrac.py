@@ -56,6 +56,7 @@ def test_edac_diversity_has_a_finite_gradient_at_a_zero_action_gradient():
     np.testing.assert_allclose(value, ensemble_diversity(grads.at[1, 2].set(1e-30)), rtol=1e-6)
 
 
+@pytest.mark.slow  # full tier: 15-46 s in the fast tier (BUILD_NOTES "Session 13")
 def test_cql_lagrange_flag_vmaps_with_fixed_weight(pendulum_data):
     _, expert, _ = pendulum_data
     learner = make_cql(CQLConfig((32, 32), num_sampled_actions=3))

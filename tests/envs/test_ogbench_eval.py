@@ -47,6 +47,7 @@ def _still_arm(seen):
     return policy
 
 
+@pytest.mark.slow  # full tier: 15-46 s in the fast tier (BUILD_NOTES "Session 13")
 def test_ogbench_goal_conditioned_and_single_task_protocols():
     pytest.importorskip("ogbench")
     from jaxrl_suite.envs.ogbench_eval import OGBenchEvaluator

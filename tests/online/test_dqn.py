@@ -67,6 +67,7 @@ def test_dqn_epsilon_and_update_schedule_follow_the_paper(cartpole):
     assert np.all(np.asarray(out.state.num_updates) == CONFIG.total_steps - starts)
 
 
+@pytest.mark.slow  # full tier: 15-46 s in the fast tier (BUILD_NOTES "Session 13")
 def test_vmapped_seed_matches_single_seed():
     env = make_gymnax_env("CartPole-v1")
     dqn = make_dqn(env, DQNConfig(total_steps=2_000, hidden_sizes=(32, 32)))

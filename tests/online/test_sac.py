@@ -67,6 +67,7 @@ def test_sac_replay_stream_truncates_every_200_steps():
     assert np.all(np.asarray(out.state.num_updates) == steps - warmup_steps)
 
 
+@pytest.mark.slow  # full tier: 15-46 s in the fast tier (BUILD_NOTES "Session 13")
 def test_vmapped_seed_matches_single_seed():
     # Short run: float rounding differs between batched and single matmuls, and a long chaotic
     # run amplifies it; over a few hundred updates the two agree closely.

@@ -146,6 +146,7 @@ def test_populations_pool_cells_and_seeds_and_score_diverged_policies_as_failed(
         selection.populations(records[:1], {"a": {"returns": np.ones(2)}})
 
 
+@pytest.mark.slow  # full tier: 15-46 s in the fast tier (BUILD_NOTES "Session 13")
 def test_sweep_final_eval_feeds_report_selection_and_keeps_old_hashes(tmp_path, tiny_suite_root):
     base = dict(name="sel", suite="tiny", algos=("bc",), datasets=("Pendulum-v1/replay",),
                 grid={"bc": ("learning_rate=0.001,0.0003",)}, num_seeds=2, num_updates=20,

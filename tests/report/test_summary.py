@@ -14,6 +14,7 @@ METHODS = {"bc/uniform": 30.0, "iql/uniform": 55.0, "iql/rw": 70.0}
 TASKS = ["replay", "expert", "noisy", "random"]
 
 
+@pytest.mark.slow  # full tier: 15-46 s in the fast tier (BUILD_NOTES "Session 13")
 def test_write_report_writes_every_file_and_lists_each_method(tmp_path):
     records = grid_records(METHODS, TASKS, 16, np.random.default_rng(0))
     records[3] = record("bc", TASKS[0], 3, None, diverged=True)

@@ -91,6 +91,7 @@ def test_cells_are_the_grid_crossed_with_seeded_random_draws():
             num_random=1), "td3bc", TD3BCHParams())
 
 
+@pytest.mark.slow  # full tier: 15-46 s in the fast tier (BUILD_NOTES "Session 13")
 def test_killed_sweep_rerun_has_no_duplicated_and_no_missing_records(tmp_path, tiny_suite_root):
     spec_path = tmp_path / "killtest.py"
     spec_path.write_text(SPEC_FILE)
@@ -238,6 +239,7 @@ def test_dataset_quality_rows_equal_the_suite_table_and_share_the_sweeps_reads(
         assert row["saco"] == pytest.approx(expected["saco"])
 
 
+@pytest.mark.slow  # full tier: 15-46 s in the fast tier (BUILD_NOTES "Session 13")
 def test_a_sweep_trains_history_windows_with_the_bisimulation_weight_as_a_grid(tmp_path):
     # In-memory window data (CartPole-sized), a GRU encoder by learner_config, the
     # bisimulation loss on every learner, its weight a grid axis: one program, records naming
