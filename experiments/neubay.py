@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import sys
-import time
 from typing import Any, Callable, Sequence
 
 import numpy as np

@@ -47,6 +47,7 @@ flags.DEFINE_integer("saco_bins", 100, "info/demo/generate: digitise each state-
                      "exact values (every continuous state is then unique, so SACo "
                      "degenerates to a size ratio).")
 
+
 def _algo_help() -> str:
     from jaxrl_suite.agents import DISCRETE_LEARNERS, LEARNERS
     from jaxrl_suite.model_based import MODEL_BASED

@@ -210,9 +210,10 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
             num_updates=state.num_updates + 1,
         ), metrics
 
-    def policy_fn(learner_state, obs, key):
+    def markov_policy(learner_state, obs, key):
         return learner.act(learner_state, obs, key, True)
 
+    policy_fn = markov_policy
     if learner.initial_carry is not None:
         policy_fn = RecurrentPolicy(
             learner.initial_carry,

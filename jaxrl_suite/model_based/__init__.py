@@ -38,6 +38,7 @@ def default_ensemble_config(algo: str, **overrides: Any) -> Any:
         return dynamics.neubay_ensemble_config(**overrides)
     return dynamics.EnsembleConfig(**overrides)
 
+
 def model_based_config(algo: str, dataset: Any, config_overrides: dict | None = None,
                        log=print) -> Any:
     """Returns the config ``algo``'s learner gets on ``dataset`` (its config class with

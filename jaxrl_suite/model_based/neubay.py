@@ -299,20 +299,20 @@ class Trajectories(struct.PyTreeNode):
 def add_trajectories(buffer: TapeBuffer, trajs: Trajectories) -> TapeBuffer:
     """Returns the buffer with each trajectory's first ``length`` entries written, one after
     another, at its write position (ring order; entries beyond a length are dropped)."""
-    p, l = trajs.reward.shape
+    p, width = trajs.reward.shape
     c, e = buffer.capacity, buffer.traj_first.shape[0]
     offsets = jnp.cumsum(trajs.length) - trajs.length  # [P] exclusive
-    j = jnp.arange(l)[None, :]
+    j = jnp.arange(width)[None, :]
     keep = j < trajs.length[:, None]
     slots = jnp.where(keep, (buffer.written + offsets[:, None] + j) % c, c).reshape(-1)
-    write = lambda dst, src: dst.at[slots].set(src.reshape((p * l,) + src.shape[2:]),  # noqa
-                                               mode="drop")
+    write = lambda dst, src: dst.at[slots].set(  # noqa: E731
+        src.reshape((p * width,) + src.shape[2:]), mode="drop")
     records = (buffer.trajectories + jnp.arange(p)) % e
     return buffer.replace(
         obs=write(buffer.obs, trajs.obs), action=write(buffer.action, trajs.action),
         reward=write(buffer.reward, trajs.reward),
         terminal=write(buffer.terminal, trajs.terminal),
-        start=write(buffer.start, jnp.broadcast_to(j == 0, (p, l))),
+        start=write(buffer.start, jnp.broadcast_to(j == 0, (p, width))),
         real=write(buffer.real, trajs.real),
         traj_first=buffer.traj_first.at[records].set(buffer.written + offsets),
         traj_length=buffer.traj_length.at[records].set(trajs.length),
@@ -404,7 +404,6 @@ class NEUBAYState:
     length_counts: jax.Array  # [length_bins] rollouts per horizon bin, all rounds so far
     updates: jax.Array  # [] int32 gradient updates so far (the cosine decay's step)
     spec: DataSpec
-
 
 
 # ----------------------------------------------------------------------------- rollouts
@@ -526,7 +525,6 @@ def make_neubay(model: dynamics.EnsembleState, env_id: str, dataset,
         raise SuiteError(f"neubay: 'buffer_size' ({capacity}) must hold one round "
                          f"({p} trajectories of up to {width} entries)")
     max_trajectories = capacity // 2 + p
-    num_members = int(model.holdout_mse.shape[0])
     a_dim = int(dataset.actions.shape[-1])
     encoder = Encoder(config.memory)
     critic_head = CriticHead(config.head_hidden, config.head_layers)

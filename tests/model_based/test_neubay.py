@@ -276,5 +276,5 @@ def test_neubay_learns_from_expert_plus_random_data(mix, bc_on_random):
     hp = NEUBAYHParams(num_elites=3.0, critic_enc_lr=3e-4, critic_head_lr=1e-3,
                        actor_enc_lr=3e-4, actor_head_lr=1e-3, alpha_lr=1e-3, real_weight=0.5)
     scores = normalized_returns(learner, hp, env, data, num_updates=3_000, batch_size=256)
-    assert scores.mean() > 60 and scores.mean() > bc_on_random.mean() + 40, (scores,
-                                                                            bc_on_random)
+    assert scores.mean() > 60 and scores.mean() > bc_on_random.mean() + 40, (
+        scores, bc_on_random)
