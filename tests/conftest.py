@@ -96,6 +96,7 @@ LONGEST_FIRST_FAST = (
     "tests/model_based/test_mopo.py",
     "tests/model_based/test_neubay.py",
     "tests/experiments/test_dual_rl.py",
+    "tests/model_based/test_neubay_bandit.py",
     "tests/test_cli.py",
     "tests/online/test_sac.py",
     "tests/agents/test_dqc.py",
@@ -114,7 +115,6 @@ LONGEST_FIRST_FAST = (
     "tests/transforms/test_history.py",
     "tests/generate/test_mujoco_suite.py",
     "tests/report/test_summary.py",
-    "tests/model_based/test_neubay_bandit.py",
     "tests/model_based/test_neubay_ensemble.py",
 )
 
