@@ -742,14 +742,22 @@ def make_bandit_grid(config: BanditConfig = BanditConfig()):
 
 @dataclasses.dataclass(frozen=True)
 class BanditStudy:
-    """A penalty grid x seeds at one scale: the static config, the penalties swept, the seeds,
-    and the other hyperparameters (authors' defaults)."""
+    """A (penalty x encoder learning rate) grid x seeds at one scale: the static config, the
+    penalties and encoder learning rates swept (the authors sweep both and report each
+    penalty's best learning rate: README "Quickstart on the toy example"), the seeds, and the
+    other hyperparameters (authors' defaults)."""
 
     config: BanditConfig
     penalties: tuple[float, ...]
     seeds: tuple[int, ...]
+    enc_lrs: tuple[float, ...] = (3e-6,)
     hparams: BanditHParams = BanditHParams()
     note: str = ""
+
+    @property
+    def cells(self) -> tuple[tuple[float, float], ...]:
+        """The (penalty_coef, enc_lr) of each hyperparameter cell, penalty-major."""
+        return tuple((c, lr) for c in self.penalties for lr in self.enc_lrs)
 
 
 # Penalties: the paper's Figure 3 grid is {0, 0.1, 0.5, 2.5} (assets/bandit.png); the README's
@@ -766,28 +774,44 @@ STUDY_SCALES: dict[str, BanditStudy] = {
     "default": BanditStudy(
         BanditConfig(memory=LRUConfig(d_model=32, d_hidden=32, n_layers=2, r_max=0.9),
                      head_hidden=64, tape_length=250, num_evals=11),
-        penalties=(0.0, 0.1, 0.5), seeds=(0, 1),
+        penalties=(0.0, 0.1, 0.5), seeds=(0, 1), enc_lrs=(3e-6, 3e-5, 3e-4),
         note="fits a 2-core CPU in ~15 min: LRU d_model 32 / d_hidden 32 (paper 256 / 128), "
              "head 2 x 64 (paper 2 x 256), tapes of 250 entries (paper 1,000), 2 seeds, "
-             "penalties {0, 0.1, 0.5} (Figure 3's first three); kept: the data, the ensemble "
+             "penalties {0, 0.1, 0.5} (Figure 3's first three), each at encoder learning rates "
+             "{3e-6 (the config's), 3e-5, 3e-4} (the authors tune it; best shown); kept: the "
+             "data, the ensemble "
              "(128 members, 100 in use), the rounds (100 rollouts x 100 steps, 200 grad steps "
              "each, 101 rounds = 20,200 grad steps: Q-values need them, tau 0.005 and gamma "
              "0.99 propagate slowly), every learning rate, tau, gamma, epsilon schedule and the "
              "evaluation"),
     "paper": BanditStudy(
         BanditConfig(), penalties=(0.0, 0.1, 0.5, 2.5), seeds=(0, 1, 2),
+        enc_lrs=(1e-6, 3e-6, 1e-5, 3e-5),
         note="the authors' settings (configs/offline_bandit.yaml, 101 rounds = 20,200 grad "
-             "steps), Figure 3's penalties, 3 seeds (the README runs 3 in parallel)"),
+             "steps), Figure 3's penalties, each at 4 encoder learning rates around the "
+             "config's 3e-6 (best shown), 3 seeds (the README runs 3 in parallel)"),
 }
 
 
 def study_inputs(study: BanditStudy):
     """Returns (keys [S], hparams [H]) of a study: PRNGKey(seed) per seed, and the base
-    hyperparameters with each penalty."""
+    hyperparameters at each of ``study.cells``."""
     keys = jnp.stack([jax.random.PRNGKey(s) for s in study.seeds])
-    hparams = stack_hparams([study.hparams.replace(penalty_coef=float(c))
-                             for c in study.penalties])
+    hparams = stack_hparams([study.hparams.replace(penalty_coef=float(c), enc_lr=float(lr))
+                             for c, lr in study.cells])
     return keys, hparams
+
+
+def best_cells(result: BanditResult, study: BanditStudy) -> list[int]:
+    """Returns, per penalty, the index in ``study.cells`` of its encoder learning rate with the
+    highest final reward (mean over seeds and arm-1 probabilities): the authors' "best
+    result" over the enc_lr sweep."""
+    mean = np.asarray(result.reward).mean(axis=(0, 2))  # [H]
+    best = []
+    for coef in study.penalties:
+        idx = [h for h, (c, _) in enumerate(study.cells) if c == coef]
+        best.append(max(idx, key=lambda h: mean[h]))
+    return best
 
 
 def _band(values: np.ndarray):
@@ -797,7 +821,8 @@ def _band(values: np.ndarray):
 
 def plot_bandit(result: BanditResult, study: BanditStudy, path) -> pathlib.Path:
     """Returns ``path`` after writing the study's figure: best-arm rate and return (per step)
-    against arm 1's probability, one line per penalty (mean over seeds, min-max band); the
+    against arm 1's probability, one line per penalty at its best encoder learning rate
+    (``best_cells``; mean over seeds, min-max band); the
     members' predicted mean rewards per arm (first seed); and the learning curves at five of
     the probabilities (as the paper's Figure 3)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -813,11 +838,13 @@ def plot_bandit(result: BanditResult, study: BanditStudy, path) -> pathlib.Path:
     colors = [f"C{i}" for i in range(len(study.penalties))]
     rate = np.asarray(result.best_arm_rate)  # [S, H, K]
     ret = np.asarray(result.reward) / t_len
-    for h, coef in enumerate(study.penalties):
+    best = best_cells(result, study)
+    for i, h in enumerate(best):
+        coef, lr = study.cells[h]
         for ax, values in ((ax_rate, rate[:, h]), (ax_ret, ret[:, h])):
             mean, low, high = _band(values)
-            ax.plot(probs, mean, "o-", color=colors[h], label=f"penalty {coef:g}")
-            ax.fill_between(probs, low, high, color=colors[h], alpha=0.2)
+            ax.plot(probs, mean, "o-", color=colors[i], label=f"penalty {coef:g} (enc lr {lr:g})")
+            ax.fill_between(probs, low, high, color=colors[i], alpha=0.2)
     ax_ret.plot(probs, np.maximum(probs, cfg.data_probs[0]), "k--", lw=1, label="best arm")
     ax_ret.axhline(cfg.data_probs[0], color="gray", ls=":", lw=1, label="always arm 0")
     for ax, label in ((ax_rate, "best-arm rate"), (ax_ret, "return / T")):
@@ -843,10 +870,10 @@ def plot_bandit(result: BanditResult, study: BanditStudy, path) -> pathlib.Path:
     curve = np.asarray(result.curve_reward) / t_len  # [S, H, C, K]
     for ax, p in zip(axes, shown):
         k = cfg.eval_probs.index(p)
-        for h, coef in enumerate(study.penalties):
+        for i, h in enumerate(best):
             mean, low, high = _band(curve[:, h, :, k])
-            ax.plot(steps, mean, color=colors[h], label=f"{coef:g}")
-            ax.fill_between(steps, low, high, color=colors[h], alpha=0.2)
+            ax.plot(steps, mean, color=colors[i], label=f"{study.cells[h][0]:g}")
+            ax.fill_between(steps, low, high, color=colors[i], alpha=0.2)
         ax.set_title(f"$p_1^* = {p:g}$", color="green" if p > 0.5 else "red")
         ax.set_xlabel("grad steps")
         ax.grid(alpha=0.3)
@@ -862,12 +889,13 @@ def plot_bandit(result: BanditResult, study: BanditStudy, path) -> pathlib.Path:
 
 
 def study_table(result: BanditResult, study: BanditStudy) -> list[dict]:
-    """Returns one row per (penalty, seed, eval prob): penalty_coef, seed, eval_prob, reward
-    (mean episode reward), best_arm_rate."""
+    """Returns one row per (penalty, encoder lr, seed, eval prob): penalty_coef, enc_lr, seed,
+    eval_prob, reward (mean episode reward), best_arm_rate."""
     reward, rate = np.asarray(result.reward), np.asarray(result.best_arm_rate)
-    return [dict(penalty_coef=float(coef), seed=int(seed), eval_prob=float(p),
-                 reward=float(reward[s, h, k]), best_arm_rate=float(rate[s, h, k]))
-            for h, coef in enumerate(study.penalties)
+    return [dict(penalty_coef=float(coef), enc_lr=float(lr), seed=int(seed),
+                 eval_prob=float(p), reward=float(reward[s, h, k]),
+                 best_arm_rate=float(rate[s, h, k]))
+            for h, (coef, lr) in enumerate(study.cells)
             for s, seed in enumerate(study.seeds)
             for k, p in enumerate(study.config.eval_probs)]
 
@@ -875,9 +903,9 @@ def study_table(result: BanditResult, study: BanditStudy) -> list[dict]:
 def run_bandit_study(scale: str, out_dir, progress_fn: Callable[[str], None] | None = None
                      ) -> dict:
     """Returns a summary (settings, wall time, per-penalty means) after running the study
-    ``STUDY_SCALES[scale]`` as one compiled program over seeds x penalties and writing
-    ``bandit.csv`` (penalty_coef, seed, eval_prob, reward, best_arm_rate), ``bandit.png`` and
-    ``bandit.json`` (the summary) under ``out_dir``."""
+    ``STUDY_SCALES[scale]`` as one compiled program over seeds x (penalty, encoder lr) cells
+    and writing ``bandit.csv`` (penalty_coef, enc_lr, seed, eval_prob, reward, best_arm_rate),
+    ``bandit.png`` and ``bandit.json`` (the summary) under ``out_dir``."""
     if scale not in STUDY_SCALES:
         raise SuiteError(f"neubay_bandit: unknown scale {scale!r}; expected one of "
                          f"{sorted(STUDY_SCALES)}")
@@ -887,7 +915,8 @@ def run_bandit_study(scale: str, out_dir, progress_fn: Callable[[str], None] | N
     say = progress_fn or (lambda _: None)
     keys, hparams = study_inputs(study)
     cfg = study.config
-    say(f"neubay bandit '{scale}': {len(study.seeds)} seeds x {len(study.penalties)} penalties, "
+    say(f"neubay bandit '{scale}': {len(study.seeds)} seeds x {len(study.penalties)} penalties "
+        f"x {len(study.enc_lrs)} encoder lrs, "
         f"{cfg.num_rounds} rounds x {cfg.steps_per_round} grad steps")
     load_before = _load_average()
     start = time.perf_counter()
@@ -904,17 +933,19 @@ def run_bandit_study(scale: str, out_dir, progress_fn: Callable[[str], None] | N
     atomic_write(out / "bandit.csv", write_csv)
     plot_bandit(result, study, out / "bandit.png")
     means = {}
-    for h, coef in enumerate(study.penalties):
-        means[f"{coef:g}"] = {
+    for h, (coef, lr) in enumerate(study.cells):
+        means[f"penalty {coef:g}, enc_lr {lr:g}"] = {
             f"{p:g}": dict(reward=float(np.mean(result.reward[:, h, k])),
                            best_arm_rate=float(np.mean(result.best_arm_rate[:, h, k])))
             for k, p in enumerate(cfg.eval_probs)}
     summary = dict(
         scale=scale, note=study.note, wall_s=round(wall, 1),
-        wall_note="one call: compile and run, seeds x penalties as one jit(vmap(vmap(train)))",
+        wall_note="one call: compile and run, seeds x cells as one jit(vmap(vmap(train)))",
         device=str(jax.devices()[0]), cpu_count=_cpu_count(),
         load_average_before=load_before, load_average_after=_load_average(),
-        penalties=list(study.penalties), seeds=list(study.seeds),
+        penalties=list(study.penalties), enc_lrs=list(study.enc_lrs), seeds=list(study.seeds),
+        best_enc_lr={f"{study.cells[h][0]:g}": study.cells[h][1]
+                     for h in best_cells(result, study)},
         hparams={f.name: getattr(study.hparams, f.name)
                  for f in dataclasses.fields(study.hparams)},
         config=dataclasses.asdict(cfg), rounds=cfg.num_rounds,

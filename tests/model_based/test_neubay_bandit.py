@@ -7,6 +7,7 @@ learning evidence."""
 
 import csv
 import json
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -15,10 +16,11 @@ import pytest
 
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.model_based.neubay_bandit import (
-    EVAL_PROBS, NUM_ARMS, STUDY_SCALES, BanditConfig, BanditData, BanditHParams, QNetwork,
-    RewardEnsemble, bandit_dataset, collect, ddqn_tape_target, epsilon_at, evaluate,
-    generate_bandit_data, make_bandit_grid, make_bandit_train, make_q_network, make_world,
-    run_bandit_study, split_transitions, study_inputs, train_reward_ensemble)
+    EVAL_PROBS, NUM_ARMS, STUDY_SCALES, BanditConfig, BanditData, BanditHParams, BanditStudy,
+    QNetwork, RewardEnsemble, bandit_dataset, best_cells, collect, ddqn_tape_target,
+    epsilon_at, evaluate, generate_bandit_data, make_bandit_grid, make_bandit_train,
+    make_q_network, make_world, run_bandit_study, split_transitions, study_inputs,
+    train_reward_ensemble)
 
 TINY = STUDY_SCALES["tiny"]
 CFG = TINY.config
@@ -265,8 +267,9 @@ def test_study_writes_csv_png_json_without_recompiling(grid_result, tmp_path):
     assert grid._cache_size() == 1  # the fixture's compiled program, reused
     with open(tmp_path / "bandit.csv") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["penalty_coef", "seed", "eval_prob", "reward", "best_arm_rate"]
-    assert len(rows) == len(TINY.penalties) * len(TINY.seeds) * len(EVAL_PROBS)
+    assert list(rows[0]) == ["penalty_coef", "enc_lr", "seed", "eval_prob", "reward",
+                             "best_arm_rate"]
+    assert len(rows) == len(TINY.cells) * len(TINY.seeds) * len(EVAL_PROBS)
     first = rows[0]
     assert float(first["penalty_coef"]) == TINY.penalties[0] and int(first["seed"]) == 0
     assert np.isclose(float(first["reward"]), result.reward[0, 0, 0])
@@ -281,3 +284,12 @@ def test_study_writes_csv_png_json_without_recompiling(grid_result, tmp_path):
 def test_dataset_type_is_a_pytree():
     data = BanditData(jnp.zeros((2, 3), jnp.int32), jnp.zeros((2, 3)))
     assert len(jax.tree.leaves(data)) == 2
+
+
+def test_best_cells_pick_each_penalty_best_encoder_lr():
+    study = BanditStudy(CFG, penalties=(0.0, 1.0), seeds=(0, 1), enc_lrs=(1e-6, 1e-5, 1e-4))
+    assert study.cells[:4] == ((0.0, 1e-6), (0.0, 1e-5), (0.0, 1e-4), (1.0, 1e-6))
+    reward = np.zeros((2, 6, 3))  # [S, H, K]
+    reward[:, 2] = 5.0  # penalty 0: lr 1e-4
+    reward[0, 4], reward[1, 3] = 9.0, 1.0  # penalty 1: 1e-5 (mean 4.5) over 1e-6 (0.5)
+    assert best_cells(SimpleNamespace(reward=reward), study) == [2, 4]
