@@ -41,6 +41,12 @@ flags.DEFINE_float("ref_min", None, "info/train: random-policy return for TQ and
                    "scores (default: the dataset's ref_min_score, else the env's).")
 flags.DEFINE_float("ref_max", None, "info/train: expert return for TQ and normalised scores "
                    "(default: the dataset's ref_max_score, else the env's).")
+flags.DEFINE_integer("num_processes", None, "sweep: split the sweep's programs over this many "
+                     "processes (machines or SLURM array tasks) writing one --out; default: a "
+                     "SLURM job array's task count, else one process.")
+flags.DEFINE_integer("process_id", None, "sweep: this process's index in [0, --num_processes): "
+                     "it trains programs n with n % num_processes == process_id; default: the "
+                     "SLURM array task index.")
 flags.DEFINE_integer("saco_bins", 100, "info/demo/generate: digitise each state-action "
                      "dimension into this many bins between the reference's min/max before "
                      "counting unique pairs, as the authors' evaluator does (100); 0 counts "
@@ -398,7 +404,7 @@ def bo_command() -> int:
 
 
 @command("sweep", ("spec", "out", "minari_root", "saco_bins", "method_keys", "reps", "seed",
-                   "logger"),
+                   "logger", "num_processes", "process_id"),
          "python -m jaxrl_suite sweep --spec=sweeps/example.py --spec.num_seeds=16")
 def sweep_command() -> int:
     """Runs a sweep spec into the results store, skipping records already there, then
@@ -414,7 +420,14 @@ def sweep_command() -> int:
     spec = runner.spec_from_config(FLAGS.spec)
     out = FLAGS.out or f"results/sweeps/{spec.name}"
     loader = runner.DatasetLoader(spec, FLAGS.minari_root, print)  # each dataset read once
-    summary = runner.run_sweep(spec, out, datasets=loader, loggers=FLAGS.logger)
+    part = runner.partition(FLAGS.num_processes, FLAGS.process_id)
+    summary = runner.run_sweep(spec, out, datasets=loader, loggers=FLAGS.logger, part=part)
+    if summary["busy"]:
+        print(f"{summary['busy']} program(s) were being trained by other writers; rerun when "
+              "they finish (or after one was killed) to complete the store and its report")
+    if part is not None:  # one of several processes: the report is written once, by a rerun
+        print_table([(k, v) for k, v in summary.items()] + [("results", out)])
+        return 0
     quality = runner.dataset_quality_rows(spec, saco_bins=FLAGS.saco_bins or None, loader=loader)
     if quality:
         tables.write_table(out, QUALITY_TABLE, quality, QUALITY_COLUMNS)

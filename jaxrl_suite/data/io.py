@@ -64,12 +64,19 @@ def _reading(source: str, field: str) -> Iterator[None]:
                            f"a truncated or corrupt file ({type(exc).__name__}: {exc})") from None
 
 
-def atomic_write(path: PathLike, write: Callable[[str], None]) -> pathlib.Path:
-    """Returns ``path`` after ``write(temp_path)`` succeeded and the temp file replaced it."""
+def atomic_write(path: PathLike, write: Callable[[str], None], *, exclusive: bool = False,
+                 tag: str = "") -> pathlib.Path:
+    """Returns ``path`` after ``write(temp_path)`` succeeded and the temp file replaced it.
+
+    ``exclusive``: never replace an existing ``path``: the temp file is hard-linked onto it
+    (create-exclusive, atomic) and FileExistsError raised, the temp removed, when ``path``
+    exists. ``tag`` goes into the temp file's name (``.<name>.<tag>.<random>.tmp``), e.g. the
+    writer's host and pid so that a cleanup can tell a dead writer's leftovers."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Same directory as the target, so os.replace is a rename within one filesystem (atomic).
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    prefix = f".{path.name}.{tag}." if tag else f".{path.name}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     os.close(fd)
     try:
         # mkstemp makes the file private (0600); give it the mode a plain open() would have.
@@ -80,7 +87,11 @@ def atomic_write(path: PathLike, write: Callable[[str], None]) -> pathlib.Path:
             os.fsync(fd)  # the rename must not reach the disk before the data does
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)  # FileExistsError when another writer got there first
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -36,7 +36,7 @@ import numpy as np
 from jaxrl_suite.data.io import atomic_write
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.sweep.grid import SAMPLING_AXES, expand_grid, parse_values
-from jaxrl_suite.sweep.store import ResultsStore, config_hash
+from jaxrl_suite.sweep.store import ResultsStore, config_hash, writer_tag
 
 SAMPLING = ("uniform", "rw", "aw")
 ALL_ALGOS = "*"  # a grid/random key that applies to every algorithm with the field
@@ -488,9 +488,15 @@ def _final_evals(result: Any, dataset: Any) -> list[dict[str, np.ndarray]] | Non
             for r in result.final_returns]
 
 
+def _program_hash(program: Program) -> str:
+    """Returns a program's key (its checkpoint directory's and claim's name): the hash of its
+    full row set."""
+    return config_hash({"rows": sorted(r["hash"] for r in program.rows)})
+
+
 def _checkpoint_dir(store: ResultsStore, program: Program) -> pathlib.Path:
     """Returns a program's checkpoint directory, keyed by its full row set."""
-    return store.checkpoint_dir(config_hash({"rows": sorted(r["hash"] for r in program.rows)}))
+    return store.checkpoint_dir(_program_hash(program))
 
 
 def _discard_checkpoint(directory: pathlib.Path) -> None:
@@ -519,7 +525,7 @@ def _resumable_rows(store: ResultsStore, program: Program, todo: list[dict]
         shutil.rmtree(directory, ignore_errors=True)  # holds other rows: start afresh
     directory.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(rows_file, lambda tmp: pathlib.Path(tmp).write_text(
-        json.dumps([r["hash"] for r in todo])))
+        json.dumps([r["hash"] for r in todo])), tag=writer_tag())
     return directory, todo
 
 
@@ -551,13 +557,50 @@ def _refuse_other_contents(store: ResultsStore, programs: Sequence[tuple[Any, An
                     "remove the old records")
 
 
+def partition(num_processes: int | None = None, process_id: int | None = None,
+              environ: Mapping[str, str] | None = None) -> tuple[int, int] | None:
+    """Returns (process_id, num_processes) of a partitioned sweep, or None for a whole one:
+    from the flags when given, else from a SLURM job array (``SLURM_ARRAY_TASK_ID`` minus
+    ``SLURM_ARRAY_TASK_MIN`` of ``SLURM_ARRAY_TASK_COUNT``). Raises SuiteError on a bad
+    pair."""
+    import os
+
+    env = os.environ if environ is None else environ
+    if num_processes is None and process_id is None and "SLURM_ARRAY_TASK_ID" in env:
+        try:
+            process_id = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN",
+                                                                       "0"))
+            num_processes = int(env["SLURM_ARRAY_TASK_COUNT"])
+        except (KeyError, ValueError):
+            raise SuiteError("sweep: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT / "
+                             "_MIN are missing or not integers; pass --num_processes and "
+                             "--process_id") from None
+    if num_processes is None and process_id is None:
+        return None
+    if num_processes is None or process_id is None:
+        raise SuiteError("sweep: flags '--num_processes' and '--process_id': expected both or "
+                         f"neither, found {num_processes=} and {process_id=}")
+    if num_processes < 1 or not 0 <= process_id < num_processes:
+        raise SuiteError("sweep: flags '--num_processes'/'--process_id': expected "
+                         f"0 <= process_id < num_processes, found {process_id} of "
+                         f"{num_processes}")
+    return process_id, num_processes
+
+
 def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
               log: Callable[[str], None] = print, progress: bool = True,
               stop_after_chunks: int | None = None,
               datasets: Mapping[str, Any] | DatasetLoader | None = None,
-              loggers: Sequence[str] = ("csv",)) -> dict[str, Any]:
-    """Returns {"programs", "trained", "skipped", "records", "seconds"} after running every
-    row of ``spec`` that the store at ``out`` lacks. ``datasets`` supplies in-memory Datasets
+              loggers: Sequence[str] = ("csv",),
+              part: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Returns {"programs", "trained", "skipped", "busy", "records", "seconds"} after running
+    every row of ``spec`` that the store at ``out`` lacks and no other writer is training.
+
+    Several processes may run one spec into one store at once. ``part`` = (process_id,
+    num_processes) gives this process the programs n with n % num_processes == process_id
+    (``partition``); without it, it takes every program not claimed by another writer. A
+    program another process holds is skipped and counted in ``busy`` (rerun to pick up what a
+    killed writer left: its claim is released with it). ``datasets`` supplies in-memory Datasets
     by the names the spec uses (derived datasets, e.g. relabelled ones), or a DatasetLoader
     of the spec to share; other names load as ``SweepSpec`` says. ``stop_after_chunks`` stops
     the first program that trains after that many chunks, as a kill would (for tests).
@@ -595,79 +638,107 @@ def run_sweep(spec: SweepSpec, out: str | pathlib.Path, *, root: Any = None,
 
     fingerprints: dict[str, str] = {}  # content hash per dataset name, computed once
     start = time.perf_counter()
-    trained = skipped = written = 0
+    trained = skipped = busy = written = 0
+    mine = [n for n in range(len(programs)) if part is None or n % part[1] == part[0]]
+    owner = dict(sweep=spec.name, process_id=None if part is None else part[0],
+                 num_processes=None if part is None else part[1])
     with store.writing():
         done = store.done()
-        _refuse_other_contents(store, programs, done, datasets, fingerprints)
-        last_use = {trainer_key(program, slot): n for n, (program, slot) in enumerate(programs)
-                    if any(r["hash"] not in done for r in program.rows)}
-        for n, (program, slot) in enumerate(programs):
-            todo = [r for r in program.rows if r["hash"] not in done]
+        _refuse_other_contents(store, [programs[n] for n in mine], done, datasets,
+                               fingerprints)
+        last_use = {trainer_key(*programs[n]): n for n in mine
+                    if any(r["hash"] not in done for r in programs[n][0].rows)}
+        for n in mine:
+            program, slot = programs[n]
             label = f"[{n + 1}/{len(programs)}] {program.algo} on {program.dataset} " \
                     f"({program.sampling})"
-            if not todo:
+            program_hash = _program_hash(program)
+            if all(r["hash"] in done for r in program.rows):
                 skipped += 1
-                _discard_checkpoint(_checkpoint_dir(store, program))
+                claim = store.claim(program_hash, owner)
+                if claim is not None:  # a kill after the records leaves the checkpoint behind
+                    _discard_checkpoint(_checkpoint_dir(store, program))
+                    claim.release()
                 log(f"{label}: all {len(program.rows)} records done, skipped")
                 continue
-            dataset = datasets.load(program.dataset)
-            env = make_eval_env(dataset.meta.env_id, spec.eval_backend)
-            window = window_length(dataset.meta)
-            if window:  # history-window data: the eval env observes the same windows
-                env = with_history(env, window)
-            key = trainer_key(program, slot)
-            if key not in trainers:
-                trainers[key] = make_train(slot.get(), env, dataclasses.replace(
-                    config, sampling=program.sampling,
-                    sampling_temperature=spec.sampling_temperature))
-            checkpoints, todo = _resumable_rows(store, program, todo)
-            keys = jax.vmap(jax.random.PRNGKey)(np.array([r["config"]["seed"] for r in todo]))
-            hparams = stack_hparams([r["hparams"] for r in todo])
-            bar = tqdm(total=config.num_chunks, desc=f"{label} x {len(todo)} rows", unit="chunk",
-                       disable=not progress, leave=False)
-            trainer_config = trainers[key].config
-            sampler = sampling_hparams(trainer_config, len(todo), [
-                trainer_config.default_temperature if r["temperature"] is None
-                else r["temperature"] for r in todo])
-            trackers = Trackers(loggers, out, _run_name(spec, program),
-                                dict(sweep=spec.name, algo=program.algo,
-                                     dataset=program.dataset, sampling=program.sampling,
-                                     rows=len(todo), num_updates=spec.num_updates))
-            normalise = _normaliser(dataset)
-
-            def progress(chunk: int, metrics) -> None:
-                bar.update(1)
-                trackers.log((chunk + 1) * config.eval_every, cell_scalars(
-                    metrics.eval_returns, metrics.diverged, metrics.update, len(todo),
-                    normalise))
-
+            claim = store.claim(program_hash, owner)
+            if claim is None:
+                busy += 1
+                holder = store.claim_owner(program_hash) or {}
+                log(f"{label}: being trained by another writer "
+                    f"({holder.get('host', '?')}, pid {holder.get('pid', '?')}), skipped")
+                continue
             try:
-                result = train(trainers[key], dataset, keys, hparams, sampling=sampler,
-                               progress_fn=progress, checkpoint_dir=checkpoints,
-                               stop_after_chunks=stop_after_chunks)
+                done = store.done()  # what others finished since
+                todo = [r for r in program.rows if r["hash"] not in done]
+                if not todo:
+                    skipped += 1
+                    _discard_checkpoint(_checkpoint_dir(store, program))
+                    log(f"{label}: all {len(program.rows)} records done, skipped")
+                    continue
+                dataset = datasets.load(program.dataset)
+                env = make_eval_env(dataset.meta.env_id, spec.eval_backend)
+                window = window_length(dataset.meta)
+                if window:  # history-window data: the eval env observes the same windows
+                    env = with_history(env, window)
+                key = trainer_key(program, slot)
+                if key not in trainers:
+                    trainers[key] = make_train(slot.get(), env, dataclasses.replace(
+                        config, sampling=program.sampling,
+                        sampling_temperature=spec.sampling_temperature))
+                checkpoints, todo = _resumable_rows(store, program, todo)
+                keys = jax.vmap(jax.random.PRNGKey)(
+                    np.array([r["config"]["seed"] for r in todo]))
+                hparams = stack_hparams([r["hparams"] for r in todo])
+                bar = tqdm(total=config.num_chunks, desc=f"{label} x {len(todo)} rows",
+                           unit="chunk", disable=not progress, leave=False)
+                trainer_config = trainers[key].config
+                sampler = sampling_hparams(trainer_config, len(todo), [
+                    trainer_config.default_temperature if r["temperature"] is None
+                    else r["temperature"] for r in todo])
+                trackers = Trackers(loggers, out, _run_name(spec, program),
+                                    dict(sweep=spec.name, algo=program.algo,
+                                         dataset=program.dataset, sampling=program.sampling,
+                                         rows=len(todo), num_updates=spec.num_updates))
+                normalise = _normaliser(dataset)
+
+                def progress(chunk: int, metrics) -> None:
+                    bar.update(1)
+                    trackers.log((chunk + 1) * config.eval_every, cell_scalars(
+                        metrics.eval_returns, metrics.diverged, metrics.update, len(todo),
+                        normalise))
+
+                try:
+                    result = train(trainers[key], dataset, keys, hparams, sampling=sampler,
+                                   progress_fn=progress, checkpoint_dir=checkpoints,
+                                   stop_after_chunks=stop_after_chunks)
+                finally:
+                    bar.close()
+                    trackers.close()
+                if len(result.eval_steps) < config.num_chunks:  # stopped early: no records
+                    log(f"{label}: stopped after {len(result.eval_steps)} chunks")
+                    break
+                finals = _final_evals(result, dataset)
+                if program.dataset not in fingerprints:
+                    fingerprints[program.dataset] = dataset.fingerprint()
+                for i, record in enumerate(_records(program, todo, result, dataset,
+                                                    fingerprints[program.dataset])):
+                    written += store.add(record, None if finals is None else finals[i])
+                _discard_checkpoint(checkpoints)
+                if last_use[key] == n:
+                    del trainers[key]
+                trained += 1
+                scores = [r for r in (normalise(float(x)) for x in
+                                      result.eval_returns[:, -1].mean(axis=-1))
+                          if r is not None]
+                log(f"{label}: {len(todo)} rows in {result.seconds:.1f} s"
+                    + (f", mean normalised score {np.mean(scores):.1f}" if scores else "")
+                    + (f", {int(result.diverged.sum())} diverged"
+                       if result.diverged.any() else ""))
             finally:
-                bar.close()
-                trackers.close()
-            if len(result.eval_steps) < config.num_chunks:  # stopped early: nothing is recorded
-                log(f"{label}: stopped after {len(result.eval_steps)} chunks")
-                break
-            finals = _final_evals(result, dataset)
-            if program.dataset not in fingerprints:
-                fingerprints[program.dataset] = dataset.fingerprint()
-            for i, record in enumerate(_records(program, todo, result, dataset,
-                                                fingerprints[program.dataset])):
-                written += store.add(record, None if finals is None else finals[i])
-            _discard_checkpoint(checkpoints)
-            if last_use[key] == n:
-                del trainers[key]
-            trained += 1
-            scores = [r for r in (_normaliser(dataset)(float(x)) for x in
-                                  result.eval_returns[:, -1].mean(axis=-1)) if r is not None]
-            log(f"{label}: {len(todo)} rows in {result.seconds:.1f} s"
-                + (f", mean normalised score {np.mean(scores):.1f}" if scores else "")
-                + (f", {int(result.diverged.sum())} diverged" if result.diverged.any() else ""))
-    return dict(programs=len(programs), trained=trained, skipped=skipped, records=written,
-                seconds=time.perf_counter() - start)
+                claim.release()
+    return dict(programs=len(programs), trained=trained, skipped=skipped, busy=busy,
+                records=written, seconds=time.perf_counter() - start)
 
 
 def dataset_quality_rows(spec: SweepSpec, root: Any = None, saco_bins: int | None = 100,

@@ -7,7 +7,8 @@ Layout of a results directory::
     records/<hash>.npz      its final evaluation, when the run had one (final_eval_episodes
                             > 0): per-episode ``returns`` [E] and normalised ``scores`` [E]
     checkpoints/<program>/  orbax checkpoints of a program still running (removed when done)
-    .lock                   held (flock) by the one sweep writing the store
+    claims/<program>.lock   the claim on a program being trained: held (flock) by its writer,
+                            naming it (host, pid, process id, start time)
 
 
 A record's ``hash`` is the SHA-256 (16 hex digits) of its canonical config JSON, so a sweep
@@ -17,19 +18,32 @@ sees either no file or the whole file, never half of one. Records are never over
 record's returns file is written (the same way) before the record itself, so a record that
 names one always has it; a kill between the two leaves a returns file without a record, which
 the re-run writes again.
-One sweep writes a store at a time (``ResultsStore.writing``); it first removes the temp files a
-killed writer left behind.
+
+Several processes (on one machine, or on several sharing the directory) may write one store at
+once. A record is created exclusively (hard-linked onto its name, which fails if the name
+exists), so two writers of one hash leave one whole record, never a mix. A program is trained
+by the one process holding its claim (``ResultsStore.claim``): an exclusive ``flock`` on
+``claims/<program>.lock``, which others skip and retry later. The kernel drops a flock when its
+holder dies, even by SIGKILL, so a killed writer's claim is taken over by the next one to ask,
+with no lease to wait out; on NFS (v4, or v3 with lockd) the server drops a crashed client's
+locks when its lease expires. A writer tags its temp files with its host and pid, and
+``ResultsStore.writing`` removes those of writers that are dead (or, from other hosts, older
+than ``STALE_TEMP_S``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
 import math
 import os
 import pathlib
+import re
+import socket
+import time
 import zipfile
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -40,6 +54,11 @@ from jaxrl_suite.errors import SuiteError
 
 RECORDS = "records"
 CHECKPOINTS = "checkpoints"
+CLAIMS = "claims"
+# A temp file from another host is removed once this old (a live write takes seconds); this
+# host's temp files are removed as soon as the pid in their name is gone.
+STALE_TEMP_S = 3600.0
+_TEMP = re.compile(r"^\..+\.(?P<host>[^.~/]+)~(?P<pid>\d+)\.[^.]+\.tmp$")
 # The fields of a record's config that identify it; every one is part of the hash.
 # ``dataset`` is the name a spec uses ("Pendulum-v1/replay"); ``dataset_source`` what it
 # resolved to (the suite's Minari id, a path, or the name of an in-memory dataset), so that the
@@ -77,6 +96,58 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _host() -> str:
+    """Returns this host's name as a temp-file tag allows (no '.', '~' or '/')."""
+    return re.sub(r"[.~/]", "-", socket.gethostname()) or "host"
+
+
+def writer_tag() -> str:
+    """Returns this process's temp-file tag, ``<host>~<pid>``."""
+    return f"{_host()}~{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _stale_temp(path: pathlib.Path, now: float) -> bool:
+    """Returns whether a temp file was left by a dead writer: this host's by its pid, another
+    host's (or an untagged one) by its age."""
+    match = _TEMP.match(path.name)
+    if match and match["host"] == _host():
+        return not _pid_alive(int(match["pid"]))
+    try:
+        return now - path.stat().st_mtime > STALE_TEMP_S
+    except FileNotFoundError:
+        return False
+
+
+@dataclasses.dataclass
+class Claim:
+    """A held claim on one program (``ResultsStore.claim``): the open, flock-ed claim file."""
+
+    path: pathlib.Path
+    fd: int
+
+    def release(self) -> None:
+        """Removes the claim file, then drops the lock (in that order: a process that opened
+        the old file meanwhile finds it unlinked once it gets the lock, and retries)."""
+        if self.fd < 0:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        os.close(self.fd)  # closing the last descriptor drops the flock
+        self.fd = -1
+        with contextlib.suppress(OSError):  # the folder goes with the last claim
+            self.path.parent.rmdir()
+
+
 class ResultsStore:
     """An append-only directory of run records (see the module docstring)."""
 
@@ -86,23 +157,55 @@ class ResultsStore:
 
     @contextlib.contextmanager
     def writing(self) -> Iterator["ResultsStore"]:
-        """Holds the store's write lock for the block, after removing the temp files of writes
-        a kill interrupted (``atomic_write``'s ``.<name>.*.tmp``). Raises SuiteError if another
-        process holds the lock; the kernel drops it when its holder dies, even by SIGKILL."""
+        """Prepares the store for writing and yields it: creates the directory and removes the
+        temp files dead writers left (``_stale_temp``). Other processes may write at the
+        same time: programs are shared out by ``claim``, records are created exclusively."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise SuiteError(f"{self.root}: another sweep is writing this results directory "
-                                 "(it holds .lock); wait for it or use another --out") from None
-            for directory in (self.records_dir, self.root / CHECKPOINTS):
-                for tmp in directory.glob(".*.tmp") if directory.is_dir() else ():
+        now = time.time()
+        for directory in (self.records_dir, self.root / CHECKPOINTS):
+            for tmp in directory.glob(".*.tmp") if directory.is_dir() else ():
+                if _stale_temp(tmp, now):
                     tmp.unlink(missing_ok=True)
+        yield self
+
+    def claim(self, program_hash: str, owner: Mapping[str, Any] | None = None
+              ) -> Claim | None:
+        """Returns the claim on ``program_hash`` if this call got it, None if another process
+        (or another claim of this one) holds it. The claim file is written with ``owner``
+        (plus host, pid and time) for ``claim_owner``. Release it with ``Claim.release``; a
+        process that dies releases it by dying."""
+        path = self.root / CLAIMS / f"{program_hash}.lock"
+        while True:
+            path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                yield self
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:  # another writer removed the empty folder meanwhile
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            try:
+                current = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
+            os.close(fd)  # its holder released (unlinked) it between our open and flock
+        info = dict(owner or {}, host=socket.gethostname(), pid=os.getpid(),
+                    claimed=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        return Claim(path, fd)
+
+    def claim_owner(self, program_hash: str) -> dict[str, Any] | None:
+        """Returns what the claim file of ``program_hash`` says of its holder (None if there
+        is none or it is being written)."""
+        try:
+            return json.loads((self.root / CLAIMS / f"{program_hash}.lock").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
 
     def checkpoint_dir(self, program_hash: str) -> pathlib.Path:
         """Returns the checkpoint directory of one compiled program's run."""
@@ -137,6 +240,7 @@ class ResultsStore:
         path = self.records_dir / f"{record['hash']}.json"
         if path.exists():
             return False
+        tag = writer_tag()
         if final_eval is not None:
             arrays = {k: np.asarray(v, np.float32) for k, v in final_eval.items()}
             if "returns" not in arrays or set(arrays) - {"returns", "scores"}:
@@ -151,9 +255,15 @@ class ResultsStore:
                 with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz"
                     np.savez_compressed(f, **arrays)
 
-            atomic_write(self.records_dir / f"{record['hash']}.npz", write_arrays)
+            # Replaced, not created exclusively: a record's evaluation is a function of its
+            # config (the seed is in it), so two writers of one hash write the same arrays.
+            atomic_write(self.records_dir / f"{record['hash']}.npz", write_arrays, tag=tag)
         text = json.dumps(_json_safe(dict(record)), indent=1) + "\n"
-        atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(text))
+        try:
+            atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(text), exclusive=True,
+                         tag=tag)
+        except FileExistsError:  # another writer of this hash got there first
+            return False
         return True
 
     def records(self) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 a sweep killed mid-way and re-run ends with no duplicated and no missing records, and a program
 stopped after a chunk resumes to the same results as an uninterrupted one."""
 
+import contextlib
 import importlib.util
 import types
 import json
@@ -18,7 +19,7 @@ from ml_collections import ConfigDict
 from jaxrl_suite.agents.td3bc import TD3BCHParams
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.sweep import runner
-from jaxrl_suite.sweep.store import load_records
+from jaxrl_suite.sweep.store import load_records, writer_tag
 
 SPEC_FILE = '''
 from ml_collections import ConfigDict
@@ -207,7 +208,10 @@ def test_kill_after_the_records_before_the_checkpoint_is_removed_leaves_none(
         runner.run_sweep(spec, tmp_path, **quiet)
     monkeypatch.setattr(runner, "_discard_checkpoint", real_discard)
     assert len(load_records(tmp_path)) == 2 and any((tmp_path / "checkpoints").iterdir())
-    (tmp_path / "records" / ".x.json.abc.tmp").write_text("{")  # a write a kill cut short
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    host = writer_tag().split("~")[0]  # a write a kill cut short, by a writer now dead
+    (tmp_path / "records" / f".x.json.{host}~{dead}.abc.tmp").write_text("{")
     again = runner.run_sweep(spec, tmp_path, **quiet)
     assert again["trained"] == 0 and again["skipped"] == 1
     assert not (tmp_path / "checkpoints").exists()
@@ -370,3 +374,79 @@ def test_a_compiled_loop_is_dropped_after_the_last_program_that_uses_it(tmp_path
     summary = runner.run_sweep(spec, tmp_path, progress=False, log=lambda s: None, datasets={
         "cartpole": data("CartPole-v1", 4, 2), "acrobot": data("Acrobot-v1", 6, 3)})
     assert summary["trained"] == 2 and alive_at_build == [0, 0]
+
+
+PART_SPEC_FILE = SPEC_FILE.replace('name="killtest"', 'name="parttest"').replace(
+    '"Pendulum-v1/mixed-sigma50pct",\n', "")
+
+
+def _claim_of(out, pid):
+    """Returns whether a claim file under ``out`` names ``pid`` as its holder."""
+    for path in (out / "claims").glob("*.lock") if (out / "claims").is_dir() else ():
+        with contextlib.suppress(OSError, json.JSONDecodeError):
+            if json.loads(path.read_text()).get("pid") == pid:
+                return True
+    return False
+
+
+@pytest.mark.slow
+def test_a_sweep_split_over_two_processes_writes_the_one_process_record_set(
+        tmp_path, tiny_suite_root):
+    """Two `sweep --num_processes=2` processes write one store at once; the second is killed
+    while it holds a program and rerun: the store then holds exactly the records one process
+    writes, equal to them."""
+    spec_path = tmp_path / "parttest.py"
+    spec_path.write_text(PART_SPEC_FILE)
+    out = tmp_path / "split"
+    env = {**os.environ, "MINARI_DATASETS_PATH": str(tiny_suite_root)}
+
+    def start(i):
+        return subprocess.Popen(
+            [sys.executable, "-m", "jaxrl_suite", "sweep", f"--spec={spec_path}", f"--out={out}",
+             "--num_processes=2", f"--process_id={i}"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    procs = [start(0), start(1)]
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and procs[1].poll() is None and not _claim_of(
+                out, procs[1].pid):
+            time.sleep(0.05)
+        assert procs[1].poll() is None, "process 1 ended before it could be killed"
+        procs[1].send_signal(signal.SIGKILL)
+        assert procs[1].wait() == -signal.SIGKILL
+        assert procs[0].wait(timeout=600) == 0
+    finally:
+        for p in procs:
+            p.kill()
+    assert start(1).wait(timeout=600) == 0  # the rerun takes over the killed claim
+    spec = runner.spec_from_config(_spec_module(spec_path).get_config())
+    one = runner.run_sweep(spec, tmp_path / "one", root=tiny_suite_root, log=lambda _: None,
+                           progress=False)
+    assert one["trained"] == 4
+    split, single = load_records(out), load_records(tmp_path / "one")
+    assert len(split) == len(single) == 4 * 2 * spec.num_seeds  # 4 programs x 2 lrs x seeds
+    assert sorted(f.stem for f in (out / "records").glob("*.json")) == sorted(
+        r["hash"] for r in single)
+    for a, b in zip(split, single):
+        assert a["hash"] == b["hash"]
+        np.testing.assert_allclose(a["final_return"], b["final_return"], rtol=1e-5)
+        np.testing.assert_allclose(a["curve"]["return_mean"], b["curve"]["return_mean"],
+                                   rtol=1e-5)
+    assert not (out / "claims").exists()
+    assert not list((out / "records").glob(".*tmp")) and not (out / "checkpoints").exists()
+
+
+def test_partition_reads_flags_or_a_slurm_array_and_refuses_bad_pairs():
+    assert runner.partition(None, None, {}) is None
+    assert runner.partition(3, 2, {}) == (2, 3)
+    slurm = {"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "5",
+             "SLURM_ARRAY_TASK_COUNT": "4"}
+    assert runner.partition(None, None, slurm) == (2, 4)
+    assert runner.partition(2, 0, slurm) == (0, 2)  # flags win
+    with pytest.raises(SuiteError, match="expected both or neither"):
+        runner.partition(2, None, {})
+    with pytest.raises(SuiteError, match="0 <= process_id < num_processes"):
+        runner.partition(2, 2, {})
+    with pytest.raises(SuiteError, match="SLURM_ARRAY_TASK_COUNT"):
+        runner.partition(None, None, {"SLURM_ARRAY_TASK_ID": "1"})
