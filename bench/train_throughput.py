@@ -1,17 +1,21 @@
-"""Training-engine throughput against a hand-written TD3+BC scan and d3rlpy, in the same run.
+"""Training-engine throughput against an efficient hand-written TD3+BC scan and d3rlpy, in the
+same run; CQL's and IQL's update cost relative to TD3+BC's.
 
-    .venv/bin/python bench/train_throughput.py [--algos td3bc,iql] [--seeds 1,8,64]
+    .venv/bin/python bench/train_throughput.py [--algos td3bc,iql,cql] [--seeds 1,8,64]
         [--updates 1000] [--hidden 256] [--peer .venv-bench/bin/python]
 
-Baseline: a minimal TD3+BC written directly as one ``lax.scan`` of updates in ``jit`` (two
-256-unit layers, batch 256, minibatches drawn with ``jax.random.randint``, clipped double-Q
-target, delayed actor and targets via ``jnp.where``), vmapped over seeds: the loop one would
-write by hand. Suite: ``train.make_train(learner)`` ``run_chunk`` (the same updates plus the
-engine's bookkeeping: divergence checks, metrics and one evaluation episode per chunk). Each is
-compiled first (``.lower().compile()``) and then timed on one call. Ratio = suite / baseline
-seed-updates/s (TD3+BC only: the baseline is TD3+BC). Peer: d3rlpy's TD3+BC and IQL (one seed
-per process, the same dataset, torch threads = this machine's cores), run by
-``bench/d3rlpy_peer.py`` in the separate bench venv (``make bench-venv``) when it exists.
+Baseline: TD3+BC written directly as one ``lax.scan`` in ``jit`` (two 256-unit layers, batch
+256, minibatches drawn with ``jax.random.randint``, clipped double-Q target), each scan step
+``policy_delay`` (2) critic updates and one actor update with the soft target updates: the
+actor's step is computed only when it is applied, the fastest honest loop one would write by
+hand; vmapped over seeds. Suite: ``train.make_train(learner)``'s ``run_chunk``, the compiled
+chunk the ``train`` CLI runs (the same updates plus the engine's bookkeeping: divergence checks,
+metrics, one evaluation episode per chunk). Each is compiled first (``.lower().compile()``)
+and timed on one call, at two chunk lengths: the difference gives the marginal cost of an
+update (fixed per-chunk costs cancel). Ratio = suite / baseline seed-updates/s. Peer:
+d3rlpy's TD3+BC and IQL (one seed per process, the same dataset, torch threads = this
+machine's cores), run by ``bench/d3rlpy_peer.py`` in the separate bench venv
+(``make bench-venv``) when it exists.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import numpy as np
 import optax
 
 from jaxrl_suite.agents.base import data_spec
+from jaxrl_suite.agents.cql import CQLConfig, make_cql
 from jaxrl_suite.agents.iql import IQLConfig, make_iql
 from jaxrl_suite.agents.td3bc import TD3BCConfig, make_td3bc
 from jaxrl_suite.data import DatasetMeta, from_arrays
@@ -62,26 +67,34 @@ class Critic(nn.Module):
         return jnp.stack(q)
 
 
-def hand_written(obs, act, rew, nxt, done, hidden, num_updates):
+def hand_written(obs, act, rew, nxt, done, hidden, num_updates, policy_delay=2):
+    """Returns jit(vmap(run)) of the efficient hand-written TD3+BC: one scan step is
+    ``policy_delay`` critic updates and one actor update with both soft target updates, the
+    actor's step computed only when it is applied (TD3's order: the first update of each block
+    also steps the actor)."""
     actor, critic, opt = Actor(hidden), Critic(hidden), optax.adam(3e-4)
+    soft = lambda t_, o: jax.tree.map(lambda x, y: 0.005 * y + 0.995 * x, t_, o)
+
+    def critic_update(ap, cp, tap, tcp, cos, key):
+        ks, kn = jax.random.split(key)
+        i = jax.random.randint(ks, (256,), 0, obs.shape[0])
+        s, a, r, s2, d = obs[i], act[i], rew[i], nxt[i], done[i]
+        noise = jnp.clip(0.2 * jax.random.normal(kn, a.shape), -0.5, 0.5)
+        a2 = jnp.clip(actor.apply(tap, s2) + noise, -1, 1)
+        y = r + 0.99 * (1 - d) * jnp.min(critic.apply(tcp, s2, a2), 0)
+        g = jax.grad(lambda p: jnp.mean((critic.apply(p, s, a) - y) ** 2))(cp)
+        u, cos = opt.update(g, cos)
+        return optax.apply_updates(cp, u), cos, s, a
 
     def run(key):
         k1, k2, key = jax.random.split(key, 3)
         ap, cp = actor.init(k1, obs[:1]), critic.init(k2, obs[:1], act[:1])
-        carry = (ap, cp, ap, cp, opt.init(ap), opt.init(cp), key, 0)
+        carry = (ap, cp, ap, cp, opt.init(ap), opt.init(cp), key)
 
-        def step(c, _):
-            ap, cp, tap, tcp, aos, cos, key, t = c
-            key, ks, kn = jax.random.split(key, 3)
-            i = jax.random.randint(ks, (256,), 0, obs.shape[0])
-            s, a, r, s2, d = obs[i], act[i], rew[i], nxt[i], done[i]
-            noise = jnp.clip(0.2 * jax.random.normal(kn, a.shape), -0.5, 0.5)
-            a2 = jnp.clip(actor.apply(tap, s2) + noise, -1, 1)
-            y = r + 0.99 * (1 - d) * jnp.min(critic.apply(tcp, s2, a2), 0)
-            closs = lambda p: jnp.mean((critic.apply(p, s, a) - y) ** 2)
-            g = jax.grad(closs)(cp)
-            u, cos = opt.update(g, cos)
-            cp = optax.apply_updates(cp, u)
+        def block(c, _):
+            ap, cp, tap, tcp, aos, cos, key = c
+            keys = jax.random.split(key, policy_delay + 1)
+            cp, cos, s, a = critic_update(ap, cp, tap, tcp, cos, keys[1])
 
             def aloss(p):
                 pa = actor.apply(p, s)
@@ -89,17 +102,14 @@ def hand_written(obs, act, rew, nxt, done, hidden, num_updates):
                 return -2.5 / jax.lax.stop_gradient(jnp.abs(q).mean()) * q.mean() + \
                     jnp.mean((pa - a) ** 2)
 
-            g = jax.grad(aloss)(ap)
-            u, naos = opt.update(g, aos)
-            nap = optax.apply_updates(ap, u)
-            upd = t % 2 == 0
-            sel = lambda n, o: jax.tree.map(lambda x, y: jnp.where(upd, x, y), n, o)
-            soft = lambda t_, o: jax.tree.map(lambda x, y: 0.005 * y + 0.995 * x, t_, o)
-            ap, aos = sel(nap, ap), sel(naos, aos)
-            tap, tcp = sel(soft(tap, ap), tap), sel(soft(tcp, cp), tcp)
-            return (ap, cp, tap, tcp, aos, cos, key, t + 1), None
+            u, aos = opt.update(jax.grad(aloss)(ap), aos)
+            ap = optax.apply_updates(ap, u)
+            tap, tcp = soft(tap, ap), soft(tcp, cp)
+            for j in range(2, policy_delay + 1):
+                cp, cos, _, _ = critic_update(ap, cp, tap, tcp, cos, keys[j])
+            return (ap, cp, tap, tcp, aos, cos, keys[0]), None
 
-        return jax.lax.scan(step, carry, None, length=num_updates)[0][0]
+        return jax.lax.scan(block, carry, None, length=num_updates // policy_delay)[0][0]
 
     return jax.jit(jax.vmap(run))
 
@@ -144,7 +154,7 @@ def peer_rate(python: str, data: pathlib.Path, algo: str, updates: int, hidden: 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--algos", default="td3bc,iql")
+    parser.add_argument("--algos", default="td3bc,iql,cql")
     parser.add_argument("--seeds", default="1,8,64")
     parser.add_argument("--updates", type=int, default=1_000)
     parser.add_argument("--hidden", type=int, default=256)
@@ -153,25 +163,40 @@ def main() -> None:
     parser.add_argument("--peer-updates", type=int, default=500)
     args = parser.parse_args()
     ds, spec, arrays = bench_data()
-    config = TrainConfig(num_updates=args.updates, eval_every=args.updates, eval_episodes=1)
+    u = args.updates
     hidden = (args.hidden, args.hidden)
-    learners = {"td3bc": make_td3bc(TD3BCConfig(hidden)), "iql": make_iql(IQLConfig(hidden))}
-    print(f"{args.hidden}-unit layers, batch 256, {args.updates} updates per call, "
-          f"{jax.devices()[0]} ({os.cpu_count()} cores)")
+    learners = {"td3bc": lambda: make_td3bc(TD3BCConfig(hidden)),
+                "iql": lambda: make_iql(IQLConfig(hidden)),
+                "cql": lambda: make_cql(CQLConfig(hidden))}
+    print(f"{args.hidden}-unit layers, batch 256, chunks of {u} and {2 * u} updates, "
+          f"{jax.devices()[0]} ({os.cpu_count()} cores), jax {jax.__version__}")
+    print("marginal = seed-updates/s from the difference of the two chunk lengths (the "
+          "chunk's fixed costs, e.g. its evaluation episode, cancel); call = one chunk of "
+          f"{u} updates, fixed costs included")
+    marginal_cost: dict[tuple[str, int], float] = {}  # seconds per seed-update
     for algo in args.algos.split(","):
-        learner = learners[algo]
-        trainer = make_train(learner, make_env("Pendulum-v1"), config)
+        learner = learners[algo]()
+        trainers = [make_train(learner, make_env("Pendulum-v1"), TrainConfig(
+            num_updates=n, eval_every=n, eval_episodes=1)) for n in (u, 2 * u)]
         for s in (int(x) for x in args.seeds.split(",")):
             keys = jax.random.split(jax.random.PRNGKey(0), s)
             hp = stack_hparams([learner.default_hparams] * s)
-            rate = lambda t: s * args.updates / t
-            ours = rate(timed(trainer.run_chunk, trainer.init(keys, spec, hp), ds, None, hp))
-            line = f"{algo:>6} seeds {s:>5}: suite {ours:>10,.0f} seed-updates/s"
+            t1, t2 = (timed(t.run_chunk, t.init(keys, spec, hp), ds, None, hp)
+                      for t in trainers)
+            marginal_cost[algo, s] = (t2 - t1) / (s * u)
+            line = (f"{algo:>6} seeds {s:>4}: suite marginal {1 / marginal_cost[algo, s]:>9,.0f}"
+                    f" call {s * u / t1:>9,.0f} seed-updates/s")
             if algo == "td3bc":
-                base = rate(timed(hand_written(*arrays, args.hidden, args.updates), keys))
-                line += f"; hand-written {base:>10,.0f}; ratio {ours / base:.2f}"
+                b1, b2 = (timed(hand_written(*arrays, args.hidden, n), keys) for n in (u, 2 * u))
+                base = s * u / (b2 - b1)
+                line += (f"; hand-written (efficient) marginal {base:>9,.0f} call "
+                         f"{s * u / b1:>9,.0f}; ratio marginal "
+                         f"{1 / marginal_cost[algo, s] / base:.2f} call {b1 / t1:.2f}")
+            elif ("td3bc", s) in marginal_cost:
+                line += (f"; update cost {marginal_cost[algo, s] / marginal_cost['td3bc', s]:.1f}"
+                         "x TD3+BC's")
             print(line, flush=True)
-        if args.peer and pathlib.Path(args.peer).exists():
+        if args.peer and pathlib.Path(args.peer).exists() and algo != "cql":
             with tempfile.TemporaryDirectory() as tmp:
                 data = pathlib.Path(tmp) / "data.npz"
                 np.savez(data, observations=np.asarray(ds.observations),

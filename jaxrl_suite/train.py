@@ -179,8 +179,16 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
         return TrainState(learner.init(init_key, spec, hparams), run_key, jnp.bool_(False),
                           jnp.int32(-1), jnp.int32(0))
 
+    # A learner's delayed step (Learner.delayed) runs as blocks of ``period`` updates when the
+    # chunks hold whole blocks (a chunk then starts at a multiple of ``period``); else every
+    # update is ``learner.update``, which computes both parts and keeps one.
+    period = learner.update_period if learner.delayed is not None else 1
+    if period > 1 and config.eval_every % period:
+        period = 1
+
     def update_cell(state: TrainState, dataset: Dataset, table: WeightedTable | None, hparams,
-                    demo_range: jax.Array | None, step: jax.Array):
+                    demo_range: jax.Array | None, step: jax.Array,
+                    update_fn: Callable[..., Any] = learner.update):
         key, sample_key, update_key = jax.random.split(state.key, 3)
         if learner.round is not None:  # step: the unbatched global update index
             key, round_key = jax.random.split(key)
@@ -200,7 +208,7 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
         else:
             batch = gather(dataset, sample_indices_by_episode(dataset, table, sample_key,
                                                               config.batch_size))
-        new, metrics = learner.update(state.learner, batch, update_key, hparams)
+        new, metrics = update_fn(state.learner, batch, update_key, hparams)
         # Only the (scalar) losses are tested here; the state is tested once per chunk.
         first_bad = ~_all_finite(metrics) & (state.diverged_at < 0)
         return state.replace(
@@ -222,10 +230,29 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
     def chunk_cell(start: TrainState, dataset: Dataset, sampling: SamplingHParams | None,
                    hparams, demo_range: jax.Array | None, first_update: jax.Array):
         table = episode_table(dataset, config, sampling)
-        steps = first_update + jnp.arange(config.eval_every, dtype=jnp.int32)
-        state, metrics = jax.lax.scan(
-            lambda s, step: update_cell(s, dataset, table, hparams, demo_range, step), start,
-            steps)
+        if period == 1:
+            steps = first_update + jnp.arange(config.eval_every, dtype=jnp.int32)
+            state, metrics = jax.lax.scan(
+                lambda s, step: update_cell(s, dataset, table, hparams, demo_range, step),
+                start, steps)
+        else:  # one scan step = the full update, then period - 1 critic-only ones
+            full, between = learner.delayed
+
+            def block(s, step):
+                s, first = update_cell(s, dataset, table, hparams, demo_range, step, full)
+                rest = []
+                for j in range(1, period):
+                    s, m = update_cell(s, dataset, table, hparams, demo_range, step + j,
+                                       between)
+                    rest.append(m)
+                # Per block: a metric both parts report, its mean over the block's updates;
+                # the delayed part's own (actor loss), its one value.
+                return s, {k: jnp.mean(jnp.stack([v] + [m[k] for m in rest if k in m]))
+                           for k, v in first.items()}
+
+            steps = first_update + period * jnp.arange(config.eval_every // period,
+                                                       dtype=jnp.int32)
+            state, metrics = jax.lax.scan(block, start, steps)
         # Freeze a cell that went non-finite in this chunk (or before) at the chunk's start.
         bad = start.diverged | (state.diverged_at >= 0) | ~_all_finite(state.learner)
         state = state.replace(

@@ -333,3 +333,51 @@ def test_round_and_round_every_go_together():
     learner = _round_learner(5)._replace(round_every=0)
     with pytest.raises(SuiteError, match="round"):
         make_train(learner, make_env("Pendulum-v1"), CONFIG)
+
+
+def _dots(jaxpr) -> int:
+    """Returns the number of matrix products in a jaxpr, its sub-jaxprs included."""
+    count = 0
+    for eqn in jaxpr.eqns:
+        count += eqn.primitive.name == "dot_general"
+        for sub in jax.core.jaxprs_in_params(eqn.params):
+            count += _dots(sub)
+    return count
+
+
+def _scan_body_dots(trainer, state, dataset, hparams) -> tuple[int, int]:
+    """Returns (matrix products in the update scan's body, updates that body runs)."""
+    jaxpr = jax.make_jaxpr(lambda s: trainer.run_chunk(s, dataset, None, hparams))(state).jaxpr
+    inner = jax.core.jaxprs_in_params(jaxpr.eqns[-1].params)  # the pjit of run_chunk
+    while True:
+        scans = [e for j in inner for e in j.eqns if e.primitive.name == "scan"]
+        if scans:
+            scan = scans[0]  # the first scan of a chunk is its updates (evaluation follows)
+            return _dots(scan.params["jaxpr"].jaxpr), CONFIG.eval_every // scan.params["length"]
+        inner = [s for j in inner for e in j.eqns for s in jax.core.jaxprs_in_params(e.params)]
+
+
+def test_delayed_actor_step_runs_as_blocks_equal_to_one_update_at_a_time(td3bc_trainer,
+                                                                         dataset):
+    """TD3+BC's policy delay as blocks (the full update, then a critic-only one) trains the
+    same parameters as one update at a time, computing the actor's step only where it is
+    applied: per update, fewer matrix products than the select form."""
+    learner = td3bc_trainer.learner
+    assert learner.update_period == 2 and learner.delayed is not None
+    stepwise = make_train(learner._replace(delayed=None, update_period=1),
+                          make_env("Pendulum-v1"), CONFIG)
+    hparams = stack_hparams([TD3BCHParams(), TD3BCHParams(alpha=1.0)])
+    keys = _keys([0, 1])
+    blocks, steps = (train(t, dataset, keys, hparams) for t in (td3bc_trainer, stepwise))
+    for a, b in zip(_leaves(blocks.state), _leaves(steps.state)):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(blocks.update_metrics["critic_loss"],
+                               steps.update_metrics["critic_loss"], rtol=1e-4)
+    block_dots, block_updates = _scan_body_dots(td3bc_trainer, blocks.state, dataset, hparams)
+    step_dots, step_updates = _scan_body_dots(stepwise, steps.state, dataset, hparams)
+    assert (block_updates, step_updates) == (2, 1)
+    assert block_dots < 0.85 * 2 * step_dots, (block_dots, step_dots)
+    # Chunks that do not hold whole blocks fall back to one update at a time.
+    odd = make_train(learner, make_env("Pendulum-v1"),
+                     dataclasses.replace(CONFIG, eval_every=25, num_updates=50))
+    assert _scan_body_dots(odd, blocks.state, dataset, hparams)[0] == step_dots

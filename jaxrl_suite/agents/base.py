@@ -120,6 +120,24 @@ class Learner(NamedTuple):
     # ``RecurrentPolicy``); ``act`` is then unused by evaluation.
     initial_carry: Callable[..., Any] | None = None
     act_recurrent: Callable[..., Any] | None = None
+    # A delayed step (TD3's policy delay): ``delayed = (full, between)``, each with
+    # ``update``'s signature. ``full`` runs at the updates whose global index is a multiple of
+    # ``update_period`` and always applies the delayed part (actor, targets); ``between`` runs
+    # at the others and computes only the rest (the critic), its metrics a subset of
+    # ``full``'s. The engine scans over blocks of ``update_period`` updates and calls each
+    # where it applies, so nothing is computed to be thrown away (train.py). ``update`` stays
+    # the one-update-at-a-time form for callers that step a learner themselves.
+    delayed: tuple[Callable[..., Any], Callable[..., Any]] | None = None
+    update_period: int = 1
+
+
+def map_updates(learner: Learner, wrap: Callable[[Callable[..., Any]], Callable[..., Any]],
+                **changes: Any) -> Learner:
+    """Returns ``learner`` with ``wrap`` applied to every update function it has (``update``
+    and both of ``delayed``), plus ``changes``: how a wrapper (an auxiliary loss, a test's
+    broken variant) reaches whichever function the engine calls."""
+    delayed = None if learner.delayed is None else tuple(wrap(f) for f in learner.delayed)
+    return learner._replace(update=wrap(learner.update), delayed=delayed, **changes)
 
 
 def polyak(target: Any, online: Any, tau: jax.Array) -> Any:

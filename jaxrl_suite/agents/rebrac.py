@@ -25,8 +25,9 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak
-from jaxrl_suite.agents.td3bc import TD3BCState, init_actor_critic
+from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr
+from jaxrl_suite.agents.td3bc import (TD3BCState, delayed_learner_fields, delayed_updates,
+                                      init_actor_critic)
 from jaxrl_suite.nets.networks import DeterministicActor, check_init, dense
 
 
@@ -144,14 +145,14 @@ def make_rebrac(config: ReBRACConfig = ReBRACConfig()) -> Learner:
         return init_actor_critic(actor(spec), critic, key, spec, hparams.actor_lr,
                                  hparams.critic_lr)
 
-    def update(state: TD3BCState, batch, key, hparams: ReBRACHParams):
+    def critic_step(state: TD3BCState, batch, key, hparams: ReBRACHParams):
         # batch: Batch [B]; the networks see [-1, 1] actions and raw observations.
         spec, pi = state.spec, actor(state.spec)
         obs, next_obs = batch.observations, batch.next_observations
         action = spec.to_unit(batch.actions)
         next_data_action = spec.to_unit(batch.next_actions)
 
-        # Critic: TD3's smoothed target minus the critic BC penalty at the next action.
+        # TD3's smoothed target minus the critic BC penalty at the next action.
         noise = jnp.clip(hparams.policy_noise * jax.random.normal(key, action.shape),
                          -hparams.noise_clip, hparams.noise_clip)
         next_action = jnp.clip(pi.apply(state.target_actor_params, next_obs) + noise, -1.0, 1.0)
@@ -169,9 +170,16 @@ def make_rebrac(config: ReBRACConfig = ReBRACConfig()) -> Learner:
             state.critic_params)
         updates, critic_opt_state = adam_with_lr(hparams.critic_lr).update(
             grads, state.critic_opt_state)
-        critic_params = optax.apply_updates(state.critic_params, updates)
+        metrics = {"critic_loss": critic_loss, "q_mean": jnp.mean(q),
+                   "next_bc_penalty": jnp.mean(next_bc)}
+        return (optax.apply_updates(state.critic_params, updates), critic_opt_state, metrics,
+                (obs, action))
 
-        # Actor: beta_actor * BC - Q / mean|Q|, every policy_delay updates, then the targets.
+    def actor_step(state: TD3BCState, critic_params, aux, hparams: ReBRACHParams):
+        # beta_actor * BC - Q / mean|Q| against the updated critic.
+        obs, action = aux
+        pi = actor(state.spec)
+
         def actor_loss_fn(params):
             pi_action = pi.apply(params, obs)
             q_pi = jnp.min(critic.apply(critic_params, obs, pi_action), 0)
@@ -180,26 +188,14 @@ def make_rebrac(config: ReBRACConfig = ReBRACConfig()) -> Learner:
         actor_loss, grads = jax.value_and_grad(actor_loss_fn)(state.actor_params)
         updates, actor_opt_state = adam_with_lr(hparams.actor_lr).update(
             grads, state.actor_opt_state)
-        new_actor = optax.apply_updates(state.actor_params, updates)
-        do_actor = (state.step % config.policy_delay) == 0
-        pick = lambda new, old: jax.tree.map(lambda n, o: jnp.where(do_actor, n, o), new, old)
-        actor_params = pick(new_actor, state.actor_params)
-        state = state.replace(
-            critic_params=critic_params, critic_opt_state=critic_opt_state,
-            actor_params=actor_params,
-            actor_opt_state=pick(actor_opt_state, state.actor_opt_state),
-            target_actor_params=pick(polyak(state.target_actor_params, actor_params,
-                                            hparams.tau), state.target_actor_params),
-            target_critic_params=pick(polyak(state.target_critic_params, critic_params,
-                                             hparams.tau), state.target_critic_params),
-            step=state.step + 1)
-        return state, {"critic_loss": critic_loss, "actor_loss": actor_loss,
-                       "q_mean": jnp.mean(q), "next_bc_penalty": jnp.mean(next_bc)}
+        return optax.apply_updates(state.actor_params, updates), actor_opt_state, actor_loss
 
     def act(state: TD3BCState, obs, key, deterministic: bool = True):
         del key, deterministic
         spec = state.spec
         return spec.to_env(actor(spec).apply(state.actor_params, obs))
 
-    return Learner("rebrac", config, ReBRACHParams(), init, update, act,
-                   batch_size=1024)  # the authors' Config.batch_size and every paper config
+    update, full, between = delayed_updates(critic_step, actor_step, config.policy_delay)
+    return Learner("rebrac", config, ReBRACHParams(), init, act=act,
+                   batch_size=1024,  # the authors' Config.batch_size and every paper config
+                   **delayed_learner_fields(update, full, between, config.policy_delay))

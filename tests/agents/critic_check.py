@@ -23,6 +23,7 @@ beats BC.
 """
 
 from jaxrl_suite.agents.awac import AWACConfig, AWACHParams, make_awac
+from jaxrl_suite.agents.base import map_updates
 from jaxrl_suite.agents.bc import BCConfig, BCHParams, make_bc
 from jaxrl_suite.agents.cql import CQLConfig, CQLHParams, make_cql
 from jaxrl_suite.agents.edac import EDACConfig, EDACHParams, make_edac
@@ -59,12 +60,15 @@ def frozen_critic(learner):
     """Returns ``learner`` whose critic and target critic never leave their initial parameters
     (a broken critic: whatever the actor reads from Q is noise)."""
 
-    def update(state, batch, key, hparams):
-        new, metrics = learner.update(state, batch, key, hparams)
-        return new.replace(critic_params=state.critic_params,
-                           target_critic_params=state.target_critic_params), metrics
+    def frozen(inner_update):
+        def update(state, batch, key, hparams):
+            new, metrics = inner_update(state, batch, key, hparams)
+            return new.replace(critic_params=state.critic_params,
+                               target_critic_params=state.target_critic_params), metrics
 
-    return learner._replace(name=f"{learner.name}-frozen-critic", update=update)
+        return update
+
+    return map_updates(learner, frozen, name=f"{learner.name}-frozen-critic")
 
 
 

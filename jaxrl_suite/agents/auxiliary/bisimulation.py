@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr
+from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, map_updates
 from jaxrl_suite.nets.history import EncodeHistory, history_encoder
 
 SIGMA_MIN, SIGMA_MAX = 1e-4, 10.0  # DBC transition_model.py:37
@@ -167,8 +167,14 @@ def with_bisimulation(learner: Learner, model_width: int = 200) -> Learner:
             state, models, adam_with_lr(hparams.bisim_model_lr).init(models),
             adam_with_lr(hparams.bisim_lr).init(encoder_params_of(state)))
 
-    def update(state: BisimulationState, batch, key, hparams):
-        learner_state, metrics = learner.update(state.learner, batch, key, hparams)
+    def add_step(inner_update):
+        """Returns ``inner_update`` (one of the learner's update functions) followed by the
+        bisimulation step, on the same batch."""
+        return lambda state, batch, key, hparams: update(inner_update, state, batch, key,
+                                                         hparams)
+
+    def update(inner_update, state: BisimulationState, batch, key, hparams):
+        learner_state, metrics = inner_update(state.learner, batch, key, hparams)
         spec = learner_state.spec
         aux_key = jax.random.fold_in(key, 0x6b15)
         perm = jax.random.permutation(aux_key, batch.rewards.shape[0])
@@ -215,5 +221,7 @@ def with_bisimulation(learner: Learner, model_width: int = 200) -> Learner:
     def act(state: BisimulationState, obs, key, deterministic: bool = True):
         return learner.act(state.learner, obs, key, deterministic)
 
-    return learner._replace(name=f"{learner.name}+bisim", default_hparams=hparams_cls(
-        **dataclasses.asdict(learner.default_hparams)), init=init, update=update, act=act)
+    # Every update function gets the auxiliary step, the delayed ones too (Learner.delayed).
+    return map_updates(learner, add_step, name=f"{learner.name}+bisim",
+                       default_hparams=hparams_cls(**dataclasses.asdict(
+                           learner.default_hparams)), init=init, act=act)
