@@ -2,7 +2,7 @@
 same run; CQL's and IQL's update cost relative to TD3+BC's.
 
     .venv/bin/python bench/train_throughput.py [--algos td3bc,iql,cql] [--seeds 1,8,64]
-        [--updates 1000] [--hidden 256] [--peer .venv-bench/bin/python]
+        [--cql-seeds 1] [--updates 1000] [--hidden 256] [--peer .venv-bench/bin/python]
 
 Baseline: TD3+BC written directly as one ``lax.scan`` in ``jit`` (two 256-unit layers, batch
 256, minibatches drawn with ``jax.random.randint``, clipped double-Q target), each scan step
@@ -39,6 +39,7 @@ from jaxrl_suite.agents.cql import CQLConfig, make_cql
 from jaxrl_suite.agents.iql import IQLConfig, make_iql
 from jaxrl_suite.agents.td3bc import TD3BCConfig, make_td3bc
 from jaxrl_suite.data import DatasetMeta, from_arrays
+from jaxrl_suite.data.sampling import gather
 from jaxrl_suite.envs.registry import make_env
 from jaxrl_suite.train import TrainConfig, make_train, stack_hparams
 
@@ -139,6 +140,25 @@ def timed(fn, *args) -> float:
     return time.perf_counter() - start
 
 
+def update_flops(learner, dataset, spec) -> float:
+    """Returns XLA's count of floating-point operations in one update of ``learner`` (one
+    cell, batch 256; a delayed learner: the mean over its block, ``Learner.delayed``), from
+    the compiled update's cost analysis: on a CPU, where the matrix products bound the speed,
+    the ratio of two learners' counts is the floor of their time ratio."""
+    state = learner.init(jax.random.PRNGKey(0), spec, learner.default_hparams)
+    batch = gather(dataset, jnp.arange(256))
+
+    def flops(fn) -> float:
+        cost = jax.jit(fn).lower(state, batch, jax.random.PRNGKey(0),
+                                 learner.default_hparams).compile().cost_analysis()
+        return float((cost[0] if isinstance(cost, (list, tuple)) else cost)["flops"])
+
+    if learner.delayed is None:
+        return flops(learner.update)
+    full, between = learner.delayed
+    return (flops(full) + (learner.update_period - 1) * flops(between)) / learner.update_period
+
+
 def peer_rate(python: str, data: pathlib.Path, algo: str, updates: int, hidden: int):
     """Returns d3rlpy's updates/s (one seed) from the bench venv, or None if it failed."""
     cmd = [python, str(pathlib.Path(__file__).with_name("d3rlpy_peer.py")), "--data", str(data),
@@ -156,6 +176,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--algos", default="td3bc,iql,cql")
     parser.add_argument("--seeds", default="1,8,64")
+    parser.add_argument("--cql-seeds", default="1",
+                        help="CQL's seed counts (its update is ~15x TD3+BC's on a CPU)")
     parser.add_argument("--updates", type=int, default=1_000)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--peer", default=".venv-bench/bin/python",
@@ -174,11 +196,17 @@ def main() -> None:
           "chunk's fixed costs, e.g. its evaluation episode, cancel); call = one chunk of "
           f"{u} updates, fixed costs included")
     marginal_cost: dict[tuple[str, int], float] = {}  # seconds per seed-update
+    gflops: dict[str, float] = {}
     for algo in args.algos.split(","):
         learner = learners[algo]()
+        gflops[algo] = update_flops(learner, ds, spec) / 1e9
+        print(f"{algo:>6}: {gflops[algo]:.3f} GFLOP per update (XLA cost analysis)"
+              + (f", {gflops[algo] / gflops['td3bc']:.1f}x TD3+BC's" if "td3bc" in gflops
+                 and algo != "td3bc" else ""), flush=True)
         trainers = [make_train(learner, make_env("Pendulum-v1"), TrainConfig(
             num_updates=n, eval_every=n, eval_episodes=1)) for n in (u, 2 * u)]
-        for s in (int(x) for x in args.seeds.split(",")):
+        seeds = args.cql_seeds if algo == "cql" else args.seeds
+        for s in (int(x) for x in seeds.split(",")):
             keys = jax.random.split(jax.random.PRNGKey(0), s)
             hp = stack_hparams([learner.default_hparams] * s)
             t1, t2 = (timed(t.run_chunk, t.init(keys, spec, hp), ds, None, hp)
