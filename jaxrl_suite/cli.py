@@ -43,10 +43,16 @@ flags.DEFINE_float("ref_max", None, "info/train: expert return for TQ and normal
                    "(default: the dataset's ref_max_score, else the env's).")
 flags.DEFINE_integer("num_processes", None, "sweep: split the sweep's programs over this many "
                      "processes (machines or SLURM array tasks) writing one --out; default: a "
-                     "SLURM job array's task count, else one process.")
+                     "SLURM job array's task count, else one process. train (with "
+                     "--coordinator_address): the processes running one program.")
 flags.DEFINE_integer("process_id", None, "sweep: this process's index in [0, --num_processes): "
                      "it trains programs n with n % num_processes == process_id; default: the "
-                     "SLURM array task index.")
+                     "SLURM array task index. train: this process's rank (0 writes).")
+flags.DEFINE_string("coordinator_address", None, "train: host:port of process 0; with "
+                    "--num_processes and --process_id, runs one program over every process's "
+                    "devices (jax.distributed; the cells sharded over all of them, the "
+                    "dataset replicated, process 0 writing --out). Without it, a SLURM or MPI "
+                    "job of several tasks is detected by JAX.")
 flags.DEFINE_integer("saco_bins", 100, "info/demo/generate: digitise each state-action "
                      "dimension into this many bins between the reference's min/max before "
                      "counting unique pairs, as the authors' evaluator does (100); 0 counts "
@@ -287,15 +293,22 @@ def _out_dir(name: str) -> str:
                    "ref_max", "logger", "history", "history_encoder", "bisimulation", "demos",
                    "mix_expert_episodes", "demo_episodes", "ogbench_task", "ogbench_sparse",
                    "model_config", "ensemble_members", "ensemble_elites", "ensemble_epochs",
-                   "ensemble_cache"),
+                   "ensemble_cache", "coordinator_address", "num_processes", "process_id"),
          "python -m jaxrl_suite train --algo=iql --dataset=jaxrl_suite/default/pendulum/noisy-v0"
          " --num_seeds=8 --steps=20000 --hp.expectile=0.7,0.9 --sampling=rw")
 def train_command() -> int:
     """Trains a learner for seeds x hyperparameter cells in one compiled program."""
+    from jaxrl_suite import distributed
     from jaxrl_suite.data import io
     from jaxrl_suite.run import run_training
 
     from jaxrl_suite.loggers import check_loggers
+
+    if FLAGS.coordinator_address is None and (FLAGS.num_processes or 1) > 1:
+        raise SuiteError("train: flag '--num_processes': expected --coordinator_address "
+                         "(host:port of process 0) with it, found none")
+    distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
+                           auto=True)
 
     _check_algo("train")
     check_loggers(FLAGS.logger)

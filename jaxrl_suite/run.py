@@ -13,14 +13,18 @@ and ``wandb/`` as each chunk ends.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import pathlib
-from typing import Any
+import shutil
+import tempfile
+from typing import Any, Iterator
 
 import jax
 import numpy as np
 
+from jaxrl_suite import distributed
 from jaxrl_suite.agents import learner_parts
 from jaxrl_suite.data.io import atomic_write
 from jaxrl_suite.agents.discrete.common import paper_hparams
@@ -226,6 +230,22 @@ def model_overrides(algo: str, dataset: Dataset, model: ModelOptions, num_update
     return out
 
 
+@contextlib.contextmanager
+def _run_directory(out: str) -> Iterator[pathlib.Path]:
+    """Yields the folder a run writes: ``out``, or, on a process other than 0 of a program
+    run by several (distributed.py), a scratch folder removed afterwards (process 0 writes)."""
+    if distributed.is_main():
+        path = pathlib.Path(out)
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    scratch = tempfile.mkdtemp(prefix="jaxrl_suite_rank_")
+    try:
+        yield pathlib.Path(scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: str | None,
                  out: str, num_seeds: int, num_updates: int, eval_every: int,
                  eval_episodes: int, batch_size: int | None, sampling: str,
@@ -287,85 +307,85 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
     temperatures = cell_temperatures(overrides, config.default_temperature)
     sampler = sampling_hparams(config, len(keys),
                                np.repeat(np.asarray(temperatures), num_seeds))
-    out_dir = pathlib.Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    settings = dict(algo=algo, dataset=dataset_name, env=env_name, num_seeds=num_seeds,
-                    history=history, history_encoder=history_encoder if history else None,
-                    bisimulation=bisimulation,
-                    num_updates=num_updates, eval_every=eval_every,
-                    eval_episodes=eval_episodes, final_eval_episodes=final_eval_episodes,
-                    batch_size=batch_size, sampling=sampling,
-                    sampling_temperature=sampling_temperature, seed=seed,
-                    eval_backend=eval_backend, eval_env=env.spec.name,
-                    ref_min=ref_min, ref_max=ref_max,
-                    grid=overrides, defaults=dataclasses.asdict(defaults),
-                    model=dataclasses.asdict(model) if algo in MODEL_BASED else None,
-                    code_version=code_version(), dataset_fingerprint=dataset.fingerprint())
-    tables.write_text(out_dir / "config.json", json.dumps(settings, indent=1, default=str))
+    checkpoints = pathlib.Path(out) / "checkpoints"  # every process's (orbax: its shards)
+    with _run_directory(out) as out_dir:
+        settings = dict(algo=algo, dataset=dataset_name, env=env_name, num_seeds=num_seeds,
+                        history=history, history_encoder=history_encoder if history else None,
+                        bisimulation=bisimulation,
+                        num_updates=num_updates, eval_every=eval_every,
+                        eval_episodes=eval_episodes, final_eval_episodes=final_eval_episodes,
+                        batch_size=batch_size, sampling=sampling,
+                        sampling_temperature=sampling_temperature, seed=seed,
+                        eval_backend=eval_backend, eval_env=env.spec.name,
+                        ref_min=ref_min, ref_max=ref_max,
+                        grid=overrides, defaults=dataclasses.asdict(defaults),
+                        model=dataclasses.asdict(model) if algo in MODEL_BASED else None,
+                        code_version=code_version(), dataset_fingerprint=dataset.fingerprint())
+        tables.write_text(out_dir / "config.json", json.dumps(settings, indent=1, default=str))
 
-    from tqdm import tqdm
+        from tqdm import tqdm
 
-    lo, hi = _references(ref_min, ref_max, dataset, env.spec)
-    normalise = (lambda r: 100.0 * (r - lo) / (hi - lo)) if lo is not None and hi is not None \
-        else (lambda r: float("nan"))
-    trackers = Trackers(loggers, out_dir, out_dir.name, settings)
-    bar = tqdm(total=config.num_chunks, desc=f"{algo} x {len(keys)} cells", unit="chunk")
+        lo, hi = _references(ref_min, ref_max, dataset, env.spec)
+        normalise = (lambda r: 100.0 * (r - lo) / (hi - lo)) if lo is not None and hi is not None \
+            else (lambda r: float("nan"))
+        trackers = Trackers(loggers, out_dir, out_dir.name, settings)
+        bar = tqdm(total=config.num_chunks, desc=f"{algo} x {len(keys)} cells", unit="chunk")
 
-    def progress(chunk: int, metrics) -> None:
-        bar.update(1)
-        trackers.log((chunk + 1) * eval_every, cell_scalars(
-            metrics.eval_returns, metrics.diverged, metrics.update, num_seeds, normalise))
+        def progress(chunk: int, metrics) -> None:
+            bar.update(1)
+            trackers.log((chunk + 1) * eval_every, cell_scalars(
+                metrics.eval_returns, metrics.diverged, metrics.update, num_seeds, normalise))
 
-    try:
-        result = train(make_train(learner, env, config), dataset, keys, hparams,
-                       sampling=sampler, progress_fn=progress,
-                       checkpoint_dir=out_dir / "checkpoints")
-    finally:
-        bar.close()
-        trackers.close()
-    rows = []
-    for i in range(len(keys)):
-        cell, s = divmod(i, num_seeds)
-        for j, step in enumerate(result.eval_steps):
-            returns = result.eval_returns[i, j]
-            rows.append(dict(cell=cell, seed=seed + s, **overrides[cell], step=int(step),
-                             return_mean=float(np.mean(returns)),
-                             return_std=float(np.std(returns)),
-                             normalized_return=float(normalise(np.mean(returns))),
-                             diverged=bool(result.diverged[i]),
-                             **{k: float(v[i, j]) for k, v in result.update_metrics.items()}))
-    columns = list(rows[0]) if rows else []
-    tables.write_text(out_dir / "metrics.csv", tables.csv_text(rows, columns))
+        try:
+            result = train(make_train(learner, env, config), dataset, keys, hparams,
+                           sampling=sampler, progress_fn=progress,
+                           checkpoint_dir=checkpoints)
+        finally:
+            bar.close()
+            trackers.close()
+        rows = []
+        for i in range(len(keys)):
+            cell, s = divmod(i, num_seeds)
+            for j, step in enumerate(result.eval_steps):
+                returns = result.eval_returns[i, j]
+                rows.append(dict(cell=cell, seed=seed + s, **overrides[cell], step=int(step),
+                                 return_mean=float(np.mean(returns)),
+                                 return_std=float(np.std(returns)),
+                                 normalized_return=float(normalise(np.mean(returns))),
+                                 diverged=bool(result.diverged[i]),
+                                 **{k: float(v[i, j]) for k, v in result.update_metrics.items()}))
+        columns = list(rows[0]) if rows else []
+        tables.write_text(out_dir / "metrics.csv", tables.csv_text(rows, columns))
 
-    final = []
-    last = result.eval_returns[:, -1].mean(axis=-1).reshape(len(cells), num_seeds)
-    diverged = result.diverged.reshape(len(cells), num_seeds)
-    if result.final_returns is not None:
-        cell_of, seed_of = np.divmod(np.arange(len(keys)), num_seeds)
+        final = []
+        last = result.eval_returns[:, -1].mean(axis=-1).reshape(len(cells), num_seeds)
+        diverged = result.diverged.reshape(len(cells), num_seeds)
+        if result.final_returns is not None:
+            cell_of, seed_of = np.divmod(np.arange(len(keys)), num_seeds)
 
-        def write_final_returns(tmp: str) -> None:
-            with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz"
-                np.savez_compressed(f, returns=result.final_returns, cell=cell_of,
-                                    seed=seed + seed_of)
+            def write_final_returns(tmp: str) -> None:
+                with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz"
+                    np.savez_compressed(f, returns=result.final_returns, cell=cell_of,
+                                        seed=seed + seed_of)
 
-        atomic_write(out_dir / "final_returns.npz", write_final_returns)
-        final_eval = result.final_returns.mean(axis=-1).reshape(len(cells), num_seeds)
-    for c, override in enumerate(overrides):
-        scores = np.array([normalise(r) for r in last[c]])
-        ok = ~diverged[c]
-        row = dict(cell=c, **override, seeds=num_seeds, diverged=int(diverged[c].sum()),
-                   return_mean=float(np.mean(last[c][ok])) if ok.any() else float("nan"),
-                   normalized_mean=float(np.mean(scores[ok])) if ok.any() else float("nan"),
-                   normalized_std=float(np.std(scores[ok])) if ok.any() else float("nan"))
-        if result.final_returns is not None:  # the mean over seeds of each one's episodes
-            mean = float(np.mean(final_eval[c][ok])) if ok.any() else float("nan")
-            row.update(final_eval_return=mean, final_eval_normalized=float(normalise(mean)))
-        final.append(row)
-    final_columns = list(final[0])
-    md = tables.write_table(out_dir, "final", final, final_columns)
-    log(f"\n{algo} on {dataset_name}: {len(cells)} cells x {num_seeds} seeds, "
-        f"{num_updates} updates each, {result.seconds:.1f} s "
-        f"({len(keys) * num_updates / result.seconds:,.0f} cell-updates/s incl. evaluation)\n")
-    log(md)
-    log(f"\nwritten to {out_dir}")
-    return dict(final=final, seconds=result.seconds)
+            atomic_write(out_dir / "final_returns.npz", write_final_returns)
+            final_eval = result.final_returns.mean(axis=-1).reshape(len(cells), num_seeds)
+        for c, override in enumerate(overrides):
+            scores = np.array([normalise(r) for r in last[c]])
+            ok = ~diverged[c]
+            row = dict(cell=c, **override, seeds=num_seeds, diverged=int(diverged[c].sum()),
+                       return_mean=float(np.mean(last[c][ok])) if ok.any() else float("nan"),
+                       normalized_mean=float(np.mean(scores[ok])) if ok.any() else float("nan"),
+                       normalized_std=float(np.std(scores[ok])) if ok.any() else float("nan"))
+            if result.final_returns is not None:  # the mean over seeds of each one's episodes
+                mean = float(np.mean(final_eval[c][ok])) if ok.any() else float("nan")
+                row.update(final_eval_return=mean, final_eval_normalized=float(normalise(mean)))
+            final.append(row)
+        final_columns = list(final[0])
+        md = tables.write_table(out_dir, "final", final, final_columns)
+        log(f"\n{algo} on {dataset_name}: {len(cells)} cells x {num_seeds} seeds, "
+            f"{num_updates} updates each, {result.seconds:.1f} s "
+            f"({len(keys) * num_updates / result.seconds:,.0f} cell-updates/s incl. evaluation)\n")
+        log(md)
+        log(f"\nwritten to {out_dir}")
+        return dict(final=final, seconds=result.seconds)

@@ -51,6 +51,7 @@ from jaxrl_suite.data.chunks import sample_chunks
 from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.data.sampling import (
     WeightedTable, gather, sample_imitation, sample_indices_by_episode, weighted_table)
+from jaxrl_suite.distributed import to_host
 from jaxrl_suite.envs.base import JaxEnv
 from jaxrl_suite.envs.evaluate import RecurrentPolicy, evaluate
 from jaxrl_suite.envs.host_eval import HostEvaluator
@@ -334,7 +335,7 @@ def final_evaluate(trainer: Trainer, state: TrainState) -> np.ndarray:
         raise SuiteError("final evaluation: 'final_eval_episodes': expected >= 1, found "
                          f"{episodes}")
     if trainer.final_eval is not None:
-        return np.asarray(jax.device_get(trainer.final_eval(state)), np.float32)
+        return np.asarray(to_host(trainer.final_eval(state)), np.float32)
     return _host_evaluate(trainer, state, episodes)[1]
 
 
@@ -461,7 +462,12 @@ def train(
     # datasets with equal shapes and spaces (one env's recipes) share one compiled chunk.
     dataset = dataset.replace(meta=dataclasses.replace(
         dataset.meta, ref_min_score=None, ref_max_score=None, source=None, info=()))
+    if trainer.split_eval_keys is not None and jax.process_count() > 1:
+        raise SuiteError("train: several processes (--num_processes) evaluate in-jit only; "
+                         f"'{trainer.env.env_id}' evaluates on the host: use a JAX env "
+                         "(--eval_backend=jax) or one process")
     state = trainer.init(keys, spec, hparams)
+    # Over every process's devices when several processes run this program (distributed.py).
     cells, replicated = cell_sharding(len(keys)) if shard else (None, None)
     if cells is not None:
         state, hparams, sampling = jax.device_put((state, hparams, sampling), cells)
@@ -480,7 +486,7 @@ def train(
             break
         state, metrics = trainer.run_chunk(state, dataset, sampling, hparams, demo_range,
                                            np.int32(chunk * config.eval_every))
-        metrics = jax.device_get(metrics)
+        metrics = to_host(metrics)  # gathered from every process's cells
         if trainer.split_eval_keys is not None:
             state, metrics = host_evaluate_chunk(trainer, state, metrics)
         history.append(metrics)
@@ -499,8 +505,8 @@ def train(
         eval_returns=stacked.eval_returns if stacked else np.zeros((len(keys), 0, 0)),
         update_metrics=stacked.update if stacked else {},
         eval_steps=config.eval_every * np.arange(1, len(history) + 1),
-        diverged=np.asarray(state.diverged),
-        diverged_at=np.asarray(state.diverged_at),
+        diverged=np.asarray(to_host(state.diverged)),
+        diverged_at=np.asarray(to_host(state.diverged_at)),
         seconds=seconds,
         final_returns=final_returns,
     )
