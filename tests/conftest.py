@@ -78,6 +78,7 @@ LONGEST_FIRST = (
     "tests/generate/test_brax_experts.py",
     "tests/sweep/test_mbrl_bo.py",
     "tests/sweep/test_runner.py",
+    "tests/test_distributed.py",
     "tests/experiments/test_revisiting_mbrl.py",
     "tests/agents/test_critic_sensitive_value.py",
     "tests/envs/test_mujoco_walker2d.py",
