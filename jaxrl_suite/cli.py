@@ -17,6 +17,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from jaxrl_suite.errors import SuiteError
+from jaxrl_suite.provenance import set_matmul_precision
 
 FLAGS = flags.FLAGS
 
@@ -26,6 +27,10 @@ flags.DEFINE_string("minari_root", None, "Local Minari root (default: $MINARI_DA
                     "else Minari's default). Nothing is ever downloaded.")
 flags.DEFINE_bool("json", False, "Print one JSON object instead of a table.")
 flags.DEFINE_bool("debug", False, "Show Python tracebacks for user errors.")
+flags.DEFINE_enum("matmul_precision", "default", ["default", "tf32", "highest"],
+                  "float32 matmul precision of every compiled program: default (XLA's fastest "
+                  "per backend: float32 on CPUs, TF32 on NVIDIA Ampere+, bfloat16 on TPUs), "
+                  "tf32, highest (full float32); recorded with each result.")
 flags.DEFINE_string("out", None, "Output directory (commands that write results).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_string("suite", "default", "generate: dataset suite to build, e.g. default, "
@@ -159,7 +164,7 @@ flags.DEFINE_float("selection_alpha", 2.0, "report: UCB exploration coefficient.
 flags.DEFINE_integer("selection_pulls", 200, "report: online evaluations (pulls) per trial.")
 flags.DEFINE_integer("selection_repeats", 1000, "report: bandit trials per population.")
 
-GLOBAL_FLAGS = ("debug",)
+GLOBAL_FLAGS = ("debug", "matmul_precision")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -621,6 +626,7 @@ def main(argv: list[str]) -> int:
               "flags", file=sys.stderr)
         return 2
     try:
+        set_matmul_precision(FLAGS.matmul_precision)
         return COMMANDS[argv[1]].fn()
     except SuiteError as exc:
         if FLAGS.debug:

@@ -47,3 +47,34 @@ def version_label(version: Any) -> str:
     if version.get("package"):
         return f"package-{version['package']}"
     return UNKNOWN
+
+
+# --matmul_precision's names -> jax_default_matmul_precision's values, i.e. the dots'
+# precision config: "default" (DEFAULT: XLA's fastest per backend: float32 on CPUs, TF32 tensor
+# cores on NVIDIA Ampere and newer, one bfloat16 pass on TPUs), "tf32" (HIGH), "highest"
+# (HIGHEST: full float32 everywhere). JAX's "bfloat16" setting is DEFAULT again; bfloat16
+# compute on a GPU would need the parameters and activations cast (mixed precision), which
+# the learners do not do.
+MATMUL_PRECISIONS = {"default": None, "tf32": "tensorfloat32", "highest": "highest"}
+
+
+def set_matmul_precision(name: str) -> None:
+    """Sets the float32 matmul precision of every program compiled after this call."""
+    import jax
+
+    from jaxrl_suite.errors import SuiteError
+
+    if name not in MATMUL_PRECISIONS:
+        raise SuiteError(f"flag '--matmul_precision': expected one of "
+                         f"{sorted(MATMUL_PRECISIONS)}, found '{name}'")
+    jax.config.update("jax_default_matmul_precision", MATMUL_PRECISIONS[name])
+
+
+def matmul_precision() -> str:
+    """Returns the --matmul_precision name in force (recorded beside the code version: the
+    same config at another precision is the same record, its numbers may differ)."""
+    import jax
+
+    value = jax.config.jax_default_matmul_precision
+    names = {v: k for k, v in MATMUL_PRECISIONS.items()}
+    return names.get(value, str(value))

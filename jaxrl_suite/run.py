@@ -33,7 +33,7 @@ from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.envs.registry import make_eval_env
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.loggers import Trackers, cell_scalars
-from jaxrl_suite.provenance import code_version
+from jaxrl_suite.provenance import code_version, matmul_precision
 from jaxrl_suite.report import tables
 from jaxrl_suite.sweep.grid import cell_temperatures, expand_grid
 from jaxrl_suite.train import TrainConfig, make_train, sampling_hparams, stack_hparams, train
@@ -320,7 +320,8 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
                         ref_min=ref_min, ref_max=ref_max,
                         grid=overrides, defaults=dataclasses.asdict(defaults),
                         model=dataclasses.asdict(model) if algo in MODEL_BASED else None,
-                        code_version=code_version(), dataset_fingerprint=dataset.fingerprint())
+                        code_version=code_version(), matmul_precision=matmul_precision(),
+                        dataset_fingerprint=dataset.fingerprint())
         tables.write_text(out_dir / "config.json", json.dumps(settings, indent=1, default=str))
 
         from tqdm import tqdm

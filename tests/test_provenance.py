@@ -1,6 +1,7 @@
 """Code version and dataset fingerprints stored with results."""
 
 import numpy as np
+import pytest
 
 from jaxrl_suite import __version__
 from jaxrl_suite.data import from_arrays
@@ -31,3 +32,24 @@ def test_fingerprint_follows_content_not_name():
     assert _dataset(1).fingerprint() != a.fingerprint()
     changed = a.replace(rewards=a.rewards.at[3].add(1.0))
     assert changed.fingerprint() != a.fingerprint()
+
+
+def test_matmul_precision_is_set_for_later_programs_and_named_back():
+    import jax
+    import jax.numpy as jnp
+
+    from jaxrl_suite.errors import SuiteError
+    from jaxrl_suite.provenance import matmul_precision, set_matmul_precision
+
+    x = jnp.ones((8, 8), jnp.float32)
+    try:
+        for name, hlo in (("tf32", "[HIGH, HIGH]"), ("highest", "[HIGHEST, HIGHEST]"),
+                          ("default", "[DEFAULT, DEFAULT]")):
+            set_matmul_precision(name)
+            assert matmul_precision() == name
+            # A program compiled later carries it in its dots' precision config.
+            assert f"precision = {hlo}" in jax.jit(jnp.dot).lower(x, x).as_text(), name
+        with pytest.raises(SuiteError, match="--matmul_precision"):
+            set_matmul_precision("bf16")
+    finally:
+        set_matmul_precision("default")

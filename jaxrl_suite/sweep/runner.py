@@ -451,7 +451,7 @@ def expand(spec: SweepSpec, datasets: DatasetLoader, log=print
 
 def _records(program: Program, rows: list[dict], result: Any, dataset: Any,
              fingerprint: str | None = None) -> list[dict]:
-    from jaxrl_suite.provenance import code_version
+    from jaxrl_suite.provenance import code_version, matmul_precision
 
     normalise = _normaliser(dataset)
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -468,7 +468,8 @@ def _records(program: Program, rows: list[dict], result: Any, dataset: Any,
             metrics={k: float(v[i, -1]) for k, v in result.update_metrics.items()},
             program=dict(rows=len(rows), seconds=float(result.seconds)), created=now,
             # Outside the config: provenance does not change what a record is (its hash).
-            code_version=code_version(), dataset_fingerprint=fingerprint)
+            code_version=code_version(), matmul_precision=matmul_precision(),
+            dataset_fingerprint=fingerprint)
         if result.final_returns is not None:
             final = float(np.mean(result.final_returns[i]))
             record.update(final_eval_return=final, final_eval_score=normalise(final),
