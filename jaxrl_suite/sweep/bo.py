@@ -1,9 +1,11 @@
 """Batched Bayesian optimisation of hyperparameters: optuna ask-and-tell, q configurations per
-round evaluated in ONE call (the learner vmaps them in one compiled run), resumable from storage.
+round evaluated in ONE call (the learner vmaps them in one compiled run), resumable from storage,
+and shared by several workers (processes, machines) running the same study.
 
-A round asks ``batch_size`` trials (TPE with the constant liar sees the round's earlier asks as
-running, so it spreads them), calls ``objective_batch(configs) -> values`` once, and tells every
-trial. Resuming (same ``study_name`` in the same storage) continues the study:
+A round asks ``batch_size`` trials (TPE with the constant liar sees the round's earlier asks, and
+other workers' running trials, as running, so it spreads them), calls
+``objective_batch(configs) -> values`` once, and tells every trial. Resuming (same
+``study_name`` in the same storage) continues the study:
   * the budget ``num_trials`` counts evaluated trials: COMPLETE ones plus those whose value was
     non-finite (recorded as failed, see below), so a study always ends, and ends with exactly
     ``num_trials`` of them however often it was interrupted;
@@ -17,8 +19,28 @@ trial. Resuming (same ``study_name`` in the same storage) continues the study:
   * the default sampler is re-seeded every round from (seed, round), so a resumed study draws the
     same configurations as an uninterrupted one (identical when the kill landed while the
     objective ran, which is where nearly all of a round's time goes).
-One driver per study: a second process running the same study would see the first one's
-running trials as interrupted and evaluate them again.
+
+Several workers (``run_bo`` calls with the same storage URL and study_name, e.g. ``bo`` on
+several machines with ``--storage=postgresql://...``) share one study:
+  * ``num_trials`` is the study's total over all workers. Trial numbers are given out one at a
+    time by the storage (optuna's RDBStorage locks the study row to create a trial), so each
+    trial has a place in the budget: the evaluated, RUNNING and WAITING trials up to its number.
+    A worker asks as many trials as the budget has places left and evaluates only those whose
+    place is within ``num_trials``; one asked at the same moment as another worker's and left
+    past the budget is abandoned ("over the trial budget"), never evaluated. A place, once
+    within the budget, stays there (later trials have higher numbers), so the study never
+    evaluates more than ``num_trials`` and never the same trial twice.
+  * Each round's label is one more than every earlier trial's, so concurrent rounds get distinct
+    labels, hence distinct sampler seeds (two workers with the same ``seed`` do not draw the same
+    configurations); a lone worker's rounds are 0, 1, 2, ... as before.
+  * A worker names itself in each trial it asks (user attr ``worker``: machine, pid, run id) and
+    records optuna's heartbeat on the trials it evaluates (``heartbeat`` seconds; RDB storages).
+    A RUNNING trial whose worker is dead (``bo_workers``: its process gone from this machine, or
+    its heartbeat older than twice the interval) is redone in place by the next worker to look,
+    as above; a worker with nothing left to ask waits for the other workers' running trials, so
+    every worker returns the finished study.
+  * Without a heartbeat a worker can only see workers on its own machine; a trial of another
+    machine is then taken for an interrupted one (one machine per study).
 
 Non-finite values (a diverged learner) are never COMPLETE, so never the incumbent: the trial is
 told FAIL (``non_finite="fail"``, default; TPE ignores it) or PRUNED (``non_finite="prune"``:
@@ -37,10 +59,13 @@ import math
 import numbers
 import os
 import pathlib
+import time
+import warnings
 from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 import optuna
+import sqlalchemy
 from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution,
                                   IntDistribution)
 from optuna.trial import FrozenTrial, TrialState
@@ -49,6 +74,7 @@ from jaxrl_suite.data.io import atomic_write
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.report import plots
 from jaxrl_suite.model_based.penalties import PENALTIES
+from jaxrl_suite.sweep import bo_workers as workers
 
 ObjectiveBatch = Callable[[list[dict[str, Any]]], Sequence[float]]
 
@@ -249,6 +275,19 @@ def neubay_overrides(config: Mapping[str, Any]) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 # The driver
 
+# Seconds between a worker's heartbeats on its running trials (RDB storages); optuna's default
+# grace period, twice this, outlasts a database hiccup, and a worker killed on another machine
+# is found within two minutes (one killed on this machine at once, by its pid).
+DEFAULT_HEARTBEAT_S = 60
+# A worker taking over dead workers' trials waits this long before checking that its name is
+# still the last one written into them (``_Shared.claim``).
+CLAIM_SETTLE_S = 1.0
+# Tries at opening a storage URL (workers creating a new database's tables at once).
+OPEN_ATTEMPTS = 5
+# Without a heartbeat, a RUNNING trial naming no worker and holding no parameter is a kill inside
+# ask once it has stayed so this long (a live worker names itself within milliseconds).
+UNNAMED_GRACE_S = 10.0
+
 
 @dataclasses.dataclass(frozen=True)
 class TrialRecord:
@@ -307,7 +346,8 @@ def _quiet_optuna() -> Iterator[None]:
 
 
 def _open_storage(storage: str | optuna.storages.BaseStorage | None,
-                  out_dir: str | os.PathLike | None) -> optuna.storages.BaseStorage:
+                  out_dir: str | os.PathLike | None,
+                  heartbeat: int | None) -> optuna.storages.BaseStorage:
     if storage is None and out_dir is not None:
         pathlib.Path(out_dir).mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{pathlib.Path(out_dir).resolve() / 'study.db'}"
@@ -315,12 +355,25 @@ def _open_storage(storage: str | optuna.storages.BaseStorage | None,
         return optuna.storages.InMemoryStorage()
     if isinstance(storage, optuna.storages.BaseStorage):
         return storage
-    try:
-        return optuna.storages.RDBStorage(str(storage))
-    except Exception as exc:  # SQLAlchemy's own errors: bad URL, missing driver, unreadable file
+    # Workers opening a new database at once race to create optuna's tables (optuna/storages/
+    # _rdb/storage.py, RDBStorage.__init__: metadata.create_all, then _VersionManager inserts
+    # the one version_info row, held to one by a check constraint): the losers get "table
+    # already exists" or a unique violation, and find the schema made when they try again.
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():  # heartbeat_interval is "experimental" in optuna 5
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(str(storage), heartbeat_interval=heartbeat)
+        except sqlalchemy.exc.DBAPIError as exc:
+            error = exc
+            if attempt + 1 < OPEN_ATTEMPTS:
+                time.sleep(0.2 * (attempt + 1) + 0.2 * np.random.default_rng().random())
+                continue
+        except Exception as exc:  # SQLAlchemy's own: bad URL, missing driver, unreadable file
+            error = exc
         raise SuiteError(f"BO storage '{storage}': expected a SQLAlchemy URL such as "
-                         f"sqlite:///path/study.db, found an error ({type(exc).__name__}: "
-                         f"{exc})") from None
+                         f"sqlite:///path/study.db, found an error ({type(error).__name__}: "
+                         f"{error})") from None
 
 
 def _check_study(study: optuna.Study, space: SearchSpace, direction: str, where: str) -> None:
@@ -344,6 +397,219 @@ def _evaluated(t: FrozenTrial) -> bool:
     return t.state == TrialState.COMPLETE or "non_finite" in t.user_attrs
 
 
+def _holds_place(t: FrozenTrial) -> bool:
+    """Whether ``t`` takes one of the budget's places: evaluated, or still to be."""
+    return t.state in (TrialState.RUNNING, TrialState.WAITING) or _evaluated(t)
+
+
+def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """Returns ``trial``'s value of ``name`` drawn from ``dist`` (what ``Study.ask``'s
+    fixed_distributions does, through the public suggest API)."""
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, log=dist.log, step=dist.step)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, log=dist.log, step=dist.step)
+    return trial.suggest_categorical(name, dist.choices)
+
+
+def _owner(t: FrozenTrial) -> workers.Worker | None:
+    """Returns the worker named in ``t`` (the last to ask or take it over), None if none."""
+    return workers.Worker.from_attr(t.user_attrs.get("worker"))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scan:
+    """The study as one worker found it between rounds."""
+    trials: list[FrozenTrial]
+    done: int       # evaluated trials
+    held: int       # trials holding a place in the budget (evaluated, RUNNING, WAITING)
+    waiting: int    # WAITING trials (the next ask pops them)
+    live: int       # RUNNING trials other live workers are evaluating
+    redo: list[FrozenTrial]  # dead workers' RUNNING trials to re-evaluate, by number
+
+
+@dataclasses.dataclass
+class _Shared:
+    """One worker's handle on a study other workers may share (module docstring)."""
+    study: optuna.Study
+    store: optuna.storages.BaseStorage
+    study_id: int
+    dists: dict[str, BaseDistribution]
+    num_trials: int
+    me: workers.Worker
+    beat: workers.Beat | None
+    # First time this worker saw each unlabelled, parameterless RUNNING trial (monotonic s).
+    unlabelled_since: dict[int, float] = dataclasses.field(default_factory=dict)
+
+    def trial_id(self, number: int) -> int:
+        return self.store.get_trial_id_from_study_id_trial_number(self.study_id, number)
+
+    def set_attr(self, number: int, key: str, value: Any) -> None:
+        self.store.set_trial_user_attr(self.trial_id(number), key, value)
+
+    def record_heartbeat(self, number: int) -> None:
+        if self.beat is not None:
+            self.beat.storage.record_heartbeat(self.trial_id(number))
+
+    def abandon(self, number: int, reason: str) -> None:
+        """Tells trial ``number`` FAIL with the reason in its ``abandoned`` attr (unless another
+        worker finished it first)."""
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            self.set_attr(number, "abandoned", reason)
+            self.study.tell(number, state=TrialState.FAIL)
+
+    def finish(self, number: int, value: float, non_finite: str) -> bool:
+        """Tells trial ``number`` its value; returns False where another worker finished it
+        first (it took this worker for dead: the value is dropped)."""
+        def running() -> bool:
+            return self.store.get_trial(self.trial_id(number)).state == TrialState.RUNNING
+
+        if not running():
+            return False
+        try:
+            if math.isfinite(value):
+                self.study.tell(number, value)
+            else:
+                self.set_attr(number, "non_finite", repr(value))
+                self.study.tell(number, state=TrialState.FAIL if non_finite == "fail"
+                                else TrialState.PRUNED)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False
+        except ValueError:  # optuna's "Cannot tell a COMPLETE trial": finished meanwhile
+            if running():
+                raise
+            return False
+        return True
+
+    def dead(self, t: FrozenTrial, stale: set[int]) -> bool:
+        """Whether RUNNING trial ``t``'s worker is dead (module docstring)."""
+        owner = _owner(t)
+        if owner is None:
+            # A worker names itself in its trial before the first parameter: an unnamed one
+            # with parameters was asked before names existed (or by another program); one
+            # without is a kill inside ask, or a live worker a moment before naming itself.
+            if t.params or t.number in stale:
+                return True
+            since = self.unlabelled_since.setdefault(t.number, time.monotonic())
+            wait = self.beat.grace if self.beat is not None else UNNAMED_GRACE_S
+            return time.monotonic() - since > wait
+        if owner == self.me:
+            return False
+        here = workers.alive_here(owner, self.me)
+        if here is False:
+            return True
+        if self.beat is not None:
+            return t.number in stale
+        return here is None  # no heartbeat: a trial of another machine is taken as interrupted
+
+    def stale_numbers(self) -> set[int]:
+        if self.beat is None:
+            return set()
+        return {self.beat.storage.get_trial(i).number
+                for i in self.beat.stale_trial_ids(self.study_id)}
+
+    def scan(self) -> _Scan:
+        """Returns the study now, after abandoning the dead workers' RUNNING trials that cannot
+        be redone (killed inside ask, asked in another search space, or past the budget)."""
+        trials = self.study.get_trials(deepcopy=False)
+        stale = self.stale_numbers()
+        place = freed = live = 0
+        redo = []
+        for t in trials:
+            if not _holds_place(t):
+                continue
+            place += 1
+            if t.state != TrialState.RUNNING:
+                continue
+            if not self.dead(t, stale):
+                live += _owner(t) != self.me
+                continue
+            if set(t.params) != set(self.dists):
+                reason = "interrupted inside ask"
+            elif any(t.distributions[n] != self.dists[n] for n in self.dists):
+                reason = "asked in another search space"
+            elif place - freed > self.num_trials:
+                reason = "over the trial budget"
+            else:
+                redo.append(t)
+                continue
+            self.abandon(t.number, reason)
+            freed += 1
+        if freed:
+            trials = self.study.get_trials(deepcopy=False)
+        return _Scan(trials=trials, done=sum(map(_evaluated, trials)), held=place - freed,
+                     waiting=sum(t.state == TrialState.WAITING for t in trials), live=live,
+                     redo=redo)
+
+    def claim(self, chunk: list[FrozenTrial], round_: int) -> list[FrozenTrial]:
+        """Returns the trials of ``chunk`` (dead workers') this worker took over: it writes its
+        name into each, waits ``CLAIM_SETTLE_S`` and keeps those still naming it. Two workers
+        that found the same dead trial at once both write; the last write wins, and the other
+        sees it and lets the trial go (both evaluate it only if a write took longer than the
+        wait; then the second value is dropped, see ``finish``)."""
+        for t in chunk:
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                self.record_heartbeat(t.number)
+                self.set_attr(t.number, "worker", self.me.attr())
+                if t.user_attrs.get("round") is None:  # killed between ask and labelling
+                    self.set_attr(t.number, "round", round_)
+        if not isinstance(self.store, optuna.storages.InMemoryStorage):
+            time.sleep(CLAIM_SETTLE_S)
+        now = {t.number: t for t in self.study.get_trials(deepcopy=False)}
+        return [now[t.number] for t in chunk if now[t.number].state == TrialState.RUNNING
+                and _owner(now[t.number]) == self.me]
+
+    def round_label(self, first: int) -> int:
+        """Returns the label of the round whose first trial is ``first``: one more than the
+        labels of all trials before it, once each of those RUNNING is labelled (a worker labels
+        its trial right after asking it), so concurrent workers' rounds get distinct labels,
+        hence distinct sampler seeds, and a lone worker's labels are 0, 1, 2, ..."""
+        while True:
+            before = [t for t in self.study.get_trials(deepcopy=False) if t.number < first]
+            stale = self.stale_numbers()
+            unlabelled = [t for t in before if t.state == TrialState.RUNNING
+                          and t.user_attrs.get("round") is None and not self.dead(t, stale)]
+            if not unlabelled:
+                return max((t.user_attrs["round"] for t in before if "round" in t.user_attrs),
+                           default=-1) + 1
+            time.sleep(0.05)
+
+    def ask(self, q: int, set_sampler: Callable[[int], None]) -> tuple[int, list]:
+        """Returns (round label, [(number, config)]) of up to ``q`` new trials asked and kept:
+        each is labelled (heartbeat, worker, round) before its parameters are drawn, and one
+        whose place in the budget is past ``num_trials`` (other workers asked at the same time)
+        is abandoned instead of evaluated."""
+        asked: list[int] = []
+        round_ = None
+        while len(asked) < q:
+            with workers.quiet_heartbeat_warning():
+                trial = self.study.ask()  # pops a WAITING trial, else creates one
+            try:
+                self.record_heartbeat(trial.number)
+                trial.set_user_attr("worker", self.me.attr())
+                if round_ is None:
+                    round_ = self.round_label(trial.number)
+                    set_sampler(round_)
+                trial.set_user_attr("round", round_)
+                for name, dist in self.dists.items():
+                    _suggest(trial, name, dist)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another worker took it for a dead worker's and abandoned it
+            asked.append(trial.number)
+        place, kept = 0, []
+        places = {}
+        for t in self.study.get_trials(deepcopy=False):
+            place += _holds_place(t)
+            places[t.number] = place
+        for number in asked:
+            if places[number] > self.num_trials:
+                self.abandon(number, "over the trial budget")
+            else:
+                t = self.store.get_trial(self.trial_id(number))
+                kept.append((number, {n: t.params[n] for n in self.dists}))
+        return round_, kept
+
+
 def run_bo(objective_batch: ObjectiveBatch, space: SearchSpace, *, num_trials: int,
            batch_size: int, study_name: str, seed: int,
            storage: str | optuna.storages.BaseStorage | None = None,
@@ -352,19 +618,25 @@ def run_bo(objective_batch: ObjectiveBatch, space: SearchSpace, *, num_trials: i
            sampler: optuna.samplers.BaseSampler | None = None,
            n_startup_trials: int | None = None,
            non_finite: Literal["fail", "prune"] = "fail",
+           heartbeat: int | None = DEFAULT_HEARTBEAT_S,
            log: Callable[[str], None] | None = print) -> BOResult:
-    """Returns the study's BOResult after evaluating it up to ``num_trials`` trials, in rounds of
-    ``batch_size`` configurations that ``objective_batch`` evaluates in one call.
+    """Returns the study's BOResult once it holds ``num_trials`` evaluated trials (counting
+    every worker's), evaluating rounds of ``batch_size`` configurations that
+    ``objective_batch`` evaluates in one call.
 
     objective_batch: list of q dicts {name: value} (space order) -> q floats (any sequence or
       [q] array); q = batch_size except in a study's last round and in a redone round.
     storage: a SQLAlchemy URL or an optuna storage; default ``sqlite:///<out_dir>/study.db``,
-      or an in-memory study (not resumable) when ``out_dir`` is None too.
+      or an in-memory study (not resumable) when ``out_dir`` is None too. Workers given the
+      same URL and study_name share the study (module docstring).
     sampler: default ``default_sampler`` re-seeded each round from (seed, round); a sampler
       given here is used as it is for every round (its own seed; a resumed study then need not
       repeat an uninterrupted one's draws). optuna 5's GPSampler is not batch-aware (no q-batch
       or constant liar): within a round it would propose near-duplicates.
     non_finite: how a non-finite value is told, "fail" or "prune" (module docstring).
+    heartbeat: seconds between the heartbeats this worker records on the trials it evaluates,
+      for a storage URL (an optuna storage object keeps its own); a trial whose heartbeat is
+      twice as old is a dead worker's. None: no heartbeat (then one machine per study).
     """
     where = f"BO study '{study_name}'"
     if not (isinstance(num_trials, int) and num_trials >= 1):
@@ -378,89 +650,77 @@ def run_bo(objective_batch: ObjectiveBatch, space: SearchSpace, *, num_trials: i
                          f"found {direction!r}")
     if non_finite not in ("fail", "prune"):
         raise SuiteError(f"{where}: non_finite: expected 'fail' or 'prune', found {non_finite!r}")
+    if heartbeat is not None and not (isinstance(heartbeat, int) and heartbeat >= 1):
+        raise SuiteError(f"{where}: heartbeat: expected None or an int >= 1 (seconds), found "
+                         f"{heartbeat!r}")
     if not isinstance(space, SearchSpace):
         space = SearchSpace(space)
     say = log or (lambda _: None)
-    dists = space.distributions()
-    store = _open_storage(storage, out_dir)
+    store = _open_storage(storage, out_dir, heartbeat)
+    me = workers.this_worker()
 
-    with _quiet_optuna():
+    with _quiet_optuna(), workers.running(me):
         study = optuna.create_study(storage=store, study_name=study_name, direction=direction,
                                     load_if_exists=True)
         _check_study(study, space, direction, where)
-        study_id = store.get_study_id_from_name(study_name)
+        shared = _Shared(study=study, store=store,
+                         study_id=store.get_study_id_from_name(study_name),
+                         dists=space.distributions(), num_trials=num_trials, me=me,
+                         beat=workers.beat_of(store))
+        poll = min(5.0, shared.beat.interval / 2) if shared.beat else 2.0
 
-        def set_attr(number: int, key: str, value: Any) -> None:
-            trial_id = store.get_trial_id_from_study_id_trial_number(study_id, number)
-            store.set_trial_user_attr(trial_id, key, value)
+        def set_sampler(round_: int) -> None:
+            study.sampler = sampler if sampler is not None else default_sampler(
+                _round_seed(seed, round_), batch_size=batch_size,
+                n_startup_trials=n_startup_trials)
 
-        trials = study.get_trials(deepcopy=False)
-        done = sum(_evaluated(t) for t in trials)
-        rounds = [t.user_attrs["round"] for t in trials if "round" in t.user_attrs]
-        # Trials an interrupted round left RUNNING: redone first, in place, as (number, config,
-        # round); one a kill caught inside ask has incomplete params and cannot be redone.
-        redo: list[tuple[int, dict[str, Any], int | None]] = []
-        for t in trials:
-            if t.state != TrialState.RUNNING:
-                continue
-            if set(t.params) != set(dists):
-                reason = "interrupted inside ask"
-            elif any(t.distributions[n] != dists[n] for n in dists):
-                reason = "asked in another search space"
-            elif done + len(redo) >= num_trials:
-                reason = "over the trial budget"
+        scan = shared.scan()
+        if scan.trials:
+            say(f"{where}: resuming: {scan.done}/{num_trials} trials evaluated"
+                + (f"; {scan.live} running in other workers" if scan.live else "")
+                + (f"; {len(scan.redo)} left running by dead workers, re-evaluated first"
+                   if scan.redo else ""))
+        waiting_for = None
+        while scan.done < num_trials:
+            if scan.redo:  # an interrupted round is redone as it was asked, under its own number
+                chunk = scan.redo[:batch_size]
+                labels = [t.user_attrs.get("round") for t in chunk]
+                round_ = max((r for r in labels if r is not None), default=max(
+                    (t.user_attrs.get("round", -1) for t in scan.trials), default=-1) + 1)
+                chunk = shared.claim(chunk, round_)
+                round_ = chunk[0].user_attrs.get("round", round_) if chunk else round_
+                batch = [(t.number, {n: t.params[n] for n in shared.dists}) for t in chunk]
             else:
-                redo.append((t.number, {n: t.params[n] for n in dists},
-                             t.user_attrs.get("round")))
-                continue
-            set_attr(t.number, "abandoned", reason)
-            study.tell(t.number, state=TrialState.FAIL)
-        interrupted = max((r for _, _, r in redo if r is not None),
-                          default=max(rounds, default=-1) + 1)
-        for number, _, r in redo:
-            if r is None:  # killed between ask and labelling: it belongs to the last round
-                set_attr(number, "round", interrupted)
-        redo = [(number, config, interrupted if r is None else r) for number, config, r in redo]
-        next_round = max([*rounds, *(r for _, _, r in redo)], default=-1) + 1
-        if trials:
-            say(f"{where}: resuming: {done}/{num_trials} trials evaluated"
-                + (f"; {len(redo)} left running by interrupted round {interrupted}, "
-                   f"re-evaluated first" if redo else ""))
-
-        while done < num_trials:
-            q = min(batch_size, num_trials - done)
-            if redo:  # an interrupted round is redone as it was asked, under its own number
-                chunk, redo = redo[:q], redo[q:]
-                round_ = chunk[0][2]
-                batch = [(number, config) for number, config, _ in chunk]
+                q = min(batch_size, num_trials - scan.held + scan.waiting)
+                if q <= 0:  # the rest of the budget is being evaluated by other workers
+                    if waiting_for != scan.live:
+                        say(f"{where}: {scan.done}/{num_trials} trials evaluated; waiting for "
+                            f"{scan.live} running in other workers")
+                        waiting_for = scan.live
+                    time.sleep(poll)
+                    scan = shared.scan()
+                    continue
+                round_, batch = shared.ask(q, set_sampler)
+            waiting_for = None
+            if batch:
+                with workers.heartbeat(shared.beat, [shared.trial_id(n) for n, _ in batch], say):
+                    values = _call(objective_batch, [config for _, config in batch], where,
+                                   round_)
+                dropped = [number for (number, _), value in zip(batch, values)
+                           if not shared.finish(number, value, non_finite)]
+                scan = shared.scan()
+                result = bo_result(study, space)
+                finite = [v for v in values if math.isfinite(v)]
+                pick = max if direction == "maximize" else min
+                say(f"{where}: round {round_}: {len(batch)} trials ({scan.done}/{num_trials}), "
+                    f"{len(values) - len(finite)} non-finite, round best "
+                    + (f"{pick(finite):.6g}" if finite else "none")
+                    + (f", incumbent {result.best_value:.6g} (trial {result.best_trial})"
+                       if result.best_trial is not None else ", no incumbent yet")
+                    + (f"; trials {dropped} were finished by another worker first, their "
+                       f"values here dropped" if dropped else ""))
             else:
-                round_, next_round = next_round, next_round + 1
-                study.sampler = sampler if sampler is not None else default_sampler(
-                    _round_seed(seed, round_), batch_size=batch_size,
-                    n_startup_trials=n_startup_trials)
-                batch = []
-                for _ in range(q):
-                    trial = study.ask(dists)
-                    trial.set_user_attr("round", round_)
-                    batch.append((trial.number, {n: trial.params[n] for n in dists}))
-
-            values = _call(objective_batch, [config for _, config in batch], where, round_)
-            for (number, _), value in zip(batch, values):
-                if math.isfinite(value):
-                    study.tell(number, value)
-                else:
-                    set_attr(number, "non_finite", repr(value))
-                    study.tell(number, state=TrialState.FAIL if non_finite == "fail"
-                               else TrialState.PRUNED)
-            done += len(batch)
-            result = bo_result(study, space)
-            finite = [v for v in values if math.isfinite(v)]
-            pick = max if direction == "maximize" else min
-            say(f"{where}: round {round_}: {len(batch)} trials ({done}/{num_trials}), "
-                f"{len(values) - len(finite)} non-finite, round best "
-                + (f"{pick(finite):.6g}" if finite else "none")
-                + (f", incumbent {result.best_value:.6g} (trial {result.best_trial})"
-                   if result.best_trial is not None else ", no incumbent yet"))
+                scan = shared.scan()
         return bo_result(study, space)
 
 
