@@ -143,7 +143,12 @@ flags.DEFINE_integer("trials", 64, "bo: configurations to evaluate in all.")
 flags.DEFINE_integer("batch", 8, "bo: configurations per round, trained in one vmapped run.")
 flags.DEFINE_integer("max_horizon", 10, "bo: longest model rollout searched (static).")
 flags.DEFINE_string("storage", None, "bo: optuna storage URL (default sqlite:///<out>/study.db; "
-                    "any SQLAlchemy URL lets several machines share one study).")
+                    "a database server's, e.g. postgresql://user@host/db, lets workers on "
+                    "several machines share one study: same --storage and --study).")
+flags.DEFINE_integer("heartbeat", 60, "bo: seconds between a worker's heartbeats on the trials "
+                     "it evaluates; a trial whose heartbeat is twice as old (or whose worker's "
+                     "process is gone from this machine) is a dead worker's, and the next worker "
+                     "to look evaluates it again; 0: no heartbeat (then one machine per study).")
 flags.DEFINE_string("study", None, "bo: study name (default <algo>-<env>); reruns resume it.")
 
 config_flags.DEFINE_config_file(
@@ -378,8 +383,8 @@ def _model_options():
 
 @command("bo", ("algo", "dataset", "minari_root", "env", "out", "trials", "batch", "max_horizon",
                 "num_seeds", "steps", "eval_every", "eval_episodes", "batch_size",
-                "eval_backend", "storage", "study", "seed", "model_config", "ensemble_members",
-                "ensemble_elites", "ensemble_epochs", "ensemble_cache"),
+                "eval_backend", "storage", "study", "heartbeat", "seed", "model_config",
+                "ensemble_members", "ensemble_elites", "ensemble_epochs", "ensemble_cache"),
          "python -m jaxrl_suite bo --algo=mopo --dataset=jaxrl_suite/default/pendulum/mixed-v0"
          " --trials=32 --batch=8 --steps=5000 --num_seeds=2")
 def bo_command() -> int:
@@ -390,6 +395,9 @@ def bo_command() -> int:
     from jaxrl_suite.sweep.mbrl_bo import MBRLBOSettings, run_mbrl_bo
 
     _check_algo("bo")
+    if FLAGS.heartbeat < 0:
+        raise SuiteError(f"bo: flag '--heartbeat': expected seconds >= 0 (0: none), found "
+                         f"{FLAGS.heartbeat}")
     dataset = io.load(FLAGS.dataset, root=FLAGS.minari_root)
     env_id = FLAGS.env or dataset.meta.env_id
     if not env_id:
@@ -405,7 +413,7 @@ def bo_command() -> int:
         **_bo_model_settings(dataset))
     out = _out_dir("bo")
     summary = run_mbrl_bo(dataset, env_id, out, settings, storage=FLAGS.storage,
-                          study_name=FLAGS.study)
+                          study_name=FLAGS.study, heartbeat=FLAGS.heartbeat or None)
     fresh = summary["fresh_seeds"]
 
     def spread(s: dict) -> str:

@@ -143,21 +143,23 @@ def compare_on_fresh_seeds(evaluate: Callable[..., list], best_params: dict[str,
 
 def run_mbrl_bo(dataset: Dataset, env_id: str, out: str | pathlib.Path,
                 settings: MBRLBOSettings = MBRLBOSettings(), *, storage: str | None = None,
-                study_name: str | None = None, log: Callable[[str], None] = print
-                ) -> dict[str, Any]:
+                study_name: str | None = None, heartbeat: int | None = bo.DEFAULT_HEARTBEAT_S,
+                log: Callable[[str], None] = print) -> dict[str, Any]:
     """Returns {"best_params", "best_value", "default_value", "best_value_fresh_seeds",
     "fresh_seeds"} after a BO study (resumed if its storage holds it) and writing
     best_config.json, trials.csv, trace.png and summary.json. The incumbent's value is the best
     of many noisy evaluations (biased upwards); ``best_value_fresh_seeds`` and
     ``default_value`` score the incumbent and the default config on the same seeds the study
     never saw, in one run; ``fresh_seeds`` (``compare_on_fresh_seeds``) holds their per-seed
-    scores, spreads and the paired gain."""
+    scores, spreads and the paired gain. Processes given the same ``storage`` and ``study_name``
+    share the study (``bo.run_bo``; ``heartbeat`` in seconds, None: off), and each returns once
+    the whole study is evaluated."""
     out = pathlib.Path(out)
     objective_batch, space, evaluate = make_objective(dataset, env_id, settings, log)
     result = bo.run_bo(objective_batch, space, num_trials=settings.num_trials,
                        batch_size=settings.batch_size, seed=settings.seed, storage=storage,
                        out_dir=out, study_name=study_name or f"{settings.algo}-{env_id}",
-                       log=log)
+                       heartbeat=heartbeat, log=log)
     bo.write_bo_outputs(result, out)
     summary = dict(algo=settings.algo, env=env_id, dataset=dataset.meta.source,
                    best_params=result.best_params, best_value=result.best_value,
