@@ -30,6 +30,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import optuna
 
+from jaxrl_suite.sweep.store import process_alive
+
 # Runs of run_bo going on in this process (their Worker.run): a trial labelled with this pid and
 # a run id not in here was left by an earlier call that returned or raised.
 _LIVE_RUNS: set[str] = set()
@@ -83,21 +85,6 @@ def running(worker: Worker) -> Iterator[None]:
         _LIVE_RUNS.discard(worker.run)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    # A killed child that its parent has not reaped yet is a zombie: it evaluates nothing.
-    try:
-        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
-
-
 def alive_here(owner: Worker, me: Worker) -> bool | None:
     """Returns whether ``owner`` is alive where this process can tell (same machine), else
     None."""
@@ -105,7 +92,7 @@ def alive_here(owner: Worker, me: Worker) -> bool | None:
         return None
     if owner.pid == me.pid:
         return owner.run in _LIVE_RUNS
-    return _process_alive(owner.pid)
+    return process_alive(owner.pid)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -106,14 +106,20 @@ def writer_tag() -> str:
     return f"{_host()}~{os.getpid()}"
 
 
-def _pid_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Returns whether process ``pid`` of this machine is alive: it exists and is not a zombie
+    (a killed child its parent has not reaped yet does nothing more)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's live process
         return True
-    return True
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 def _stale_temp(path: pathlib.Path, now: float) -> bool:
@@ -121,7 +127,7 @@ def _stale_temp(path: pathlib.Path, now: float) -> bool:
     host's (or an untagged one) by its age."""
     match = _TEMP.match(path.name)
     if match and match["host"] == _host():
-        return not _pid_alive(int(match["pid"]))
+        return not process_alive(int(match["pid"]))
     try:
         return now - path.stat().st_mtime > STALE_TEMP_S
     except FileNotFoundError:
