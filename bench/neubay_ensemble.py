@@ -6,7 +6,7 @@ the dataset (the calibration NEUBAY runs once per run).
 
     .venv/bin/python bench/neubay_ensemble.py [--dataset=<name>] [--members=128 --elites=100]
 
-The dataset defaults to the suite's ``mujoco-small`` HalfCheetah medium-replay (100k
+The dataset defaults to the suite's ``mujoco-small`` HalfCheetah medium-replay (40k
 transitions; ``generate --suite=mujoco-small`` builds it).
 """
 
@@ -30,7 +30,7 @@ from jaxrl_suite.model_based.neubay import calibrate, members_in_use  # noqa: E4
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dataset",
-                        default="jaxrl_suite/mujoco-small/halfcheetah-v5/medium-replay-v0")
+                        default="jaxrl_suite/mujoco-small/halfcheetah/medium-replay-v0")
     parser.add_argument("--minari_root", default=None)
     parser.add_argument("--members", type=int, default=128)
     parser.add_argument("--elites", type=int, default=100)
