@@ -24,6 +24,14 @@ from any cell's state, so under the cell vmap ``lax.cond`` stays a branch and th
 nothing at the other updates (a cell-state predicate would turn it into a select that runs
 the round at every update).
 
+A learner with a delayed step (``Learner.delayed``: TD3+BC's and ReBRAC's policy delay) is
+scanned over blocks of ``update_period`` updates, the full update then critic-only ones, each
+its own function: under the cell vmap a branch on the update index (or the state's step) would
+compute both parts and keep one, so the actor step would be paid at every update.
+
+With several processes (``distributed.py``), the cell axis is sharded over every process's
+devices and results are gathered to the host of each (``to_host``).
+
 A recurrent learner (``Learner.initial_carry``) is evaluated as an
 ``envs.evaluate.RecurrentPolicy`` in both evaluation paths.
 
