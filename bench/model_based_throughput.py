@@ -20,7 +20,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxrl_suite.agents.base import data_spec
 from jaxrl_suite.envs.registry import make_env
@@ -30,10 +29,15 @@ from jaxrl_suite.model_based.mopo import MOPOConfig, MOPOHParams, make_mopo, mem
 from jaxrl_suite.train import TrainConfig, make_train, stack_hparams
 
 
-def seconds(fn, *args) -> float:
-    jax.block_until_ready(fn(*args))  # compile
+def copied(state):
+    """Returns a copy of a state (run_chunk consumes the state it is given: donation)."""
+    return jax.block_until_ready(jax.tree.map(jnp.copy, state))
+
+
+def seconds(fn, state, *args) -> float:
+    jax.block_until_ready(fn(copied(state), *args))  # compile
     start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
+    jax.block_until_ready(fn(state, *args))
     return time.perf_counter() - start
 
 
@@ -86,7 +90,7 @@ def main() -> None:
     vmapped = seconds(trainer.run_chunk, trainer.init(keys, spec, grid), data, None, grid)
     singles = [stack_hparams([c]) for c in cells]
     states = [trainer.init(keys[i:i + 1], spec, singles[i]) for i in range(args.q)]
-    jax.block_until_ready(trainer.run_chunk(states[0], data, None, singles[0]))  # compile
+    jax.block_until_ready(trainer.run_chunk(copied(states[0]), data, None, singles[0]))  # compile
     start = time.perf_counter()
     for state, hp in zip(states, singles):
         jax.block_until_ready(trainer.run_chunk(state, data, None, hp))

@@ -45,6 +45,7 @@ the others are untouched; a diverged cell's evaluation returns are reported as N
 from __future__ import annotations
 
 import dataclasses
+import functools
 import pathlib
 import time
 from typing import Any, Callable, NamedTuple
@@ -300,7 +301,10 @@ def make_train(learner: Learner, env: JaxEnv | HostEvaluator, config: TrainConfi
     # ``first_update`` (int32 [], the global index of the chunk's first update) is shared too.
     vmapped_chunk = jax.vmap(chunk_cell, in_axes=(0, None, 0, 0, None, None))
 
-    @jax.jit
+    # The state is donated: the chunk writes its new state into the old one's buffers, so a
+    # program holds one copy of every cell's parameters and optimiser moments, not two (the
+    # caller must not read the state it passed in after the call).
+    @functools.partial(jax.jit, donate_argnums=0)
     def run_chunk(state, dataset, sampling, hparams, demo_range=None, first_update=0):
         return vmapped_chunk(state, dataset, sampling, hparams, demo_range,
                              jnp.asarray(first_update, jnp.int32))

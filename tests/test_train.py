@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from flax import struct
 
-from jaxrl_suite.agents.base import Learner
+from jaxrl_suite.agents.base import Learner, data_spec
 from jaxrl_suite.agents.bc import BCConfig, BCHParams, make_bc
 from jaxrl_suite.agents.td3bc import TD3BCConfig, TD3BCHParams, make_td3bc
 from jaxrl_suite.data import DatasetMeta, from_arrays
@@ -381,3 +381,17 @@ def test_delayed_actor_step_runs_as_blocks_equal_to_one_update_at_a_time(td3bc_t
     odd = make_train(learner, make_env("Pendulum-v1"),
                      dataclasses.replace(CONFIG, eval_every=25, num_updates=50))
     assert _scan_body_dots(odd, blocks.state, dataset, hparams)[0] == step_dots
+
+
+def test_a_chunk_reuses_its_state_buffers_for_the_new_state(td3bc_trainer, dataset):
+    """run_chunk donates its state: the compiled program writes every byte of the new state
+    into the old one's buffers (one copy of the cells' parameters and moments in memory, not
+    two), and the state passed in is consumed."""
+    hparams = stack_hparams([TD3BCHParams()] * 2)
+    state = td3bc_trainer.init(_keys([0, 1]), data_spec(dataset), hparams)
+    state_bytes = sum(x.nbytes for x in jax.tree.leaves(state))
+    stats = td3bc_trainer.run_chunk.lower(state, dataset, None, hparams).compile()
+    assert stats.memory_analysis().alias_size_in_bytes == state_bytes
+    new, _ = td3bc_trainer.run_chunk(state, dataset, None, hparams)
+    assert all(x.is_deleted() for x in jax.tree.leaves(state.learner))
+    assert not any(x.is_deleted() for x in jax.tree.leaves(new.learner))
