@@ -185,7 +185,9 @@ def heartbeat_storage(tmp_path):
 def test_stale_trials_of_another_machine_are_redone_and_live_ones_waited_for(tmp_path):
     storage = heartbeat_storage(tmp_path)
     stale = foreign_trials(storage, 3)
-    time.sleep(2.5)  # past the grace period (2 x 1 s): these three stopped beating
+    # Past the grace period (2 x 1 s) by the database's clock: SQLite's CURRENT_TIMESTAMP has
+    # whole seconds, so a heartbeat 2.5 s old can read as 2 s (not stale); 3.5 s reads >= 3 s.
+    time.sleep(3.5)
     live = foreign_trials(storage, 2)
     worker = LiveForeignWorker(storage, live, seconds=4.0)
     worker.start()
