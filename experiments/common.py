@@ -29,12 +29,58 @@ RUN_FIELDS = ("seed", "overrides", "hparams")
 STUDY_FIELDS = ("batch_size", "eval_every", "eval_episodes")
 
 
+# The benchmarks of the studies that began on the suite's toy tasks (trajectory weighting,
+# semi-supervised, revisiting MBRL): ``mujoco`` = the locomotion suites' D4RL-recipe datasets
+# (the benchmark their papers used), ``pendulum`` = the Pendulum/MountainCar datasets of the
+# ``default`` suite they ran on first.
+BENCHMARKS = ("mujoco", "pendulum")
+DEFAULT_BENCHMARK = "mujoco"
+
+
+def scale_folder(scale: str, benchmark: str = "pendulum") -> str:
+    """Returns the results folder name of ``scale`` on ``benchmark``: ``<scale>`` on pendulum
+    (the names these studies' committed results have had since before locomotion),
+    ``mujoco-<scale>`` on mujoco."""
+    if benchmark not in BENCHMARKS:
+        raise SuiteError(f"benchmark: expected one of {list(BENCHMARKS)}, found {benchmark!r}")
+    return scale if benchmark == "pendulum" else f"{benchmark}-{scale}"
+
+
 def results_dir(experiment: str, scale: str, out: str | os.PathLike | None = None,
                 results_root: str | os.PathLike = RESULTS_ROOT) -> pathlib.Path:
     """Returns ``out`` when given, else ``<results_root>/<experiment>/<scale>``: each scale's
     records, tables and plots in a folder of their own, so that a run at one scale never reads
-    another's records nor overwrites its tables."""
+    another's records nor overwrites its tables (``scale``: a ``scale_folder`` name where the
+    study has several benchmarks)."""
     return pathlib.Path(out) if out else pathlib.Path(results_root) / experiment / scale
+
+
+def define_benchmark_flags() -> None:
+    """Defines --benchmark and --envs of the studies with a locomotion setting."""
+    from absl import flags
+
+    flags.DEFINE_enum("benchmark", DEFAULT_BENCHMARK, list(BENCHMARKS),
+                      "Datasets: the mujoco suites' locomotion sets (results/<experiment>/"
+                      "mujoco-<scale>/) or the Pendulum ones (results/<experiment>/<scale>/).")
+    flags.DEFINE_list("envs", None, "mujoco only: a subset of the scale's envs (e.g. "
+                      "HalfCheetah-v5); default: all of them.")
+
+
+def select_envs(available: Sequence[str], envs: Sequence[str] | None, benchmark: str
+                ) -> tuple[str, ...]:
+    """Returns the envs of ``available`` named by --envs (``envs``; None or empty: all), in
+    ``available``'s order; raises SuiteError naming the flag for an env the scale lacks, and
+    on the pendulum benchmark, whose datasets are fixed."""
+    if not envs:
+        return tuple(available)
+    if benchmark != "mujoco":
+        raise SuiteError(f"flag '--envs': only for --benchmark=mujoco, found --benchmark="
+                         f"{benchmark}")
+    unknown = sorted(set(envs) - set(available))
+    if unknown:
+        raise SuiteError(f"flag '--envs': expected envs of the scale {list(available)}, found "
+                         f"{unknown}")
+    return tuple(e for e in available if e in envs)
 
 
 def planned_runs(spec: SweepSpec, loader: DatasetLoader) -> dict[str, dict[str, Any]]:

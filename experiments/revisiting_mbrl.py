@@ -1,12 +1,16 @@
 """The penalty x horizon study and the BO comparison of "Revisiting Design Choices in Offline
-Model-Based Reinforcement Learning" (Lu et al., ICLR 2022), on the suite's continuous datasets.
+Model-Based Reinforcement Learning" (Lu et al., ICLR 2022), on the suite's locomotion datasets
+(``--benchmark=mujoco``, the default: HalfCheetah, Hopper and Walker2d with D4RL's recipes, the
+paper's benchmark) or its Pendulum and MountainCar ones (``--benchmark=pendulum``, where the
+study began).
 
 Per dataset: (1) MOPO with each of the six uncertainty penalties x each horizon, at lambda 1
 and the other defaults, trains as ONE vmapped run (penalty type and horizon are traced
 hyperparameters) through the shared sweep runner, one record per run in the results store
 under --out (``records/``, with its rliable report in ``report/``); (2) a batched BO study searches
 penalty, lambda, horizon, models in use and real ratio, q configurations per vmapped run. Writes
-under --out (default results/revisiting_mbrl/<scale>/, so scales never share records, BO
+under --out (default results/revisiting_mbrl/mujoco-<scale>/ on mujoco,
+results/revisiting_mbrl/<scale>/ on pendulum, so scales and benchmarks never share records, BO
 studies or tables):
 
 - ``penalty_horizon.{md,csv}``: dataset x penalty x horizon -> normalised return (seed mean);
@@ -15,12 +19,16 @@ studies or tables):
   value), as the paper's table of default vs BO configs;
 - ``bo/<dataset>/``: each study (SQLite, resumable), its trials, trace plot and best config.
 
-    .venv/bin/python experiments/revisiting_mbrl.py --scale=tiny      # results/.../tiny/
-    .venv/bin/python experiments/revisiting_mbrl.py --scale=default     # CPU, ~15 min
+    .venv/bin/python experiments/revisiting_mbrl.py --scale=tiny      # .../mujoco-tiny/
+    .venv/bin/python experiments/revisiting_mbrl.py --scale=default --envs=HalfCheetah-v5
+    .venv/bin/python experiments/revisiting_mbrl.py --benchmark=pendulum --scale=default
 
 Scales: ``paper`` uses MOPO's networks (7 models of 4x200, SAC 2x256), horizons {1, 5, 10},
-100k updates and a 64-trial BO (GPU-sized). ``default`` shrinks networks and budgets to fit a
-CPU (5 models of 3x64, SAC 2x64, 5k updates, horizons {1, 5}, BO 16 trials in rounds of 8).
+100k updates and a 64-trial BO (GPU-sized); on mujoco the ``mujoco`` suite's random, medium,
+medium-replay and medium-expert sets of the three robots, the D4RL levels MOPO reports.
+``default`` shrinks networks and budgets to fit a CPU (5 models of 3x64, SAC 2x64, 5k updates,
+horizons {1, 5}, BO 16 trials in rounds of 8); on mujoco the medium-replay set of each robot
+in ``mujoco-small`` (one is ~15-30 min on two cores, so ``--envs`` runs a subset).
 Note the objective is the online evaluation return, as in the paper's BO: an oracle tuning
 protocol, not an offline model-selection method.
 """
@@ -39,7 +47,8 @@ from absl import flags
 if not __package__:  # run as a script: make the `experiments` package importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from experiments.common import results_dir, run_app, run_sweeps
+from experiments.common import (define_benchmark_flags, results_dir, run_app, run_sweeps,
+                                scale_folder, select_envs)
 from jaxrl_suite.data import io
 from jaxrl_suite.generate.suite import build_suite, dataset_id
 from jaxrl_suite.model_based.dynamics import EnsembleConfig
@@ -59,6 +68,16 @@ class Scale:
     datasets: tuple[tuple[str, str], ...]  # (env, recipe)
     horizons: tuple[int, ...]
     settings: MBRLBOSettings
+
+    @property
+    def envs(self) -> tuple[str, ...]:
+        """The envs of ``datasets``, in order."""
+        return tuple(dict.fromkeys(env for env, _ in self.datasets))
+
+    def with_envs(self, envs: tuple[str, ...]) -> "Scale":
+        """Returns the scale with only the datasets of ``envs``."""
+        return dataclasses.replace(self, datasets=tuple(d for d in self.datasets
+                                                        if d[0] in envs))
 
 
 def _small_ensemble(members, hidden, epochs):
@@ -84,6 +103,18 @@ SCALES = {
                                   num_updates=100_000, eval_every=100_000, eval_episodes=10,
                                   max_horizon=10)),
 }
+MUJOCO_ENVS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
+MUJOCO_SCALES = {
+    "tiny": Scale("mujoco-tiny", (("Hopper-v5", "medium-replay"),), (1, 2),
+                  SCALES["tiny"].settings),
+    "default": Scale("mujoco-small", tuple((e, "medium-replay") for e in MUJOCO_ENVS), (1, 5),
+                     SCALES["default"].settings),
+    # The D4RL levels of MOPO's table (random, medium, medium-replay, medium-expert).
+    "paper": Scale("mujoco", tuple((e, r) for e in MUJOCO_ENVS for r in (
+        "random", "medium", "medium-replay", "medium-expert")), (1, 5, 10),
+        SCALES["paper"].settings),
+}
+BENCHMARK_SCALES = {"mujoco": MUJOCO_SCALES, "pendulum": SCALES}
 GRID_COLUMNS = ("env", "dataset", "penalty", "horizon", "score", "diverged")
 BO_COLUMNS = ("env", "dataset", "default_score", "bo_score", "bo_incumbent", "penalty",
               "penalty_coef", "horizon", "num_members", "real_ratio", "trials")
@@ -93,10 +124,11 @@ def define_flags() -> None:
     """Defines the script's absl flags: only when run as a script, so that tests can import
     several experiment modules into one process without a flag defined twice."""
     flags.DEFINE_enum("scale", "default", list(SCALES), "Budget preset.")
+    define_benchmark_flags()
     flags.DEFINE_string("minari_root", None, "Local Minari root (default: "
                         "$MINARI_DATASETS_PATH, else Minari's default).")
     flags.DEFINE_string("out", None, f"Output directory (default: results/{EXPERIMENT}/"
-                        "<scale>).")
+                        "mujoco-<scale> on mujoco, results/{EXPERIMENT}/<scale> on pendulum).")
 
 
 def grid_spec(scale: Scale) -> SweepSpec:
@@ -142,7 +174,7 @@ def run_study(scale: Scale, out: pathlib.Path, root: Any = None,
     per dataset (``bo/<dataset>/study.db``): a re-run skips or resumes both. Raises SuiteError,
     before training or writing anything, when ``out`` holds the grid's runs under another
     setting (another scale's)."""
-    build_suite(scale.suite, root, log=log)
+    build_suite(scale.suite, root, envs=scale.envs, log=log)
     _, records = run_sweeps([grid_spec(scale)], out, root=root, log=log, progress=progress)
     grid = grid_rows(records)
     write_report(records, out / "report", method_keys=("algo",), reps=reps, log=log)
@@ -172,8 +204,11 @@ def run_study(scale: Scale, out: pathlib.Path, root: Any = None,
 def main(argv: list[str]) -> None:
     del argv
     start = time.perf_counter()
-    out = results_dir(EXPERIMENT, flags.FLAGS.scale, flags.FLAGS.out)
-    grid_rows, bo_rows = run_study(SCALES[flags.FLAGS.scale], out, flags.FLAGS.minari_root)
+    f = flags.FLAGS
+    scale = BENCHMARK_SCALES[f.benchmark][f.scale]
+    scale = scale.with_envs(select_envs(scale.envs, f.envs, f.benchmark))
+    out = results_dir(EXPERIMENT, scale_folder(f.scale, f.benchmark), f.out)
+    grid_rows, bo_rows = run_study(scale, out, f.minari_root)
     print(tables.markdown_table(grid_rows, GRID_COLUMNS))
     print(tables.markdown_table(bo_rows, BO_COLUMNS))
     print(f"done in {time.perf_counter() - start:.0f} s; written to {out}/")

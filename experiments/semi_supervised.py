@@ -1,5 +1,8 @@
 """The proxy-label study of "Semi-Supervised Offline RL with Action-Free Trajectories" (Zheng et
-al., ICML 2023, SS-ORL; code: facebookresearch/ssorl), on the suite's continuous datasets.
+al., ICML 2023, SS-ORL; code: facebookresearch/ssorl), on the suite's locomotion datasets
+(``--benchmark=mujoco``, the default: the D4RL-recipe sets of HalfCheetah, Hopper and Walker2d,
+the paper's benchmark) or its Pendulum and MountainCar ones (``--benchmark=pendulum``, where the
+study began).
 
 Per dataset and labelled share: keep the true actions of a share of the trajectories, drawn from
 the lowest-return half (``transforms.labels.labelled_split``), train the inverse-dynamics model
@@ -12,7 +15,8 @@ run in ``--out/records/``, re-runs skip what is done):
 - ``labelled-only-<share>``: only the labelled trajectories (what one can do without an IDM);
 - ``proxy-<share>``: the labelled trajectories with true actions, the rest with proxy actions.
 
-Writes under --out (default results/semi_supervised/<scale>/, so scales never share records or
+Writes under --out (default results/semi_supervised/mujoco-<scale>/ on mujoco,
+results/semi_supervised/<scale>/ on pendulum, so scales and benchmarks never share records or
 tables):
 
 - ``semi_supervised.{md,csv}``: per dataset x learner x variant, the final normalised score
@@ -24,9 +28,10 @@ tables):
   over the learner's ``full`` variant, learning curves, performance profiles);
 - ``records/``: the append-only results store.
 
-    .venv/bin/python experiments/semi_supervised.py --scale=tiny       # results/.../tiny/
-    .venv/bin/python experiments/semi_supervised.py --scale=default     # 2 CPU cores, ~5 min
+    .venv/bin/python experiments/semi_supervised.py --scale=tiny    # .../mujoco-tiny/
+    .venv/bin/python experiments/semi_supervised.py --scale=default --envs=HalfCheetah-v5
     .venv/bin/python experiments/semi_supervised.py --scale=paper       # GPU-sized
+    .venv/bin/python experiments/semi_supervised.py --benchmark=pendulum --scale=default
 
 Choices:
 
@@ -48,21 +53,30 @@ Choices:
   learner trains) an --out that holds the old ones, naming the differing setting: give each
   setting its own --out. A changed *implementation* of the labelling code is not
   fingerprinted: use a fresh --out then.
-* Scales: ``paper`` uses ``InverseDynamicsConfig()`` (ssorl's [1024, 1024], lr 1e-4, batch
-  1024), TD3+BC and CQL at their 256-wide defaults, 1M updates, 5 seeds (GPU-sized).
-  ``default`` takes ~5 min on two CPU cores (a re-run that trains nothing ~1 min: it labels
-  again): a CPU-sized IDM ([256, 256], lr 1e-3, batch 256, 2,000 steps; 3-12 s per dataset and
-  share, Pendulum-replay label MAE ~0.1 on actions in [-2, 2]), TD3+BC only at (64, 64), 5k
-  updates, 4 seeds (~12 s per variant, compile included). CQL is left out there: one CQL
-  variant at that size took 212 s, its 15 would take ~55 min.
+* Scales on mujoco (``MUJOCO_SCALES``): ``paper`` takes the D4RL levels ssorl downloads
+  (``dataset/download_d4rl_gym_datasets.py:17-19``: medium, medium-expert, medium-replay,
+  expert; Ant is not in the suite) from the GPU-sized ``mujoco`` suite, with the pendulum
+  paper scale's IDM, learners and budget. ``default`` takes medium-replay and medium of
+  ``mujoco-small`` (100k transitions; HalfCheetah's medium-replay holds 40 trajectories, so
+  10% labels 4), the CPU IDM below, TD3+BC at (64, 64), 10k updates (where TD3+BC leaves BC's
+  score on that data, results/locomotion_learners/default), 4 seeds, evaluation every 1k
+  updates on 5 episodes in C MuJoCo. ``tiny``: mujoco-tiny's Hopper medium-replay (26
+  trajectories), share 0.25.
+* Scales on pendulum (``SCALES``): ``paper`` uses ``InverseDynamicsConfig()`` (ssorl's
+  [1024, 1024], lr 1e-4, batch 1024), TD3+BC and CQL at their 256-wide defaults, 1M updates, 5
+  seeds (GPU-sized). ``default`` takes ~5 min on two CPU cores (a re-run that trains nothing
+  ~1 min: it labels again): a CPU-sized IDM ([256, 256], lr 1e-3, batch 256, 2,000 steps;
+  3-12 s per dataset and share, Pendulum-replay label MAE ~0.1 on actions in [-2, 2]), TD3+BC
+  only at (64, 64), 5k updates, 4 seeds (~12 s per variant, compile included). CQL is left
+  out there: one CQL variant at that size took 212 s, its 15 would take ~55 min.
 * MountainCarContinuous-v0: the default suite's "expert" learnt to stand still (return ~0,
   the reference maximum), so 100 there means "as good as doing nothing"; its replay dataset
   holds 21 trajectories, so 10% is 2 labelled ones (one trains the IDM, one validates it).
 
 Reference numbers: none are stored. The paper reports D4RL MuJoCo scores for its own splits,
-not comparable with the suite's generated Pendulum datasets; only its finding is printed beside
-the table (REFERENCES.md): "with 10% low-return labelled, TD3+BC with proxy labels approaches
-the fully labelled result".
+not comparable with the suite's generated datasets (other data, normalisers and budgets); only
+its finding is printed beside the table (REFERENCES.md): "with 10% low-return labelled, TD3+BC
+with proxy labels approaches the fully labelled result".
 """
 
 from __future__ import annotations
@@ -81,7 +95,8 @@ from absl import flags, logging
 if not __package__:  # run as a script: make the `experiments` package importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from experiments.common import results_dir, run_app, run_sweeps
+from experiments.common import (define_benchmark_flags, results_dir, run_app, run_sweeps,
+                                scale_folder, select_envs)
 from jaxrl_suite.data import io
 from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.generate.suite import build_suite, dataset_id
@@ -122,6 +137,16 @@ class Scale:
     seed: int = 0
     report_reps: int = 2000
 
+    @property
+    def envs(self) -> tuple[str, ...]:
+        """The envs of ``datasets``, in order."""
+        return tuple(dict.fromkeys(d.rpartition("/")[0] for d in self.datasets))
+
+    def with_envs(self, envs: tuple[str, ...]) -> "Scale":
+        """Returns the scale with only the datasets of ``envs``."""
+        return dataclasses.replace(self, datasets=tuple(
+            d for d in self.datasets if d.rpartition("/")[0] in envs))
+
 
 _CPU_IDM = InverseDynamicsConfig(hidden_sizes=(256, 256), learning_rate=1e-3, batch_size=256,
                                  num_steps=2_000, eval_every=100)
@@ -143,18 +168,36 @@ SCALES = {
                    (0.1, 0.5), InverseDynamicsConfig(), num_seeds=5, num_updates=1_000_000,
                    eval_every=50_000, eval_episodes=10),
 }
+MUJOCO_ENVS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
+MUJOCO_SCALES = {
+    "tiny": Scale("mujoco-tiny", "mujoco-tiny", ("Hopper-v5/medium-replay",), ("td3bc",),
+                  (0.25,), SCALES["tiny"].idm, num_seeds=2, num_updates=20, eval_every=10,
+                  eval_episodes=1, batch_size=64, hidden_sizes=(32, 32), report_reps=200),
+    "default": Scale("mujoco-default", "mujoco-small",
+                     tuple(f"{e}/{r}" for e in MUJOCO_ENVS for r in ("medium-replay", "medium")),
+                     ("td3bc",), (0.1, 0.5), _CPU_IDM, num_seeds=4, num_updates=10_000,
+                     eval_every=1_000, eval_episodes=5, hidden_sizes=(64, 64)),
+    # ssorl dataset/download_d4rl_gym_datasets.py:17-19: these four levels (and Ant).
+    "paper": Scale("mujoco-paper", "mujoco", tuple(
+        f"{e}/{r}" for e in MUJOCO_ENVS
+        for r in ("medium", "medium-expert", "medium-replay", "expert")), ("td3bc", "cql"),
+        (0.1, 0.5), InverseDynamicsConfig(), num_seeds=5, num_updates=1_000_000,
+        eval_every=50_000, eval_episodes=10),
+}
+BENCHMARK_SCALES = {"mujoco": MUJOCO_SCALES, "pendulum": SCALES}
 
 
 def define_flags() -> None:
     """Defines the script's absl flags: only when run as a script, so that tests can import
     several experiment modules into one process without a flag defined twice."""
     flags.DEFINE_enum("scale", "default", list(SCALES), "Budget preset.")
+    define_benchmark_flags()
     flags.DEFINE_enum("which", None, list(WHICH), "Labelled trajectories: drawn from the "
                       "lowest-return half (the paper) or from all (default: the scale's).")
     flags.DEFINE_string("minari_root", None, "Local Minari root (default: "
                         "$MINARI_DATASETS_PATH, else Minari's default).")
     flags.DEFINE_string("out", None, f"Output directory (default: results/{EXPERIMENT}/"
-                        "<scale>).")
+                        "mujoco-<scale> on mujoco, results/{EXPERIMENT}/<scale> on pendulum).")
     flags.DEFINE_bool("progress", True, "Show a progress bar per training program.")
 
 
@@ -236,10 +279,11 @@ def build_variants(scale: Scale, root: Any = None, log: Callable[[str], None] = 
             labellings[dataset_name(base, share_tag(share))] = lab
             datasets[dataset_name(base, variant_name("labelled-only", share))] = lab.labelled
             datasets[dataset_name(base, variant_name("proxy", share))] = lab.proxy.dataset
+            overall = float(np.mean(np.asarray(full.episode_returns())))
             log(f"[{base}] {share_tag(share)}: {lab.labelled.num_episodes} of "
                 f"{full.num_episodes} trajectories labelled (mean return "
-                f"{lab.labelled_return:.1f} vs {float(np.mean(np.asarray(full.episode_returns()))):.1f}"
-                f" overall); IDM label MAE {lab.label_mae:.3f}, validation NLL "
+                f"{lab.labelled_return:.1f} vs {overall:.1f} overall); IDM label MAE "
+                f"{lab.label_mae:.3f}, validation NLL "
                 f"{float(lab.proxy.metrics.best_validation_nll):.3f} "
                 f"({time.perf_counter() - start:.1f} s)")
     return datasets, labellings
@@ -334,7 +378,7 @@ def run_study(scale: Scale, out: pathlib.Path, root: Any = None,
     holds these runs under another setting (another scale's or labelling's)."""
     from jaxrl_suite.report.summary import write_report
 
-    build_suite(scale.suite, root, log=log)
+    build_suite(scale.suite, root, envs=scale.envs, log=log)
     out.mkdir(parents=True, exist_ok=True)
     datasets, labellings = build_variants(scale, root, log)
     spec = sweep_spec(scale, tuple(datasets))
@@ -353,10 +397,12 @@ def main(argv: list[str]) -> None:
     del argv
     if not flags.FLAGS["verbosity"].present:  # orbax logs every chunk checkpoint at INFO
         logging.set_verbosity(logging.WARNING)
-    scale = SCALES[flags.FLAGS.scale]
-    if flags.FLAGS.which:
-        scale = dataclasses.replace(scale, which=flags.FLAGS.which)
-    out = results_dir(EXPERIMENT, flags.FLAGS.scale, flags.FLAGS.out)
+    f = flags.FLAGS
+    scale = BENCHMARK_SCALES[f.benchmark][f.scale]
+    scale = scale.with_envs(select_envs(scale.envs, f.envs, f.benchmark))
+    if f.which:
+        scale = dataclasses.replace(scale, which=f.which)
+    out = results_dir(EXPERIMENT, scale_folder(f.scale, f.benchmark), f.out)
     start = time.perf_counter()
     study = run_study(scale, out, flags.FLAGS.minari_root, progress=flags.FLAGS.progress)
     print(tables.markdown_table(study.rows, COLUMNS))

@@ -70,6 +70,7 @@ LONGEST_FIRST = (
     "tests/experiments/test_trajectory_weighting.py",
     "tests/test_train_locomotion.py",
     "tests/experiments/test_locomotion_learners.py",
+    "tests/experiments/test_mujoco_benchmark.py",
     "tests/experiments/test_neubay.py",
     "tests/experiments/test_dual_rl.py",
     "tests/experiments/test_dataset_perspective.py",
