@@ -1,7 +1,15 @@
-"""Orbax checkpoints of a whole vmapped training run: state [S] and metrics so far, per chunk.
+"""Orbax checkpoints of a whole vmapped training run: state [S] and metrics so far, after a
+chunk.
 
 A run saved after chunk c and restarted resumes from chunk c with the same keys, optimiser
 states and parameters, so it ends in exactly the state an uninterrupted run reaches.
+
+``train`` saves after its last chunk and after any chunk that ends at least ``interval()``
+seconds after the previous save (the run's start for the first): a saved state is the whole
+vmapped state (parameters, targets, optimiser moments of every cell; ~14 GB for 4,096 TD3+BC
+seeds at 256 units), copied to the host and written to disk, so saving after every short
+chunk would stall the device for much of the run. A kill loses at most the interval's work.
+``--checkpoint_interval`` (a global CLI flag) sets it; 0 saves after every chunk.
 """
 
 from __future__ import annotations
@@ -12,6 +20,26 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
+
+DEFAULT_INTERVAL_S = 120.0
+_interval_s = DEFAULT_INTERVAL_S
+
+
+def set_interval(seconds: float) -> None:
+    """Sets the least time between two checkpoints of a run (0: after every chunk)."""
+    global _interval_s
+    from jaxrl_suite.errors import SuiteError
+
+    if not (isinstance(seconds, (int, float)) and np.isfinite(seconds) and seconds >= 0):
+        raise SuiteError(f"flag '--checkpoint_interval': expected seconds >= 0, found "
+                         f"{seconds!r}")
+    _interval_s = float(seconds)
+
+
+def interval() -> float:
+    """Returns the least time (seconds) between two checkpoints of a run."""
+    return _interval_s
 
 
 def _manager(directory: str | pathlib.Path) -> ocp.CheckpointManager:

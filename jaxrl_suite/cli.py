@@ -31,6 +31,9 @@ flags.DEFINE_enum("matmul_precision", "default", ["default", "tf32", "highest"],
                   "float32 matmul precision of every compiled program: default (XLA's fastest "
                   "per backend: float32 on CPUs, TF32 on NVIDIA Ampere+, bfloat16 on TPUs), "
                   "tf32, highest (full float32); recorded with each result.")
+flags.DEFINE_float("checkpoint_interval", 120.0, "Least seconds between two checkpoints of a "
+                   "training program (train, sweep, bo): each saves the whole vmapped state; "
+                   "the last chunk is always saved; 0 saves after every chunk.")
 flags.DEFINE_string("out", None, "Output directory (commands that write results).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_string("suite", "default", "generate: dataset suite to build, e.g. default, "
@@ -169,7 +172,7 @@ flags.DEFINE_float("selection_alpha", 2.0, "report: UCB exploration coefficient.
 flags.DEFINE_integer("selection_pulls", 200, "report: online evaluations (pulls) per trial.")
 flags.DEFINE_integer("selection_repeats", 1000, "report: bandit trials per population.")
 
-GLOBAL_FLAGS = ("debug", "matmul_precision")
+GLOBAL_FLAGS = ("debug", "matmul_precision", "checkpoint_interval")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -635,6 +638,9 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         set_matmul_precision(FLAGS.matmul_precision)
+        from jaxrl_suite import checkpoint  # orbax: imported once a command runs
+
+        checkpoint.set_interval(FLAGS.checkpoint_interval)
         return COMMANDS[argv[1]].fn()
     except SuiteError as exc:
         if FLAGS.debug:

@@ -443,14 +443,17 @@ def train(
     checkpoint_dir: str | pathlib.Path | None = None,
     stop_after_chunks: int | None = None,
     shard: bool = True,
+    checkpoint_interval_s: float | None = None,
 ) -> TrainResult:
     """Returns the result of training every cell (keys [S], hparams [S]) on ``dataset``.
 
     ``sampling`` holds each cell's traced sampler hyperparameters [S] (``sampling_hparams``;
     None: the config's temperature in every cell), so cells may differ in temperature.
 
-    With ``checkpoint_dir``, the whole vmapped state and the metrics so far are saved after
-    every chunk (orbax), and a run finding a checkpoint there resumes from it exactly.
+    With ``checkpoint_dir``, the whole vmapped state and the metrics so far are saved (orbax)
+    after the last chunk and after each chunk that ends ``checkpoint_interval_s`` or more
+    after the previous save (None: ``checkpoint.interval()``; 0: after every chunk), and a
+    run finding a checkpoint there resumes from it exactly.
     ``progress_fn(chunk, metrics)`` is called on the host after each chunk;
     ``stop_after_chunks`` ends the run early (as a kill would; used to test resumption).
     A run that completes every chunk ends with ``final_evaluate`` when the config asks for it
@@ -492,7 +495,9 @@ def train(
             state, history, start_chunk = restored
             if cells is not None:
                 state = jax.device_put(state, cells)
-    start = time.perf_counter()
+    start = saved = time.perf_counter()
+    if checkpoint_interval_s is None:
+        checkpoint_interval_s = checkpoint.interval()
     for chunk in range(start_chunk, config.num_chunks):
         if stop_after_chunks is not None and chunk >= stop_after_chunks:
             break
@@ -502,8 +507,11 @@ def train(
         if trainer.split_eval_keys is not None:
             state, metrics = host_evaluate_chunk(trainer, state, metrics)
         history.append(metrics)
-        if checkpoint_dir is not None:
+        if checkpoint_dir is not None and (
+                chunk + 1 == config.num_chunks
+                or time.perf_counter() - saved >= checkpoint_interval_s):
             checkpoint.save(checkpoint_dir, chunk + 1, state, history)
+            saved = time.perf_counter()
         if progress_fn is not None:
             progress_fn(chunk, metrics)
     jax.block_until_ready(state)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from flax import struct
 
+from jaxrl_suite import checkpoint
 from jaxrl_suite.agents.base import Learner, data_spec
 from jaxrl_suite.agents.bc import BCConfig, BCHParams, make_bc
 from jaxrl_suite.agents.td3bc import TD3BCConfig, TD3BCHParams, make_td3bc
@@ -93,13 +94,21 @@ def test_kill_and_resume_ends_in_the_uninterrupted_state(td3bc_trainer, dataset,
     hp = stack_hparams([TD3BCHParams()] * 3)  # 3 seeds: the compile of the test above
     full = train(td3bc_trainer, dataset, _keys([7, 8, 9]), hp)
     partial = train(td3bc_trainer, dataset, _keys([7, 8, 9]), hp, checkpoint_dir=tmp_path,
-                    stop_after_chunks=1)
+                    stop_after_chunks=1, checkpoint_interval_s=0)
     assert partial.eval_returns.shape[1] == 1
+    assert checkpoint.restore_latest(tmp_path, full.state)[2] == 1
     resumed = train(td3bc_trainer, dataset, _keys([7, 8, 9]), hp, checkpoint_dir=tmp_path)
     for x, y in zip(_leaves(full.state), _leaves(resumed.state)):
         np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(full.eval_returns, resumed.eval_returns)
     np.testing.assert_array_equal(np.asarray(full.state.key), np.asarray(resumed.state.key))
+    # Within the interval (here the default, 120 s) nothing is saved but the last chunk.
+    assert checkpoint.interval() == checkpoint.DEFAULT_INTERVAL_S
+    train(td3bc_trainer, dataset, _keys([7, 8, 9]), hp, checkpoint_dir=tmp_path / "b",
+          stop_after_chunks=1)
+    assert checkpoint.restore_latest(tmp_path / "b", full.state) is None
+    train(td3bc_trainer, dataset, _keys([7, 8, 9]), hp, checkpoint_dir=tmp_path / "b")
+    assert checkpoint.restore_latest(tmp_path / "b", full.state)[2] == len(full.eval_steps)
 
 
 def test_diverging_cell_is_flagged_and_others_unchanged(bc_trainer, dataset):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from ml_collections import ConfigDict
 
+from jaxrl_suite import checkpoint
 from jaxrl_suite.agents.td3bc import TD3BCHParams
 from jaxrl_suite.errors import SuiteError
 from jaxrl_suite.sweep import runner
@@ -149,7 +150,8 @@ def test_killed_sweep_rerun_has_no_duplicated_and_no_missing_records(tmp_path, t
 
 
 def test_program_stopped_after_a_chunk_resumes_to_the_uninterrupted_result(
-        tmp_path, tiny_suite_root):
+        tmp_path, tiny_suite_root, monkeypatch):
+    monkeypatch.setattr(checkpoint, "_interval_s", 0.0)  # --checkpoint_interval=0: every chunk
     spec = runner.SweepSpec(name="resume", suite="tiny", algos=("bc",),
                             datasets=("Pendulum-v1/replay",), num_seeds=2, num_updates=300,
                             eval_every=100, eval_episodes=1, batch_size=32, hidden_sizes=(16,))
