@@ -1,8 +1,12 @@
 """Training-engine throughput against an efficient hand-written TD3+BC scan and d3rlpy, in the
-same run; CQL's and IQL's update cost relative to TD3+BC's.
+same run; CQL's, EDAC's and IQL's update cost relative to TD3+BC's.
 
-    .venv/bin/python bench/train_throughput.py [--algos td3bc,iql,cql] [--seeds 1,8,64]
+    .venv/bin/python bench/train_throughput.py [--algos td3bc,iql,cql,edac] [--seeds 1,8,64]
         [--cql-seeds 1] [--updates 1000] [--hidden 256] [--peer .venv-bench/bin/python]
+        [--precision default|tf32|highest]
+
+The data are Pendulum-shaped (3-D observations, 1-D actions): EDAC's diversity term, a
+per-example Jacobian over the action dimensions, costs more on locomotion's 6-D actions.
 
 Baseline: TD3+BC written directly as one ``lax.scan`` in ``jit`` (two 256-unit layers, batch
 256, minibatches drawn with ``jax.random.randint``, clipped double-Q target), each scan step
@@ -36,6 +40,7 @@ import optax
 
 from jaxrl_suite.agents.base import data_spec
 from jaxrl_suite.agents.cql import CQLConfig, make_cql
+from jaxrl_suite.agents.edac import EDACConfig, make_edac
 from jaxrl_suite.agents.iql import IQLConfig, make_iql
 from jaxrl_suite.agents.td3bc import TD3BCConfig, make_td3bc
 from jaxrl_suite.data import DatasetMeta, from_arrays
@@ -182,21 +187,29 @@ def main() -> None:
     parser.add_argument("--algos", default="td3bc,iql,cql")
     parser.add_argument("--seeds", default="1,8,64")
     parser.add_argument("--cql-seeds", default="1",
-                        help="CQL's seed counts (its update is ~15x TD3+BC's on a CPU)")
+                        help="CQL's and EDAC's seed counts (their updates cost ~15x TD3+BC's "
+                        "on a CPU)")
+    parser.add_argument("--precision", default="default", choices=("default", "tf32", "highest"),
+                        help="--matmul_precision of every compiled program")
     parser.add_argument("--updates", type=int, default=1_000)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--peer", default=".venv-bench/bin/python",
                         help="Python of the bench venv with d3rlpy ('' to skip)")
     parser.add_argument("--peer-updates", type=int, default=500)
     args = parser.parse_args()
+    from jaxrl_suite.provenance import set_matmul_precision
+    set_matmul_precision(args.precision)
     ds, spec, arrays = bench_data()
     u = args.updates
     hidden = (args.hidden, args.hidden)
     learners = {"td3bc": lambda: make_td3bc(TD3BCConfig(hidden)),
                 "iql": lambda: make_iql(IQLConfig(hidden)),
-                "cql": lambda: make_cql(CQLConfig(hidden))}
+                "cql": lambda: make_cql(CQLConfig(hidden)),
+                # EDAC at its N = 10 critics, three hidden layers as its config (CORL)
+                "edac": lambda: make_edac(EDACConfig((args.hidden,) * 3))}
     print(f"{args.hidden}-unit layers, batch 256, chunks of {u} and {2 * u} updates, "
-          f"{jax.devices()[0]} ({os.cpu_count()} cores), jax {jax.__version__}")
+          f"{jax.devices()[0]} ({os.cpu_count()} cores), jax {jax.__version__}, "
+          f"--matmul_precision={args.precision}")
     print("marginal = seed-updates/s from the difference of the two chunk lengths (the "
           "chunk's fixed costs, e.g. its evaluation episode, cancel); call = one chunk of "
           f"{u} updates, fixed costs included")
@@ -210,7 +223,7 @@ def main() -> None:
                  and algo != "td3bc" else ""), flush=True)
         trainers = [make_train(learner, make_env("Pendulum-v1"), TrainConfig(
             num_updates=n, eval_every=n, eval_episodes=1)) for n in (u, 2 * u)]
-        seeds = args.cql_seeds if algo == "cql" else args.seeds
+        seeds = args.cql_seeds if algo in ("cql", "edac") else args.seeds
         for s in (int(x) for x in seeds.split(",")):
             keys = jax.random.split(jax.random.PRNGKey(0), s)
             hp = stack_hparams([learner.default_hparams] * s)
@@ -229,7 +242,7 @@ def main() -> None:
                 line += (f"; update cost {marginal_cost[algo, s] / marginal_cost['td3bc', s]:.1f}"
                          "x TD3+BC's")
             print(line, flush=True)
-        if args.peer and pathlib.Path(args.peer).exists() and algo != "cql":
+        if args.peer and pathlib.Path(args.peer).exists() and algo in ("td3bc", "iql"):
             with tempfile.TemporaryDirectory() as tmp:
                 data = pathlib.Path(tmp) / "data.npz"
                 np.savez(data, observations=np.asarray(ds.observations),
