@@ -71,11 +71,17 @@ def test_a_bad_envs_flag_stops_the_script_with_one_line_and_status_2(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def tiny_setting(study, tmp_path, mujoco_tiny_built):
+    """Returns (the mujoco-tiny Minari root, the CommittedResults the tiny run writes into,
+    the study's mujoco tiny scale)."""
+    root, _ = mujoco_tiny_built
+    return (root, CommittedResults(tmp_path, study.EXPERIMENT, MUJOCO_TINY),
+            study.MUJOCO_SCALES["tiny"])
+
+
 @pytest.mark.slow
 def test_trajectory_weighting_on_mujoco_tiny(tmp_path, mujoco_tiny_built):
-    root, _ = mujoco_tiny_built
-    results = CommittedResults(tmp_path, tw.EXPERIMENT, MUJOCO_TINY)
-    scale = tw.MUJOCO_SCALES["tiny"]
+    root, results, scale = tiny_setting(tw, tmp_path, mujoco_tiny_built)
     rows, summaries = tw.run_study(scale, results.out, root, algos=("td3bc",),
                                    log=lambda _: None, progress=False, report_reps=50)
     (summary,) = summaries
@@ -99,9 +105,7 @@ def test_trajectory_weighting_on_mujoco_tiny(tmp_path, mujoco_tiny_built):
 
 @pytest.mark.slow
 def test_semi_supervised_on_mujoco_tiny(tmp_path, mujoco_tiny_built):
-    root, _ = mujoco_tiny_built
-    results = CommittedResults(tmp_path, ss.EXPERIMENT, MUJOCO_TINY)
-    scale = ss.MUJOCO_SCALES["tiny"]
+    root, results, scale = tiny_setting(ss, tmp_path, mujoco_tiny_built)
     study = ss.run_study(scale, results.out, root, log=lambda _: None)
     assert [r["variant"] for r in study.rows] == ["full", "labelled-only-25pct", "proxy-25pct"]
     for r in study.rows:
@@ -116,9 +120,7 @@ def test_semi_supervised_on_mujoco_tiny(tmp_path, mujoco_tiny_built):
 
 @pytest.mark.slow
 def test_revisiting_mbrl_on_mujoco_tiny(tmp_path, mujoco_tiny_built):
-    root, _ = mujoco_tiny_built
-    results = CommittedResults(tmp_path, rm.EXPERIMENT, MUJOCO_TINY)
-    scale = rm.MUJOCO_SCALES["tiny"]
+    root, results, scale = tiny_setting(rm, tmp_path, mujoco_tiny_built)
     grid, bo_rows = rm.run_study(scale, results.out, root=root, log=lambda _: None,
                                  progress=False, reps=200)
     assert len(grid) == len(PENALTIES) * len(scale.horizons)
