@@ -86,3 +86,14 @@ def to_host(tree: Any) -> Any:
         return np.asarray(jax.device_get(x))
 
     return jax.tree.map(gather, tree)
+
+
+def agreed(flag: bool) -> bool:
+    """Returns process 0's ``flag`` on every process (a decision every process must take
+    alike, such as whether to write a checkpoint, which is a collective); ``flag`` itself in a
+    single process."""
+    if jax.process_count() == 1:
+        return bool(flag)
+    from jax.experimental import multihost_utils
+
+    return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag, np.bool_)))

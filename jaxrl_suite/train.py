@@ -60,7 +60,7 @@ from jaxrl_suite.data.chunks import sample_chunks
 from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.data.sampling import (
     WeightedTable, gather, sample_imitation, sample_indices_by_episode, weighted_table)
-from jaxrl_suite.distributed import to_host
+from jaxrl_suite.distributed import agreed, to_host
 from jaxrl_suite.envs.base import JaxEnv
 from jaxrl_suite.envs.evaluate import RecurrentPolicy, evaluate
 from jaxrl_suite.envs.host_eval import HostEvaluator
@@ -507,7 +507,8 @@ def train(
         if trainer.split_eval_keys is not None:
             state, metrics = host_evaluate_chunk(trainer, state, metrics)
         history.append(metrics)
-        if checkpoint_dir is not None and (
+        # Every process saves (orbax's save is collective), so process 0's clock decides.
+        if checkpoint_dir is not None and agreed(
                 chunk + 1 == config.num_chunks
                 or time.perf_counter() - saved >= checkpoint_interval_s):
             checkpoint.save(checkpoint_dir, chunk + 1, state, history)
