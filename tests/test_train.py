@@ -111,6 +111,16 @@ def test_kill_and_resume_ends_in_the_uninterrupted_state(td3bc_trainer, dataset,
     assert checkpoint.restore_latest(tmp_path / "b", full.state)[2] == len(full.eval_steps)
 
 
+def test_checkpoint_interval_takes_seconds_from_zero_and_refuses_the_rest(monkeypatch):
+    monkeypatch.setattr(checkpoint, "_interval_s", checkpoint.DEFAULT_INTERVAL_S)
+    checkpoint.set_interval(0)
+    assert checkpoint.interval() == 0.0
+    for bad in (-1.0, float("nan"), float("inf"), "60"):
+        with pytest.raises(SuiteError, match="flag '--checkpoint_interval': expected seconds"):
+            checkpoint.set_interval(bad)
+    assert checkpoint.interval() == 0.0  # a refused value changes nothing
+
+
 def test_diverging_cell_is_flagged_and_others_unchanged(bc_trainer, dataset):
     ok, boom = BCHParams(learning_rate=1e-3), BCHParams(learning_rate=1e38)
     mixed = train(bc_trainer, dataset, _keys([0, 1]), stack_hparams([ok, boom]))
