@@ -2,10 +2,12 @@
 # Issue 19's accelerator figures in one call (BUILD_NOTES "Session 15"): engine throughput of
 # TD3+BC and IQL at 1 to 4,096 seeds and of CQL and EDAC at 1 to 512, at the default matmul
 # precision and at full float32 (--matmul_precision=highest), the cost of a checkpoint, and
-# XLA's memory plan per seed. ~9 minutes on an H100; each step has its own timeout.
+# XLA's memory plan per seed. Not yet run on a device: its steps' timeouts add to 470 s, under
+# the 10-minute call limit.
 #
 # Before the call, here (no GPU needed): the suite's extra wheels, which the device image lacks
-# (it has jax, flax, optax, chex, numpy):
+# (it has jax, flax, optax, chex, numpy; this list is not yet exercised, extend it if an
+# import fails there):
 #   .venv/bin/pip download --no-deps -d .whl -c constraints.txt gymnax brax mujoco mujoco-mjx \
 #     distrax dm-tree etils gymnasium ml_collections tqdm trimesh navix
 # then run it with the device tool: command `bash bench/device_scaleout.sh`, carry [".whl"].

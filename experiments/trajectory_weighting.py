@@ -86,7 +86,6 @@ SETTING_NOTES = {
                "normalisers, not D4RL's -v2 files; at default 100k-transition datasets and far "
                "fewer than 1M updates): compare the direction and size of the RW/AW effect "
                "against uniform, not absolute scores.")}
-SETTING_NOTE = SETTING_NOTES["pendulum"]
 
 
 @dataclasses.dataclass(frozen=True)
