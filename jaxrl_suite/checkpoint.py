@@ -8,8 +8,9 @@ states and parameters, so it ends in exactly the state an uninterrupted run reac
 seconds after the previous save (the run's start for the first): a saved state is the whole
 vmapped state (parameters, targets, optimiser moments of every cell; 3.3 MB per TD3+BC seed at
 256 units, ~13 GB at 4,096 seeds: ``bench/checkpoint_cost.py``), copied to the host and
-written to disk, so saving after every short chunk would stall the device for much of the run. A kill loses at most the interval's work.
-``--checkpoint_interval`` (a global CLI flag) sets it; 0 saves after every chunk.
+written to disk, so saving after every short chunk would stall the device for much of the run.
+A kill loses at most the interval's work. ``--checkpoint_interval`` (a global CLI flag) sets
+it; 0 saves after every chunk.
 """
 
 from __future__ import annotations
