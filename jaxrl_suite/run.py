@@ -26,8 +26,8 @@ import numpy as np
 
 from jaxrl_suite import distributed
 from jaxrl_suite.agents import learner_parts
+from jaxrl_suite.agents.base import learner_defaults
 from jaxrl_suite.data.io import atomic_write
-from jaxrl_suite.agents.discrete.common import paper_hparams
 from jaxrl_suite.model_based import MODEL_BASED, make_model_based
 from jaxrl_suite.data.dataset import Dataset
 from jaxrl_suite.envs.registry import make_eval_env
@@ -289,9 +289,9 @@ def run_training(*, algo: str, dataset: Dataset, dataset_name: str, env_name: st
         if bisimulation:
             learner = _with_bisimulation(learner, history)
     batch_size = batch_size or learner.batch_size
-    defaults = learner.default_hparams
-    if learner.discrete:  # the Dataset Perspective's discount (0.95 on CartPole); --hp overrides
-        defaults = paper_hparams(defaults, env_name)
+    # The Dataset Perspective's discount for a discrete learner (0.95 on CartPole), ReBRAC's
+    # betas per D4RL task, ...; --hp overrides.
+    defaults = learner_defaults(learner, env_name, dataset_name, dataset.meta)
     cells, overrides = expand_grid(defaults, hp_specs)
     config = TrainConfig(num_updates=num_updates, batch_size=batch_size, eval_every=eval_every,
                          eval_episodes=eval_episodes, sampling=sampling,

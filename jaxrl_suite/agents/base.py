@@ -129,6 +129,27 @@ class Learner(NamedTuple):
     # the one-update-at-a-time form for callers that step a learner themselves.
     delayed: tuple[Callable[..., Any], Callable[..., Any]] | None = None
     update_period: int = 1
+    # Per-dataset defaults a method's authors set: ``dataset_hparams(defaults, dataset_name,
+    # meta) -> hparams`` (ReBRAC's betas per D4RL task), applied by ``learner_defaults``
+    # before a grid's ``--hp`` values, which win.
+    dataset_hparams: Callable[..., Any] | None = None
+
+
+def learner_defaults(learner: Learner, env_name: str, dataset_name: str,
+                     meta: Any) -> Any:
+    """Returns the hyperparameters ``learner`` trains with on a dataset unless ``--hp`` says
+    otherwise: its ``default_hparams``, with the Dataset Perspective's discount for the env
+    when it is a discrete learner (``agents.discrete.common.paper_hparams``) and its own
+    per-dataset defaults (``Learner.dataset_hparams``). ``train``, ``sweep`` and every
+    experiment take their grid's defaults from here."""
+    defaults = learner.default_hparams
+    if learner.discrete:
+        from jaxrl_suite.agents.discrete.common import paper_hparams
+
+        defaults = paper_hparams(defaults, env_name)
+    if learner.dataset_hparams is not None:
+        defaults = learner.dataset_hparams(defaults, dataset_name, meta)
+    return defaults
 
 
 def map_updates(learner: Learner, wrap: Callable[[Callable[..., Any]], Callable[..., Any]],

@@ -9,6 +9,9 @@ the critics use LayerNorm, the batch is large, and actor and targets update ever
 actor/critic lr 1e-3, batch 1024, three 256-unit layers, LayerNorm in the critic only,
 gamma 0.99, tau 0.005, policy noise 0.2, noise clip 0.5, policy delay 2, Q normalisation on,
 raw states; beta_actor = beta_critic = 1.0 there (per-dataset values in the paper's Table 8).
+On a D4RL locomotion task, or a dataset that reproduces one with D4RL's recipe (the suite's
+``mujoco*`` suites, Minari's ``mujoco/*``), the learner's defaults are that task's betas from
+the authors' config (``dataset_hparams``; ``--hp.beta_actor/--hp.beta_critic`` override).
 
 The data's next action a'_data is ``batch.next_actions`` (the dataset's action at t + 1 in the
 same episode), as in the authors' code.
@@ -93,6 +96,21 @@ PAPER_BETAS: dict[str, tuple[float, float]] = {
 # The median over the six replay datasets above (actor 0.001-0.05, critic 0.001-0.5): the
 # setting for replay-type data the paper did not tune on (the suite's Pendulum replay tests).
 REPLAY_BETAS = (0.01, 0.01)
+
+
+def dataset_hparams(hparams: ReBRACHParams, dataset_name: str, meta) -> ReBRACHParams:
+    """Returns ``hparams`` with the paper's betas when the dataset is, or reproduces with
+    D4RL's recipe, one of the D4RL tasks the authors tuned (``data.d4rl.d4rl_task``: D4RL
+    files, the suite's ``mujoco*`` suites, Minari's ``mujoco/*``); unchanged otherwise. Only
+    the betas differ between the authors' 18 locomotion configs (every other field is equal
+    across configs/rebrac/{halfcheetah,hopper,walker2d}/*.yaml at 694385b)."""
+    from jaxrl_suite.data.d4rl import d4rl_task
+
+    task = d4rl_task(dataset_name, meta.env_id, meta.info_dict())
+    if task not in PAPER_BETAS:
+        return hparams
+    beta_actor, beta_critic = PAPER_BETAS[task]
+    return hparams.replace(beta_actor=beta_actor, beta_critic=beta_critic)
 
 
 def paper_hparams(dataset_name: str, hparams: ReBRACHParams = ReBRACHParams()) -> ReBRACHParams:
@@ -198,4 +216,5 @@ def make_rebrac(config: ReBRACConfig = ReBRACConfig()) -> Learner:
     update, full, between = delayed_updates(critic_step, actor_step, config.policy_delay)
     return Learner("rebrac", config, ReBRACHParams(), init, act=act,
                    batch_size=1024,  # the authors' Config.batch_size and every paper config
+                   dataset_hparams=dataset_hparams,
                    **delayed_learner_fields(update, full, between, config.policy_delay))

@@ -60,3 +60,29 @@ def parse_d4rl_name(name: str) -> D4RLName | None:
     ref_min, ref_max = D4RL_REFERENCE_RETURNS[robot]
     return D4RLName(f"{robot}-{level}-v{match['version']}", robot, level, D4RL_ENVS[robot],
                     ref_min, ref_max)
+
+
+# The suite's level names for D4RL's recipes (generate/recipes.py): its `replay` (the whole
+# online stream) is D4RL's full-replay; every other D4RL level has its own name.
+_SUITE_LEVELS = {**{level: level for level in D4RL_LEVELS}, "replay": "full-replay"}
+
+
+def d4rl_task(dataset_name: str, env_id: str | None, info: dict | None = None) -> str | None:
+    """Returns the D4RL -v2 dataset id (``"hopper-medium-replay-v2"``) of the task a dataset is
+    or reproduces, or None: a D4RL file or id (its version set to v2, the one the methods'
+    authors tuned on), or a dataset recorded in gymnasium's v5 HalfCheetah, Hopper, Walker2d
+    or Ant (``env_id``, with or without the ``gymnasium/`` prefix) whose name ends in a D4RL
+    level: the suite's ``jaxrl_suite/mujoco*/<robot>/<level>-v0`` (``replay`` = full-replay)
+    and Minari's ``mujoco/<robot>/<level>-v0``. ``info`` is the dataset's meta info (its
+    ``d4rl`` entry, set when a D4RL-named file was loaded, wins). Per-dataset defaults that a
+    method's authors tuned on D4RL (ReBRAC's betas) key on this."""
+    named = (info or {}).get("d4rl") or dataset_name
+    parsed = parse_d4rl_name(named)
+    if parsed is not None:
+        return f"{parsed.robot}-{parsed.level}-v2"
+    robots = {env: robot for robot, env in D4RL_ENVS.items()}
+    robot = robots.get((env_id or "").removeprefix("gymnasium/"))
+    level = re.sub(r"-v\d+$", "", str(dataset_name).rstrip("/").split("/")[-1])
+    if robot is None or level not in _SUITE_LEVELS:
+        return None
+    return f"{robot}-{_SUITE_LEVELS[level]}-v2"

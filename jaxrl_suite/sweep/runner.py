@@ -307,8 +307,9 @@ class _LearnerSlot:
     called, so a re-run whose records are all done trains no model."""
 
     def __init__(self, config: Any, default_hparams: Any, discrete: bool,
-                 build: Callable[[], Any]):
+                 build: Callable[[], Any], dataset_hparams: Callable[..., Any] | None = None):
         self.config, self.default_hparams, self.discrete = config, default_hparams, discrete
+        self.dataset_hparams = dataset_hparams  # as ``Learner``'s: read by learner_defaults
         self._build, self._learner = build, None
 
     def get(self) -> Any:
@@ -364,7 +365,7 @@ def _learner(spec: SweepSpec, algo: str, dataset: Any, env_name: str, log) -> _L
             raise SuiteError(f"sweep spec '{spec.name}': field 'auxiliary' for {algo}: {e}"
                              ) from None
     return _LearnerSlot(learner.config, learner.default_hparams, learner.discrete,
-                        lambda: learner)
+                        lambda: learner, learner.dataset_hparams)
 
 
 def _field_names(registry: Mapping[str, Any], algo: str) -> set[str]:
@@ -390,7 +391,7 @@ def expand(spec: SweepSpec, datasets: DatasetLoader, log=print
            ) -> list[tuple[Program, _LearnerSlot]]:
     """Returns every program of ``spec`` with its learner slot (loading the datasets; no
     dynamics model is trained here)."""
-    from jaxrl_suite.agents.discrete.common import paper_hparams
+    from jaxrl_suite.agents.base import learner_defaults
     from jaxrl_suite.envs.registry import host_twin, resolve_eval_backend
     from jaxrl_suite.model_based import MODEL_BASED
 
@@ -408,9 +409,7 @@ def expand(spec: SweepSpec, datasets: DatasetLoader, log=print
             if key not in learners:
                 learners[key] = _learner(spec, algo, dataset, env_name, log)
             learner = learners[key]
-            defaults = learner.default_hparams
-            if learner.discrete:  # the Dataset Perspective's discounts, as `train` uses
-                defaults = paper_hparams(defaults, env_name)
+            defaults = learner_defaults(learner, env_name, dataset_name, dataset.meta)
             cells, overrides = hparam_cells(spec, algo, defaults)
             for sampling in spec.sampling:
                 rows = []

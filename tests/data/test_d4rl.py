@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxrl_suite.data import load
-from jaxrl_suite.data.d4rl import D4RL_REFERENCE_RETURNS, parse_d4rl_name
+from jaxrl_suite.data.d4rl import D4RL_REFERENCE_RETURNS, d4rl_task, parse_d4rl_name
 from tests.test_cli import run_cli
 
 
@@ -30,6 +30,27 @@ def test_d4rl_names_resolve_to_id_env_and_references(name, expected):
                                   "myhopper_medium-v2.hdf5"])
 def test_other_names_are_not_d4rl(name):
     assert parse_d4rl_name(name) is None
+
+
+@pytest.mark.parametrize("name, env_id, info, expected", [
+    ("/data/hopper_medium_replay-v2.hdf5", "Hopper-v5", None, "hopper-medium-replay-v2"),
+    ("walker2d-medium-v0", None, None, "walker2d-medium-v2"),  # the authors tuned on v2
+    ("renamed.hdf5", "Hopper-v5", {"d4rl": "hopper-expert-v2"}, "hopper-expert-v2"),
+    ("jaxrl_suite/mujoco-small/halfcheetah/medium-replay-v0", "HalfCheetah-v5", None,
+     "halfcheetah-medium-replay-v2"),
+    ("HalfCheetah-v5/medium-expert", "HalfCheetah-v5", None, "halfcheetah-medium-expert-v2"),
+    ("jaxrl_suite/mujoco/walker2d/replay-v0", "Walker2d-v5", None, "walker2d-full-replay-v2"),
+    ("mujoco/hopper/expert-v0", "gymnasium/Hopper-v5", None, "hopper-expert-v2"),
+    ("mujoco/ant/medium-v0", "Ant-v5", None, "ant-medium-v2"),
+    # Not D4RL's recipes, or not its robots: no task.
+    ("jaxrl_suite/mujoco-small/halfcheetah/mixed-sigma5pct-v0", "HalfCheetah-v5", None, None),
+    ("jaxrl_suite/mujoco-small/hopper/noisy-v0", "Hopper-v5", None, None),
+    ("jaxrl_suite/locomotion/halfcheetah/medium-v0", "halfcheetah", None, None),  # brax's robot
+    ("jaxrl_suite/default/pendulum/replay-v0", "Pendulum-v1", None, None),
+    ("mujoco/humanoid/medium-v0", "Humanoid-v5", None, None),
+])
+def test_d4rl_task_names_the_task_a_dataset_is_or_reproduces(name, env_id, info, expected):
+    assert d4rl_task(name, env_id, info) == expected
 
 
 def _write_d4rl_file(path, obs_dim, act_dim, episodes=4, steps=25, seed=0):
