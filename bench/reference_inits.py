@@ -6,6 +6,7 @@ changes at a time), in one run on the same data, seeds and budget as
 
     .venv/bin/python bench/reference_inits.py                      # HalfCheetah-v5/medium-replay
     .venv/bin/python bench/reference_inits.py --algos=iql --env=Hopper-v5
+    .venv/bin/python bench/reference_inits.py --algos=cql,rebrac   # JaxCQL's init (session 16)
 
 Needs the env's ``mujoco-small`` datasets (built if missing: ``generate --suite=mujoco-small``
 builds one env in ~11 min on 2 cores). Records go to --out (a results store, so a rerun
@@ -36,6 +37,8 @@ VARIANTS = {
             ("flax, rewards as recorded (before)", {"param_init": "flax",
                                                     "reward_transform": "none"})),
     "rebrac": (("corl (default)", {}), ("flax (before)", {"param_init": "flax"})),
+    "cql": (("jaxcql + affine log-std (default)", {}),
+            ("flax + tanh log-std (before)", {"param_init": "flax", "log_std_bound": "tanh"})),
     "edac": (("corl + clipped log-std (default)", {}),
              ("flax + tanh log-std (before)", {"param_init": "flax", "log_std_bound": "tanh"})),
 }

@@ -11,8 +11,13 @@ in one program.
 Defaults: actor lr 1e-4, critic lr 3e-4 (paper, Appendix F; CORL's cql.py uses 3e-5 / 3e-4);
 cql_alpha 5.0 (paper for Gym locomotion, young-geng/JaxCQL's cql_min_q_weight; CORL uses
 10.0); K = 10 sampled actions, temperature 1.0, target action gap 1.0, no entropy in the
-backup (JaxCQL / CORL defaults); gamma 0.99, tau 0.005, target entropy -|A|, batch 256. Not
-included: CORL's BC warm-start of the actor and max-Q backup.
+backup (JaxCQL / CORL defaults); gamma 0.99, tau 0.005, target entropy -|A|, batch 256.
+Networks start as JaxCQL's (``param_init="jaxcql"``: output layers variance_scaling(1e-2),
+young-geng/JaxCQL model.py:46-80 at bac4299) and its policy's log std is JaxCQL's learned
+affine map of the head, offset -1 (``log_std_bound="affine"``, model.py:100-134), so the
+initial policy is a std-0.37 Gaussian around 0 and the initial Q near 0. ``param_init="flax"``
+with ``log_std_bound="tanh"`` is what the suite ran before (session 16). Not included: CORL's
+BC warm-start of the actor and max-Q backup.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak, sac_policy_step
 from jaxrl_suite.nets.history import history_encoder
-from jaxrl_suite.nets.networks import TanhGaussianActor, TwinCritic, sample_tanh_gaussian
+from jaxrl_suite.nets.networks import (TanhGaussianActor, TwinCritic, check_init,
+                                       sample_tanh_gaussian)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +41,8 @@ class CQLConfig:
     num_sampled_actions: int = 10  # K per proposal (uniform, pi(.|s), pi(.|s'))
     history_encoder: str = "none"  # over history windows: "stack" | "gru" (nets/history.py)
     history_hidden: int = 128  # GRU units
+    param_init: str = "jaxcql"  # nets/networks.py INITS
+    log_std_bound: str = "affine"  # nets/networks.py TanhGaussianActor
 
 
 @struct.dataclass
@@ -83,12 +91,15 @@ def cql_gap(q_data, q_rand, q_curr, q_next, log_pi_curr, log_pi_next, temperatur
 
 def make_cql(config: CQLConfig = CQLConfig()) -> Learner:
     """Returns the CQL learner."""
+    check_init(config.param_init)
     encoder = history_encoder(config.history_encoder, config.history_hidden)
-    critic = TwinCritic(config.hidden_sizes, encoder=encoder)
+    critic = TwinCritic(config.hidden_sizes, param_init=config.param_init, encoder=encoder)
     k = config.num_sampled_actions
 
     def actor(spec: DataSpec):
-        return TanhGaussianActor(config.hidden_sizes, spec.action_dim, encoder=encoder)
+        return TanhGaussianActor(config.hidden_sizes, spec.action_dim,
+                                 param_init=config.param_init,
+                                 log_std_bound=config.log_std_bound, encoder=encoder)
 
     def optimizers(hparams: CQLHParams):
         return (adam_with_lr(hparams.actor_lr), adam_with_lr(hparams.critic_lr),

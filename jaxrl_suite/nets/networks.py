@@ -11,6 +11,11 @@ learners' reference code, a static choice of each module (``param_init``):
 - ``"orthogonal"``: ikostrikov/implicit_q_learning ``common.py`` (09d7002) :15-16 and ``MLP``:
   orthogonal kernels of scale sqrt(2) in every layer, output layers and the policy's mean head
   included (``policy.py``:39), zero biases (the code base of XQL and f-DVL too).
+- ``"jaxcql"``: young-geng/JaxCQL ``JaxCQL/model.py`` (bac4299) ``FullyConnectedNetwork``
+  :46-80 (its default, ``orthogonal_init=False``): hidden layers flax's default (as
+  ``"flax"``), output layers (a critic's; an actor's heads) kernels
+  variance_scaling(1e-2, fan_in, uniform), i.e. U(+-sqrt(0.03 / fan_in)), zero biases: every
+  network starts near zero output.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import jax.numpy as jnp
 from jaxrl_suite.nets.history import EncodeHistory, HistoryEncoder
 
 ACTIVATIONS = {"relu": nn.relu, "selu": nn.selu, "elu": nn.elu, "tanh": nn.tanh, "gelu": nn.gelu}
-INITS = ("flax", "corl", "orthogonal")
+INITS = ("flax", "corl", "orthogonal", "jaxcql")
+JAXCQL_OUTPUT_SCALE = 1e-2  # JaxCQL model.py:75-77 variance_scaling(1e-2, 'fan_in', 'uniform')
 # Output-layer bounds of the "corl" initialisation (EDAC paper; CORL edac.py:223-226, 283-284).
 CORL_VALUE_BOUND, CORL_POLICY_BOUND, CORL_HIDDEN_BIAS = 3e-3, 1e-3, 0.1
 
@@ -81,6 +87,11 @@ def dense(features: int, init: str = "flax", layer: str = "hidden") -> nn.Dense:
         return nn.Dense(features)
     if init == "orthogonal":
         return nn.Dense(features, kernel_init=orthogonal(), bias_init=nn.initializers.zeros)
+    if init == "jaxcql":
+        if layer == "hidden":
+            return nn.Dense(features)
+        return nn.Dense(features, kernel_init=nn.initializers.variance_scaling(
+            JAXCQL_OUTPUT_SCALE, "fan_in", "uniform"), bias_init=nn.initializers.zeros)
     if layer == "hidden":
         return nn.Dense(features, kernel_init=_torch_kernel,
                         bias_init=nn.initializers.constant(CORL_HIDDEN_BIAS))
@@ -212,7 +223,11 @@ class DeterministicActor(nn.Module):
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
-LOG_STD_BOUNDS = ("tanh", "clip")
+LOG_STD_BOUNDS = ("tanh", "clip", "affine")
+# JaxCQL model.py:100-134 (bac4299): log std = multiplier * head + offset, both learned scalars
+# starting at 1.0 and -1.0 (conservative_sac_main.py policy_log_std_multiplier/offset), then
+# clipped to [-20, 2].
+AFFINE_LOG_STD_OFFSET, AFFINE_LOG_STD_RANGE = -1.0, (-20.0, 2.0)
 
 
 class TanhGaussianActor(nn.Module):
@@ -221,7 +236,9 @@ class TanhGaussianActor(nn.Module):
     ``log_std_bound`` "tanh": the head's output is squashed smoothly into [LOG_STD_MIN,
     LOG_STD_MAX] (CleanRL's SAC; a zero output is log std -1.5); "clip": clipped to that range
     (CORL's edac.py:241; a zero output is log std 0, i.e. the initial std 1 of its near-zero
-    head init).
+    head init); "affine": JaxCQL's, multiplier * head + offset with both learned (parameters
+    ``log_std_multiplier``, ``log_std_offset``, starting at 1 and -1), clipped to [-20, 2] (a
+    zero output is log std -1).
     """
 
     hidden_sizes: Sequence[int]
@@ -242,6 +259,11 @@ class TanhGaussianActor(nn.Module):
         log_std = dense(self.action_dim, self.param_init, "policy")(x)
         if self.log_std_bound == "clip":
             return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+        if self.log_std_bound == "affine":
+            scale = self.param("log_std_multiplier", nn.initializers.ones, ())
+            offset = self.param("log_std_offset", nn.initializers.constant(
+                AFFINE_LOG_STD_OFFSET), ())
+            return mean, jnp.clip(scale * log_std + offset, *AFFINE_LOG_STD_RANGE)
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (jnp.tanh(log_std) + 1.0)
         return mean, log_std
 

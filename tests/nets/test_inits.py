@@ -1,7 +1,8 @@
 """The reference initialisations (nets/networks.py INITS) against NumPy statements of their
 definitions, layer by layer, and the learners' defaults: EDAC and ReBRAC start as the EDAC
-paper's code (CORL, ReBRAC), IQL/XQL/f-DVL as ikostrikov's, EDAC's initial policy is a unit-std
-Gaussian around 0, and MOPO/MOBILE's SAC keeps flax's init."""
+paper's code (CORL, ReBRAC), IQL/XQL/f-DVL as ikostrikov's, CQL as JaxCQL's, EDAC's initial
+policy is a unit-std Gaussian around 0 and CQL's a std-exp(-1) one, and MOPO/MOBILE's SAC keeps
+flax's init."""
 
 import flax.linen as nn
 import jax
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from jaxrl_suite.agents.base import DataSpec
+from jaxrl_suite.agents.cql import CQLConfig, make_cql
 from jaxrl_suite.agents.edac import EDACConfig, make_edac
 from jaxrl_suite.agents.fdvl import make_fdvl
 from jaxrl_suite.agents.iql import IQLConfig, make_iql
@@ -98,6 +100,43 @@ def test_orthogonal_equals_flax_orthogonal(shape):
                                nn.initializers.orthogonal(np.sqrt(2.0))(key, shape), atol=2e-5)
 
 
+def check_jaxcql(layers, hidden_widths):
+    """Hidden: flax's default (zero biases, LeCun-normal kernels: std 1/sqrt(fan_in));
+    output layers (any width not in ``hidden_widths``): kernels U(+-sqrt(3e-2 / fan_in)),
+    biases 0."""
+    outputs = 0
+    for name in layers:
+        for kernel, bias in _members(*layers[name]):
+            np.testing.assert_array_equal(bias, 0.0, err_msg=name)
+            fan_in = kernel.shape[0]
+            if kernel.shape[-1] in hidden_widths:
+                assert abs(np.std(kernel) * np.sqrt(fan_in) - 1.0) < 0.15, name
+            else:
+                outputs += 1
+                assert_uniform(kernel, np.sqrt(3 * 1e-2 / fan_in))
+    assert outputs
+
+
+def test_jaxcql_init_and_affine_log_std():
+    obs, act = jnp.zeros((1, OBS)), jnp.zeros((1, ACT))
+    check_jaxcql(_layers(_init(CriticEnsemble(WIDTH, 2, param_init="jaxcql"), obs, act)), WIDTH)
+    actor = TanhGaussianActor(WIDTH, ACT, param_init="jaxcql", log_std_bound="affine")
+    params = _init(actor, obs)
+    check_jaxcql(_layers(params), WIDTH)
+    assert (float(params["params"]["log_std_multiplier"]),
+            float(params["params"]["log_std_offset"])) == (1.0, -1.0)
+    # log std = multiplier * head + offset, clipped to [-20, 2] (JaxCQL model.py:120-121).
+    params["params"]["log_std_multiplier"] = jnp.float32(40.0)
+    head = _layers(params)
+    x = jax.random.normal(jax.random.PRNGKey(5), (256, OBS))
+    _, log_std = actor.apply(params, x)
+    h = np.maximum(np.asarray(x) @ head["params/MLP_0/Dense_0"][0], 0.0)
+    h = np.maximum(h @ head["params/MLP_0/Dense_1"][0], 0.0)
+    raw = h @ head["params/Dense_1"][0]
+    np.testing.assert_allclose(log_std, np.clip(40.0 * raw - 1.0, -20.0, 2.0), atol=1e-4)
+    assert np.any(np.asarray(log_std) == 2.0) or np.any(np.asarray(log_std) == -20.0)
+
+
 def test_unknown_init_is_refused():
     with pytest.raises(ValueError, match="init: expected one of"):
         check_init("xavier")
@@ -118,7 +157,8 @@ def states():
     return {"edac": init(make_edac(EDACConfig(WIDTH, num_critics=3))),
             "rebrac": init(make_rebrac(ReBRACConfig(WIDTH))),
             "iql": init(make_iql(IQLConfig(WIDTH))), "xql": init(make_xql()),
-            "fdvl": init(make_fdvl()), "td3bc": init(make_td3bc())}
+            "fdvl": init(make_fdvl()), "td3bc": init(make_td3bc()),
+            "cql": init(make_cql(CQLConfig(WIDTH)))}
 
 
 def test_learners_start_from_their_references_init(states):
@@ -130,6 +170,8 @@ def test_learners_start_from_their_references_init(states):
         for params in (s.actor_params, s.critic_params, s.value_params):
             check_orthogonal(_layers(params))
         np.testing.assert_array_equal(s.actor_params["params"]["log_std"], 0.0)  # std 1
+    check_jaxcql(_layers(states["cql"].critic_params), WIDTH)
+    check_jaxcql(_layers(states["cql"].actor_params), WIDTH)
     # TD3+BC keeps flax's init (LeCun-normal kernels, zero biases).
     for kernel, bias in (v for v in _layers(states["td3bc"].critic_params).values()):
         np.testing.assert_array_equal(bias, 0.0)
@@ -144,6 +186,16 @@ def test_edac_initial_policy_is_a_unit_std_gaussian_around_zero(states):
     _, squashed = TanhGaussianActor(WIDTH, ACT, param_init="corl").apply(
         states["edac"].actor_params, jnp.zeros((1, OBS)))
     np.testing.assert_allclose(squashed, -1.5, atol=0.05)
+
+
+def test_cql_initial_policy_is_a_std_exp_minus_one_gaussian_around_zero(states):
+    mean, log_std = TanhGaussianActor(WIDTH, ACT, param_init="jaxcql",
+                                      log_std_bound="affine").apply(
+        states["cql"].actor_params, jax.random.normal(jax.random.PRNGKey(2), (64, OBS)))
+    # Outputs of std ~0.1 (sqrt(1e-2) times a unit-scale feature norm), around 0 and -1.
+    assert np.abs(np.asarray(mean)).mean() < 0.15 and np.abs(np.asarray(mean)).max() < 0.4
+    assert abs(float(np.mean(log_std)) + 1.0) < 0.05  # JaxCQL's log_std_offset
+    assert np.abs(np.asarray(log_std) + 1.0).max() < 0.4
 
 
 def test_model_based_sac_keeps_flax_init():
