@@ -5,6 +5,8 @@ behind the critic-sensitive learns-tests; BUILD_NOTES "Learners proven").
         --updates=10000 --eval_every=5000 --seeds=8
     .venv/bin/python bench/learners_on_replay.py --data=cartpole --learners=bc,cql,dqn \
         --updates=12000 --eval_every=4000
+    .venv/bin/python bench/learners_on_replay.py --file=expert --learners=cql \
+        --updates=20000 --eval_every=4000      # the expert data instead (CQL's budget there)
 
 The data are built exactly as the tests build them (tests/conftest.py, the discrete conftest)
 into --cache (once). Each learner trains ``--seeds`` vmapped seeds; the table gives the
@@ -51,8 +53,8 @@ def discrete(name):
     return learner, paper_hparams(learner.default_hparams, "CartPole-v1")
 
 
-def dataset(kind: str, cache: pathlib.Path):
-    return io.load(test_data_folder(cache, kind) / "replay.npz")
+def dataset(kind: str, cache: pathlib.Path, file: str = "replay"):
+    return io.load(test_data_folder(cache, kind) / f"{file}.npz")
 
 
 def main() -> None:
@@ -64,9 +66,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--frozen_critic", action="store_true")
+    parser.add_argument("--file", choices=("replay", "expert", "random"), default="replay",
+                        help="which of the tests' datasets (default: the replay data)")
     parser.add_argument("--cache", default=str(ROOT / "bench" / ".cache" / "replay_data"))
     args = parser.parse_args()
-    data = dataset(args.data, pathlib.Path(args.cache))
+    data = dataset(args.data, pathlib.Path(args.cache), args.file)
     env = make_env("Pendulum-v1" if args.data == "pendulum" else "CartPole-v1")
     lo, hi = data.meta.ref_min_score, data.meta.ref_max_score
     for name in args.learners.split(","):
@@ -83,7 +87,7 @@ def main() -> None:
                        jax.random.split(jax.random.PRNGKey(0), args.seeds),
                        stack_hparams([hparams] * args.seeds))
         scores = 100.0 * (result.eval_returns.mean(axis=-1) - lo) / (hi - lo)  # [S, evals]
-        print(f"{learner.name} on {args.data} replay ({time.time() - start:.0f} s; diverged "
+        print(f"{learner.name} on {args.data} {args.file} ({time.time() - start:.0f} s; diverged "
               f"seeds: {int(result.diverged.sum())})")
         for step, column in zip(result.eval_steps, scores.T):
             print(f"  {int(step):>6} updates: mean {np.nanmean(column):6.1f}  seeds "

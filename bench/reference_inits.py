@@ -36,7 +36,8 @@ VARIANTS = {
             ("flax + iql_locomotion", {"param_init": "flax"}),
             ("flax, rewards as recorded (before)", {"param_init": "flax",
                                                     "reward_transform": "none"})),
-    "rebrac": (("corl (default)", {}), ("flax (before)", {"param_init": "flax"})),
+    # Both at the task's betas (the authors' config, since session 16; 1.0 before).
+    "rebrac": (("corl (default)", {}), ("flax", {"param_init": "flax"})),
     "cql": (("jaxcql + affine log-std (default)", {}),
             ("flax + tanh log-std (before)", {"param_init": "flax", "log_std_bound": "tanh"})),
     "edac": (("corl + clipped log-std (default)", {}),
