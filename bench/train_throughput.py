@@ -11,8 +11,9 @@ per-example Jacobian over the action dimensions, costs more on locomotion's 6-D 
 Baseline: TD3+BC written directly as one ``lax.scan`` in ``jit`` (two 256-unit layers, batch
 256, minibatches drawn with ``jax.random.randint``, clipped double-Q target), each scan step
 ``policy_delay`` (2) critic updates and one actor update with the soft target updates: the
-actor's step is computed only when it is applied, the fastest honest loop one would write by
-hand; vmapped over seeds. Suite: ``train.make_train(learner)``'s ``run_chunk``, the compiled
+actor's step is computed only when it is applied and reads Q1 alone (one critic's products,
+not both with one discarded), the fastest honest loop one would write by hand; vmapped over
+seeds. Suite: ``train.make_train(learner)``'s ``run_chunk``, the compiled
 chunk the ``train`` CLI runs (the same updates plus the engine's bookkeeping: divergence checks,
 metrics, one evaluation episode per chunk). Each is compiled first (``.lower().compile()``)
 and timed on one call, at two chunk lengths: the difference gives the marginal cost of an
@@ -63,10 +64,11 @@ class Critic(nn.Module):
     hidden: int
 
     @nn.compact
-    def __call__(self, s, a):
+    def __call__(self, s, a, members: int = 2):
+        # members=1: Q1 alone (the actor's loss), from the first member's parameters.
         x = jnp.concatenate([s, a], -1)
         q = []
-        for _ in range(2):
+        for _ in range(members):
             h = nn.relu(nn.Dense(self.hidden)(x))
             h = nn.relu(nn.Dense(self.hidden)(h))
             q.append(nn.Dense(1)(h)[..., 0])
@@ -104,7 +106,7 @@ def hand_written(obs, act, rew, nxt, done, hidden, num_updates, policy_delay=2):
 
             def aloss(p):
                 pa = actor.apply(p, s)
-                q = critic.apply(cp, s, pa)[0]
+                q = critic.apply(cp, s, pa, 1)[0]
                 return -2.5 / jax.lax.stop_gradient(jnp.abs(q).mean()) * q.mean() + \
                     jnp.mean((pa - a) ** 2)
 

@@ -18,7 +18,7 @@ from flax import struct
 
 from jaxrl_suite.agents.base import DataSpec, Learner, adam_with_lr, polyak
 from jaxrl_suite.errors import SuiteError
-from jaxrl_suite.nets.networks import DeterministicActor, TwinCritic
+from jaxrl_suite.nets.networks import DeterministicActor, TwinCritic, first_critic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,7 +174,7 @@ def make_td3bc(config: TD3BCConfig = TD3BCConfig()) -> Learner:
 
         def actor_loss_fn(params):
             pi_action = pi.apply(params, obs)
-            q_pi = critic.apply(critic_params, obs, pi_action)[0]
+            q_pi = first_critic(critic, critic_params, obs, pi_action)  # Q1 alone
             return td3bc_actor_loss(q_pi, pi_action, action, hparams.alpha)
 
         actor_loss, grads = jax.value_and_grad(actor_loss_fn)(state.actor_params)

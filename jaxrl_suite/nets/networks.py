@@ -176,17 +176,29 @@ class CriticEnsemble(nn.Module):
 
 
 class TwinCritic(nn.Module):
-    """Returns Q-values [2, ...] of two independently initialised critics (TD3, SAC)."""
+    """Returns Q-values [2, ...] of two independently initialised critics (TD3, SAC).
+    ``num_critics`` 1 is the same network with one member: ``first_critic`` applies it to the
+    first member's parameters alone (TD3's actor reads Q1 only, and a sliced call computes
+    one member's products instead of both and discarding one)."""
 
     hidden_sizes: Sequence[int]
     activation: str = "relu"
     param_init: str = "flax"
     encoder: HistoryEncoder = HistoryEncoder()
+    num_critics: int = 2
 
     @nn.compact
     def __call__(self, obs, action):
-        return CriticEnsemble(self.hidden_sizes, 2, self.activation, self.param_init,
-                              self.encoder, name="ensemble")(obs, action)
+        return CriticEnsemble(self.hidden_sizes, self.num_critics, self.activation,
+                              self.param_init, self.encoder, name="ensemble")(obs, action)
+
+
+def first_critic(critic: TwinCritic, params, obs, action):
+    """Returns Q1 [...] of a TwinCritic's parameters: equal to ``critic.apply(params, obs,
+    action)[0]``, computing only the first member (every leaf of a TwinCritic's parameters
+    carries the member axis first)."""
+    one = critic.clone(num_critics=1)
+    return one.apply(jax.tree.map(lambda x: x[:1], params), obs, action)[0]
 
 
 class StateValue(nn.Module):
