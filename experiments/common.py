@@ -153,6 +153,19 @@ def run_sweeps(specs: Sequence[SweepSpec], out: str | os.PathLike, *, root: Any 
     return summaries, [r for r in load_records(out) if r["hash"] in planned]
 
 
+def stored_runs(specs: Sequence[SweepSpec], out: str | os.PathLike, root: Any = None
+                ) -> list[dict[str, Any]]:
+    """Returns the records at ``out`` of the specs' planned runs (by hash, as ``run_sweeps``
+    returns them), training nothing: a table of what a store holds. The specs' datasets are
+    read to plan the runs (a missing suite dataset is built, as for a training run)."""
+    by_suite: dict[Any, DatasetLoader] = {}
+    planned: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        loader = by_suite.setdefault(spec.suite, DatasetLoader(spec, root, lambda _: None))
+        planned.update(planned_runs(spec, loader))
+    return [r for r in load_records(out) if r["hash"] in planned]
+
+
 def run_app(main: Callable[[list[str]], None]) -> None:
     """Runs absl ``main``, a SuiteError (a refused results directory, a bad flag) printed as one
     line and exit status 2, as the suite's CLI does."""

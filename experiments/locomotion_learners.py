@@ -42,7 +42,7 @@ if not __package__:  # run as a script: make the `experiments` package importabl
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from experiments.common import (final_score, load_reference, print_study, results_dir, run_app,
-                                run_sweeps)
+                                run_sweeps, stored_runs)
 from jaxrl_suite.generate.suite import env_slug
 from jaxrl_suite.report import tables
 from jaxrl_suite.sweep.runner import SweepSpec
@@ -105,6 +105,9 @@ def define_flags() -> None:
                         "$MINARI_DATASETS_PATH, else Minari's default).")
     flags.DEFINE_string("out", None, f"Output directory (default: results/{EXPERIMENT}/"
                         "<scale>).")
+    flags.DEFINE_bool("table_only", False, "Train nothing: write the table of the --algos x "
+                      "--envs runs the store already holds (rows without runs left out), e.g. "
+                      "after runs of different learner subsets per env.")
 
 
 def datasets(scale: Scale) -> tuple[str, ...]:
@@ -154,13 +157,21 @@ def score_rows(records: Sequence[dict[str, Any]], scale: Scale,
 
 def run_study(scale: Scale, out: pathlib.Path, root: Any = None, *,
               algos: Sequence[str] = ALGOS, log: Callable[[str], None] = print,
-              progress: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+              progress: bool = True, table_only: bool = False
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Returns (table rows, run_sweep summaries) after training what the store at ``out``
     lacks and writing the table. Raises SuiteError, before training or writing anything, when
-    ``out`` holds these runs under another setting (another scale's)."""
-    summaries, records = run_sweeps(sweep_specs(scale, algos), out, root=root, log=log,
-                                    progress=progress)
+    ``out`` holds these runs under another setting (another scale's). ``table_only``: train
+    nothing; the table holds the planned runs the store has (by hash, as a trained study's)
+    and leaves out the algo x dataset rows it has none of."""
+    specs = sweep_specs(scale, algos)
+    if table_only:
+        summaries, records = [], stored_runs(specs, out, root)
+    else:
+        summaries, records = run_sweeps(specs, out, root=root, log=log, progress=progress)
     rows = score_rows(records, scale, algos)
+    if table_only:
+        rows = [r for r in rows if r["seeds"]]
     tables.write_table(out, SWEEP, rows, COLUMNS)
     return rows, summaries
 
@@ -179,7 +190,8 @@ def main(argv: list[str]) -> None:
         logging.set_verbosity(logging.WARNING)
     out = results_dir(EXPERIMENT, f.scale, f.out)
     start = time.perf_counter()
-    rows, summaries = run_study(scale, out, f.minari_root, algos=f.algos)
+    rows, summaries = run_study(scale, out, f.minari_root, algos=f.algos,
+                                table_only=f.table_only)
     print_study(rows, COLUMNS, REFERENCE, "references", SETTING_NOTE, summaries, start, out)
 
 

@@ -79,3 +79,17 @@ def test_reference_rows_cover_every_learner_and_task():
     assert all(r["reference"] is not None for r in rows)
     assert pytest.approx(next(r["reference"] for r in rows if (r["algo"], r["env"], r["level"])
                               == ("td3bc", "Hopper-v5", "medium-replay"))) == 64.42
+
+
+def test_table_only_trains_nothing_and_leaves_out_rows_without_runs(tiny_run):
+    import dataclasses
+
+    root, results, (rows, _), _ = tiny_run
+    algos = ("bc", "td3bc")
+    again, summaries = ll.run_study(SCALE, results.out, root, algos=algos, log=lambda _: None,
+                                    progress=False, table_only=True)
+    assert summaries == [] and again == [r for r in rows if r["algo"] in algos]
+    unseen = dataclasses.replace(SCALE, eval_every=SCALE.eval_every * 2)  # other hashes
+    assert ll.run_study(unseen, results.out, root, algos=algos, log=lambda _: None,
+                        progress=False, table_only=True) == ([], [])
+    results.assert_only_tiny_written()
