@@ -3,7 +3,7 @@ same run; CQL's, EDAC's and IQL's update cost relative to TD3+BC's.
 
     .venv/bin/python bench/train_throughput.py [--algos td3bc,iql,cql,edac] [--seeds 1,8,64]
         [--cql-seeds 1] [--updates 1000] [--hidden 256] [--peer .venv-bench/bin/python]
-        [--precision default|tf32|highest]
+        [--precision default|tf32|highest] [--repeats 3]
 
 The data are Pendulum-shaped (3-D observations, 1-D actions): EDAC's diversity term, a
 per-example Jacobian over the action dimensions, costs more on locomotion's 6-D actions.
@@ -138,18 +138,25 @@ def bench_data(n: int = 100_000):
     return ds, spec, arrays
 
 
+REPEATS = 1  # timed calls per measurement (--repeats); the fastest counts
+
+
 def timed(fn, *args) -> float:
-    """Returns the seconds of one call of ``fn`` (a jitted function) after compiling it."""
+    """Returns the seconds of the fastest of ``REPEATS`` calls of ``fn`` (a jitted function)
+    after compiling it and one warm-up call (the minimum: the least disturbed by other work)."""
     compiled = fn.lower(*args).compile()
 
     def fresh():  # run_chunk consumes (donates) its state: each call gets its own copy
         return jax.block_until_ready((jax.tree.map(jnp.copy, args[0]),) + args[1:])
 
     jax.block_until_ready(compiled(*fresh()))  # first call: buffers, caches
-    call_args = fresh()
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(*call_args))
-    return time.perf_counter() - start
+    best = float("inf")
+    for _ in range(REPEATS):
+        call_args = fresh()
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(*call_args))
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def update_flops(learner, dataset, spec) -> float:
@@ -198,7 +205,12 @@ def main() -> None:
     parser.add_argument("--peer", default=".venv-bench/bin/python",
                         help="Python of the bench venv with d3rlpy ('' to skip)")
     parser.add_argument("--peer-updates", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="timed calls per measurement, the fastest kept (the marginal "
+                        "figures difference two timings: repeats steady them)")
     args = parser.parse_args()
+    global REPEATS
+    REPEATS = args.repeats
     from jaxrl_suite.provenance import set_matmul_precision
     set_matmul_precision(args.precision)
     ds, spec, arrays = bench_data()

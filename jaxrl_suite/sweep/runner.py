@@ -229,14 +229,41 @@ class Program:
     rows: list[dict[str, Any]]  # each: config (the record's), hparams (struct), hash
 
 
+# Config fields a record leaves out at the value its learner ran before the field existed, by
+# config class: a record without them ran that value. CQL's networks were flax's with the
+# tanh-squashed log std until session 16 made JaxCQL's its default; its earlier records keep
+# their hash and say what they ran, and a run at today's default stores the field.
+RECORD_ABSENT_VALUES: dict[str, dict[str, Any]] = {
+    "jaxrl_suite.agents.cql.CQLConfig": {"param_init": "flax", "log_std_bound": "tanh"},
+}
+
+
+def _absent_values(config_cls: type) -> dict[str, Any]:
+    return RECORD_ABSENT_VALUES.get(f"{config_cls.__module__}.{config_cls.__qualname__}", {})
+
+
 def _record_learner_config(config: Any) -> dict[str, Any]:
     """Returns a learner config as records store it: without the history-encoder fields when
-    there is no encoder, so records written before those fields existed keep their hash."""
+    there is no encoder, and without a ``RECORD_ABSENT_VALUES`` field at its earlier value, so
+    records written before those fields existed keep their hash."""
     out = _jsonable(config)
     if out.get("history_encoder") == "none":
         out.pop("history_encoder")
         out.pop("history_hidden", None)
+    absent = _absent_values(type(config))
+    if all(out.get(k) == v for k, v in absent.items()):
+        for k in absent:
+            out.pop(k, None)
     return out
+
+
+def learner_config_of_record(config_cls: Any, stored: Mapping[str, Any]) -> Any:
+    """Returns the ``config_cls`` instance a record's ``learner_config`` describes (the fields
+    it leaves out at their earlier values, ``RECORD_ABSENT_VALUES``, the rest as stored)."""
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
+    for k, v in _absent_values(config_cls).items():
+        values.setdefault(k, v)
+    return config_cls(**values)
 
 
 def _jsonable(value: Any) -> Any:

@@ -296,10 +296,18 @@ def test_committed_records_keep_their_learner_config_under_todays_config_classes
         discrete = not is_ogbench_env(config["env"]) and env_spec(config["env"]).discrete
         _, config_cls, _ = learner_parts(config["algo"], discrete=discrete)
         stored = config["learner_config"]
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}
-        assert runner._record_learner_config(config_cls(**values)) == stored, path
+        learner_config = runner.learner_config_of_record(config_cls, stored)
+        assert runner._record_learner_config(learner_config) == stored, path
         checked += 1
     assert checked > 100
+    # CQL: a record without the init fields ran flax's (before session 16); today's default,
+    # JaxCQL's, is stored.
+    cql = learner_parts("cql")[1]
+    earlier = runner.learner_config_of_record(cql, {"hidden_sizes": [256, 256]})
+    assert (earlier.param_init, earlier.log_std_bound) == ("flax", "tanh")
+    assert "param_init" not in runner._record_learner_config(earlier)
+    today = runner._record_learner_config(cql())
+    assert (today["param_init"], today["log_std_bound"]) == ("jaxcql", "affine")
     with_encoder = runner._record_learner_config(learner_parts("bc")[1](history_encoder="gru"))
     assert with_encoder["history_encoder"] == "gru" and with_encoder["history_hidden"] == 128
 
