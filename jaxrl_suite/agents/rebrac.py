@@ -113,17 +113,6 @@ def dataset_hparams(hparams: ReBRACHParams, dataset_name: str, meta) -> ReBRACHP
     return hparams.replace(beta_actor=beta_actor, beta_critic=beta_critic)
 
 
-def paper_hparams(dataset_name: str, hparams: ReBRACHParams = ReBRACHParams()) -> ReBRACHParams:
-    """Returns ``hparams`` with the paper's betas for a D4RL dataset name ("hopper-medium-v2";
-    a "D4RL/hopper/medium-v2"-style Minari id works too); unknown names raise KeyError."""
-    name = dataset_name
-    if name.startswith("D4RL/"):
-        _, env, level = name.split("/")
-        name = f"{env}-{level.rsplit('-v', 1)[0]}-v2"
-    beta_actor, beta_critic = PAPER_BETAS[name]
-    return hparams.replace(beta_actor=beta_actor, beta_critic=beta_critic)
-
-
 def rebrac_actor_loss(q_pi: jax.Array, pi_action: jax.Array, data_action: jax.Array,
                       beta_actor: jax.Array) -> jax.Array:
     """Returns mean_B [beta_actor * |pi(s) - a|^2 - Q(s, pi(s)) / mean|Q|] (Eq. 2; the

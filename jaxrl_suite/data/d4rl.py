@@ -81,8 +81,11 @@ def d4rl_task(dataset_name: str, env_id: str | None, info: dict | None = None) -
     if parsed is not None:
         return f"{parsed.robot}-{parsed.level}-v2"
     robots = {env: robot for robot, env in D4RL_ENVS.items()}
+    parts = str(dataset_name).rstrip("/").split("/")
     robot = robots.get((env_id or "").removeprefix("gymnasium/"))
-    level = re.sub(r"-v\d+$", "", str(dataset_name).rstrip("/").split("/")[-1])
+    if robot is None and not env_id and len(parts) >= 2 and parts[-2] in D4RL_ENVS:
+        robot = parts[-2]  # a Minari-style id read without its env: "D4RL/hopper/medium-v2"
+    level = re.sub(r"-v\d+$", "", parts[-1])
     if robot is None or level not in _SUITE_LEVELS:
         return None
     return f"{robot}-{_SUITE_LEVELS[level]}-v2"

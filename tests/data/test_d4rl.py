@@ -42,6 +42,7 @@ def test_other_names_are_not_d4rl(name):
     ("jaxrl_suite/mujoco/walker2d/replay-v0", "Walker2d-v5", None, "walker2d-full-replay-v2"),
     ("mujoco/hopper/expert-v0", "gymnasium/Hopper-v5", None, "hopper-expert-v2"),
     ("mujoco/ant/medium-v0", "Ant-v5", None, "ant-medium-v2"),
+    ("D4RL/hopper/medium-v2", None, None, "hopper-medium-v2"),  # an id without its env
     # Not D4RL's recipes, or not its robots: no task.
     ("jaxrl_suite/mujoco-small/halfcheetah/mixed-sigma5pct-v0", "HalfCheetah-v5", None, None),
     ("jaxrl_suite/mujoco-small/hopper/noisy-v0", "Hopper-v5", None, None),
