@@ -141,16 +141,25 @@ def run_sweeps(specs: Sequence[SweepSpec], out: str | os.PathLike, *, root: Any 
     and training what its store lacks. Only the specs' own runs are read (by hash), so other
     records in the store never enter a study's tables or report. ``datasets``: in-memory
     Datasets by the names the specs use (as ``run_sweep``)."""
-    by_suite: dict[Any, DatasetLoader] = {}  # one per suite: each dataset is read once
+    loaders, planned = _plan(specs, root, log, datasets)
+    refuse_other_settings(out, planned)
+    summaries = [run_sweep(spec, out, root=root, log=log, progress=progress, datasets=loader)
+                 for spec, loader in zip(specs, loaders)]
+    return summaries, [r for r in load_records(out) if r["hash"] in planned]
+
+
+def _plan(specs: Sequence[SweepSpec], root: Any, log: Callable[[str], None],
+          datasets: Mapping[str, Any] | None = None
+          ) -> tuple[list[DatasetLoader], dict[str, dict[str, Any]]]:
+    """Returns (a loader per spec, one per suite so each dataset is read once; {hash: config}
+    of every planned run of the specs)."""
+    by_suite: dict[Any, DatasetLoader] = {}
     loaders = [by_suite.setdefault(spec.suite, DatasetLoader(spec, root, log, datasets))
                for spec in specs]
     planned: dict[str, dict[str, Any]] = {}
     for spec, loader in zip(specs, loaders):
         planned.update(planned_runs(spec, loader))
-    refuse_other_settings(out, planned)
-    summaries = [run_sweep(spec, out, root=root, log=log, progress=progress, datasets=loader)
-                 for spec, loader in zip(specs, loaders)]
-    return summaries, [r for r in load_records(out) if r["hash"] in planned]
+    return loaders, planned
 
 
 def stored_runs(specs: Sequence[SweepSpec], out: str | os.PathLike, root: Any = None
@@ -158,11 +167,7 @@ def stored_runs(specs: Sequence[SweepSpec], out: str | os.PathLike, root: Any = 
     """Returns the records at ``out`` of the specs' planned runs (by hash, as ``run_sweeps``
     returns them), training nothing: a table of what a store holds. The specs' datasets are
     read to plan the runs (a missing suite dataset is built, as for a training run)."""
-    by_suite: dict[Any, DatasetLoader] = {}
-    planned: dict[str, dict[str, Any]] = {}
-    for spec in specs:
-        loader = by_suite.setdefault(spec.suite, DatasetLoader(spec, root, lambda _: None))
-        planned.update(planned_runs(spec, loader))
+    _, planned = _plan(specs, root, lambda _: None)
     return [r for r in load_records(out) if r["hash"] in planned]
 
 
