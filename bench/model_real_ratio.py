@@ -1,8 +1,13 @@
 """Does the model help? MOPO and MOBILE at the default real ratio (0.05) against a real-data-only
-control (real ratio 1.0, same budget, same seeds) on the test suite's Pendulum expert data (the
-measurement behind BUILD_NOTES "Model-based real-ratio evidence").
+control (real ratio 1.0, same budget, same seeds) on the test suite's Pendulum expert data, the
+sparse point-goal random walks (tests/agents/sparse_goal.py) or single-policy data of the dense
+point-reach task (tests/model_based/point_reach.py; the measurement behind
+tests/model_based/test_model_helps.py and BUILD_NOTES "Model-based fidelity", "Session 17").
 
     .venv/bin/python bench/model_real_ratio.py --learners=mopo,mobile --seeds=6 --updates=5000
+    .venv/bin/python bench/model_real_ratio.py --task=point_reach --speed=0.3 --angle=0 \
+        --noise=0.1 --learners=mopo,mobile --seeds=6 --updates=10000 --eval_every=2000 \
+        --episodes=20 --lrs=3e-4 --coefs=0.1,1
 
 The data and the dynamics ensemble are built as tests/model_based/test_mopo.py builds them
 (tests/conftest.py's Pendulum expert data, cached under --cache). One vmapped program per learner
@@ -34,19 +39,37 @@ from jaxrl_suite.model_based import dynamics  # noqa: E402
 from jaxrl_suite.model_based.mobile import MOBILEConfig, MOBILEHParams, make_mobile  # noqa: E402
 from jaxrl_suite.model_based.mopo import MOPOConfig, MOPOHParams, make_mopo  # noqa: E402
 from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train  # noqa: E402
+from tests.agents import sparse_goal  # noqa: E402
+from tests.model_based import point_reach  # noqa: E402
 
 
-def learner_and_hparams(name: str, model):
+def learner_and_hparams(name: str, model, env_id: str, termination=None):
     # The tests' settings (tests/model_based/test_mopo.py): width (64, 64), 32 rollout starts,
     # 1,000 updates of rollouts retained, 5 members / 3 elites; MOBILE 2 draws per elite and no
-    # target floor (Pendulum's rewards are negative).
+    # target floor (both tasks' rewards are negative).
     if name == "mopo":
-        return (make_mopo(model, "Pendulum-v1", MOPOConfig((64, 64), rollout_starts=32,
-                                                           retain_updates=1_000)),
+        return (make_mopo(model, env_id, MOPOConfig((64, 64), rollout_starts=32,
+                                                    retain_updates=1_000), termination),
                 MOPOHParams(num_members=5, num_elites=3))
-    return (make_mobile(model, "Pendulum-v1", MOBILEConfig(
-        (64, 64), rollout_starts=32, retain_updates=1_000, num_samples=2, target_floor=None)),
-        MOBILEHParams(num_members=5, num_elites=3))
+    return (make_mobile(model, env_id, MOBILEConfig(
+        (64, 64), rollout_starts=32, retain_updates=1_000, num_samples=2, target_floor=None),
+        termination), MOBILEHParams(num_members=5, num_elites=3))
+
+
+def task_data(task: str, args):
+    """Returns (env, dataset, termination rule or None, description) of ``task``."""
+    if task == "pendulum":
+        data = io.load(test_data_folder(args.cache) / "expert.npz")
+        return make_env("Pendulum-v1"), data, None, "Pendulum expert data"
+    if task == "point_reach":
+        data, score = point_reach.behaviour_dataset(args.data_episodes, args.speed, args.angle,
+                                                    args.noise)
+        return (point_reach.point_reach_env(), data, point_reach.never,
+                f"point-reach behaviour data (speed {args.speed}, angle {args.angle}, noise "
+                f"{args.noise}; behaviour scores {score:.1f})")
+    data, success = sparse_goal.random_walk_dataset(300)
+    return (sparse_goal.point_goal_env(), data, sparse_goal.reached,
+            f"point-goal random walks ({100 * success:.0f}% succeed)")
 
 
 def main() -> None:
@@ -59,20 +82,25 @@ def main() -> None:
     parser.add_argument("--lrs", default="1e-3,3e-4", help="actor = critic = alpha lr per cell")
     parser.add_argument("--coefs", default="1,5", help="penalty coefficients of the model arm")
     parser.add_argument("--cache", default=str(DEFAULT_CACHE))
+    parser.add_argument("--task", default="pendulum",
+                        choices=("pendulum", "point_goal", "point_reach"))
+    parser.add_argument("--data_episodes", type=int, default=200, help="point_reach")
+    parser.add_argument("--speed", type=float, default=0.3, help="point_reach behaviour")
+    parser.add_argument("--angle", type=float, default=0.0, help="point_reach behaviour")
+    parser.add_argument("--noise", type=float, default=0.1, help="point_reach behaviour")
     args = parser.parse_args()
-    data = io.load(test_data_folder(args.cache) / "expert.npz")
-    env = make_env("Pendulum-v1")
+    env, data, termination, described = task_data(args.task, args)
     from tests.model_based.test_mopo import SMALL_MODEL
     model, _ = dynamics.train_ensemble(jax.random.PRNGKey(0), data, SMALL_MODEL)
     lo, hi = data.meta.ref_min_score, data.meta.ref_max_score
     lrs = [float(x) for x in args.lrs.split(",")]
     arms = [("real only", 1.0, 0.0)] + [(f"model, coef {c}", 0.05, float(c))
                                         for c in args.coefs.split(",")]
-    print(f"Pendulum expert data: {len(data.rewards)} transitions; {args.seeds} paired seeds, "
+    print(f"{described}: {len(data.rewards)} transitions; {args.seeds} paired seeds, "
           f"{args.updates} updates, evaluation every {args.eval_every} ({args.episodes} "
           f"episodes); jax {jax.__version__} on {jax.devices()[0].platform}")
     for name in args.learners.split(","):
-        learner, base = learner_and_hparams(name, model)
+        learner, base = learner_and_hparams(name, model, env.spec.name, termination)
         cells = [base.replace(actor_lr=lr, critic_lr=lr, alpha_lr=lr, real_ratio=ratio,
                               penalty_coef=coef if ratio < 1.0 else base.penalty_coef)
                  for lr in lrs for _, ratio, coef in arms for _ in range(args.seeds)]

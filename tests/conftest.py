@@ -69,6 +69,7 @@ LONGEST_FIRST = (
     "tests/model_based/test_mopo.py",
     "tests/experiments/test_trajectory_weighting.py",
     "tests/agents/test_edac_multidim.py",
+    "tests/model_based/test_model_helps.py",
     "tests/test_train_locomotion.py",
     "tests/experiments/test_locomotion_learners.py",
     "tests/experiments/test_mujoco_benchmark.py",

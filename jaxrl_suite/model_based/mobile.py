@@ -75,10 +75,13 @@ def temperature(log_alpha: jax.Array, max_alpha: jax.Array) -> jax.Array:
 
 
 def make_mobile(model: dynamics.EnsembleState, env_id: str,
-                config: MOBILEConfig = MOBILEConfig()) -> Learner:
-    """Returns the MOBILE learner on the trained ensemble ``model`` of env ``env_id``."""
+                config: MOBILEConfig = MOBILEConfig(),
+                termination: rollouts.TerminationFn | None = None) -> Learner:
+    """Returns the MOBILE learner on the trained ensemble ``model`` of env ``env_id``;
+    ``termination`` done(obs, action, next_obs) for an env without a rule in
+    ``rollouts.TERMINATION_FNS`` (a custom task)."""
     check_config("mobile", config)
-    done_fn = rollouts.termination_fn(env_id)
+    done_fn = termination or rollouts.termination_fn(env_id)
     sac = make_edac(sac_config(config))
     critic = CriticEnsemble(config.hidden_sizes, config.num_critics)
 

@@ -166,10 +166,13 @@ def sac_config(config: MOPOConfig) -> EDACConfig:
 
 
 def make_mopo(model: dynamics.EnsembleState, env_id: str,
-              config: MOPOConfig = MOPOConfig()) -> Learner:
-    """Returns the MOPO learner on the trained ensemble ``model`` of env ``env_id``."""
+              config: MOPOConfig = MOPOConfig(),
+              termination: rollouts.TerminationFn | None = None) -> Learner:
+    """Returns the MOPO learner on the trained ensemble ``model`` of env ``env_id``;
+    ``termination`` done(obs, action, next_obs) for an env without a rule in
+    ``rollouts.TERMINATION_FNS`` (a custom task)."""
     check_config("mopo", config)
-    done_fn = rollouts.termination_fn(env_id)
+    done_fn = termination or rollouts.termination_fn(env_id)
     sac = make_edac(sac_config(config))
 
     def sac_hparams(hp: MOPOHParams) -> EDACHParams:

@@ -80,3 +80,9 @@ def random_walk_dataset(num_episodes: int, seed: int = 0):
                        arrays["rewards"].astype(np.float32), arrays["terminals"],
                        arrays["timeouts"], arrays["next_observations"],
                        meta=meta), successes / num_episodes
+
+
+def reached(obs, action, next_obs):
+    """The task's termination rule done(obs, action, next_obs) -> [...] bool (model rollouts)."""
+    del obs, action
+    return jnp.linalg.norm(next_obs - jnp.asarray(GOAL), axis=-1) < RADIUS

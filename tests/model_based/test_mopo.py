@@ -1,11 +1,12 @@
 """Model rollouts, MOPO and MOBILE: the ring buffer and MOBILE's Bellman inconsistency against
 NumPy references, the rollout's masks and penalised rewards, each rollout step's penalty against
 NumPy (its own transition and member), the member masks, every penalty type in one vmapped
-compile, MOBILE's clamped temperature, and MOPO and MOBILE learning on Pendulum data (3 seeds vmapped).
+compile, MOBILE's clamped temperature, and MOPO and MOBILE learning on Pendulum data (3 seeds
+vmapped).
 Whether the model helps at the default real ratio (0.05) against a real-data-only control is
-measured by bench/model_real_ratio.py, not tested: on the CPU-sized Pendulum data the effect is
-small, learning-rate dependent and below the random policy in both arms (BUILD_NOTES
-"Model-based fidelity")."""
+not tested on Pendulum (bench/model_real_ratio.py: on the CPU-sized Pendulum data the effect is
+small, learning-rate dependent and below the random policy in both arms; BUILD_NOTES
+"Model-based fidelity") but on single-policy data of a point task: test_model_helps.py."""
 
 import jax
 import jax.numpy as jnp
@@ -162,6 +163,10 @@ def test_every_penalty_type_trains_in_one_vmapped_compile(mix_and_model):
 def test_mopo_refuses_an_env_without_a_known_termination_rule(mix_and_model):
     with pytest.raises(SuiteError, match="termination rule"):
         make_mopo(mix_and_model[2], "CartPole-v1")
+    # A custom task names its own rule (tests/model_based/test_model_helps.py).
+    for make in (make_mopo, make_mobile):
+        assert make(mix_and_model[2], "CartPole-v1", termination=rollouts._never).name in (
+            "mopo", "mobile")
 
 
 @pytest.mark.slow
