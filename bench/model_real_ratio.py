@@ -79,7 +79,8 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=5_000)
     parser.add_argument("--eval_every", type=int, default=1_000)
     parser.add_argument("--episodes", type=int, default=10)
-    parser.add_argument("--lrs", default="1e-3,3e-4", help="actor = critic = alpha lr per cell")
+    parser.add_argument("--lrs", default="1e-3,3e-4",
+                        help="actor = critic = alpha lr per cell, or 'default'")
     parser.add_argument("--coefs", default="1,5", help="penalty coefficients of the model arm")
     parser.add_argument("--cache", default=str(DEFAULT_CACHE))
     parser.add_argument("--task", default="pendulum",
@@ -93,7 +94,8 @@ def main() -> None:
     from tests.model_based.test_mopo import SMALL_MODEL
     model, _ = dynamics.train_ensemble(jax.random.PRNGKey(0), data, SMALL_MODEL)
     lo, hi = data.meta.ref_min_score, data.meta.ref_max_score
-    lrs = [float(x) for x in args.lrs.split(",")]
+    # "default": the learner's own learning rates (MOBILE: actor and alpha 1e-4, critic 3e-4).
+    lrs = [None if x == "default" else float(x) for x in args.lrs.split(",")]
     arms = [("real only", 1.0, 0.0)] + [(f"model, coef {c}", 0.05, float(c))
                                         for c in args.coefs.split(",")]
     print(f"{described}: {len(data.rewards)} transitions; {args.seeds} paired seeds, "
@@ -101,8 +103,9 @@ def main() -> None:
           f"episodes); jax {jax.__version__} on {jax.devices()[0].platform}")
     for name in args.learners.split(","):
         learner, base = learner_and_hparams(name, model, env.spec.name, termination)
-        cells = [base.replace(actor_lr=lr, critic_lr=lr, alpha_lr=lr, real_ratio=ratio,
-                              penalty_coef=coef if ratio < 1.0 else base.penalty_coef)
+        cells = [(base if lr is None else base.replace(actor_lr=lr, critic_lr=lr, alpha_lr=lr)
+                  ).replace(real_ratio=ratio,
+                            penalty_coef=coef if ratio < 1.0 else base.penalty_coef)
                  for lr in lrs for _, ratio, coef in arms for _ in range(args.seeds)]
         config = TrainConfig(num_updates=args.updates, batch_size=256,
                              eval_every=args.eval_every, eval_episodes=args.episodes)
@@ -126,10 +129,10 @@ def main() -> None:
                 d_final, d_auc = final - control_final, auc - control_auc
                 diff = (f"{d_final.mean():+.1f} +- {se(d_final):.1f} | "
                         f"{d_auc.mean():+.1f} +- {se(d_auc):.1f}") if j else "| "
-                print(f"| {lr:g} | {arm} | {final.mean():.1f} +- {se(final):.1f} | "
+                print(f"| {lr or 'default'} | {arm} | {final.mean():.1f} +- {se(final):.1f} | "
                       f"{auc.mean():.1f} | {diff} |")
             for j, (arm, _, _) in enumerate(arms):
-                print(f"   lr {lr:g} {arm}: per seed per evaluation "
+                print(f"   lr {lr or 'default'} {arm}: per seed per evaluation "
                       f"{np.round(scores[i, j], 1).tolist()}")
 
 

@@ -2,18 +2,23 @@
 cannot: MOPO's setting (Yu et al., 2020, Table 1: offline SAC fails on single-policy "medium"
 data, the model-based policy does not), at a size the CPU tests afford.
 
-    position p in [-1, 1]^2, starting uniformly in the square
+    position p in [-1, 1]^2, starting uniformly in the square; GOAL the centre
     action a in [-1, 1]^2,  p' = clip(p + STEP a, -1, 1)
-    reward -||p' - GOAL|| per step; no termination; time limit LIMIT steps
+    reward -||p - GOAL|| of the state the action is taken in; no termination; time limit LIMIT
     data: one behaviour policy, a = clip(SPEED R(ANGLE) u(p) + N(0, NOISE^2), -1, 1), u(p) the
           unit vector from p to the goal, R a rotation: at each state the data hold actions of
           one direction and speed only
 
-The dynamics are simple (linear in the action) and every action direction occurs in the data
-at some state, so a model fitted to them predicts untried (state, action) pairs well; the
-critic of an offline SAC sees, at each state, a narrow band of actions and extrapolates Q
-elsewhere unchecked. Reference returns (normalised score 0 = uniform random actions, 100 = the
-greedy straight-line policy) are Monte-Carlo estimates over 2,000 episodes from fixed seeds.
+The dynamics are linear in the action and every action direction occurs in the data at some
+state, so a model fitted to them predicts the next state of untried (state, action) pairs well;
+the reward is a function of the state, which the data cover, so the model's reward head is not
+asked to extrapolate in the action either (a first version rewarded -||p' - GOAL||, a function
+of the action: the reward head then extrapolated wrongly to untried actions, e.g. -0.26 for a
+full-speed step away from a goal at (0.5, 0.5) whose true reward was -1.10, and MOPO learned a
+constant action). The critic of an offline SAC sees, at each state, a narrow band of actions and
+extrapolates Q elsewhere unchecked. Reference returns (normalised score 0 = uniform random
+actions, 100 = the greedy straight-line policy) are Monte-Carlo estimates over 2,000 episodes
+from fixed seeds.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import numpy as np
 from jaxrl_suite.data.dataset import DatasetMeta, from_arrays
 from jaxrl_suite.envs.base import EnvSpec, JaxEnv
 
-GOAL = np.array([0.5, 0.5], np.float32)
+GOAL = np.array([0.0, 0.0], np.float32)
 STEP, LIMIT = 0.1, 25
 NAME = "PointReach-test"
 
@@ -43,8 +48,8 @@ def _episode_returns(policy, episodes: int, seed: int) -> np.ndarray:
     p = rng.uniform(-1, 1, (episodes, 2))
     total = np.zeros(episodes)
     for _ in range(LIMIT):
-        p = np.clip(p + STEP * np.clip(policy(p, rng), -1, 1), -1, 1)
         total -= np.linalg.norm(p - GOAL, axis=-1)
+        p = np.clip(p + STEP * np.clip(policy(p, rng), -1, 1), -1, 1)
     return total
 
 
@@ -71,9 +76,9 @@ def point_reach_env() -> JaxEnv:
     def step(state, action, key):
         del key
         p, t = state
+        reward = -jnp.linalg.norm(p - jnp.asarray(GOAL))
         p = jnp.clip(p + STEP * jnp.clip(action, -1.0, 1.0), -1.0, 1.0)
         t = t + 1
-        reward = -jnp.linalg.norm(p - jnp.asarray(GOAL))
         return p, (p, t), reward, jnp.bool_(False), t >= LIMIT
 
     return JaxEnv(spec, reset, step)
@@ -101,7 +106,7 @@ def behaviour_dataset(episodes: int, speed: float, angle_deg: float, noise: floa
         a = np.clip(policy(p, rng), -1, 1)
         nxt = np.clip(p + STEP * a, -1, 1)
         for k, v in (("observations", p), ("actions", a), ("next_observations", nxt),
-                     ("rewards", -np.linalg.norm(nxt - GOAL, axis=-1))):
+                     ("rewards", -np.linalg.norm(p - GOAL, axis=-1))):
             rows[k].append(v)
         p = nxt
     # [T, E, ...] -> episode-major [E * T, ...]
