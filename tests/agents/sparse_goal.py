@@ -30,25 +30,37 @@ RADIUS, STEP, LIMIT, PERSIST = 0.15, 0.1, 25, 0.8
 NAME = "PointGoal-test"
 
 
-def point_goal_env() -> JaxEnv:
-    """Returns the task as a JaxEnv (in-jit evaluation)."""
-    spec = EnvSpec(name=NAME, backend="gymnax", observation_shape=(2,), discrete=False,
+def point_mass_env(name: str, start_half_width: float, outcome, limit: int, ref_min: float,
+                   ref_max: float) -> JaxEnv:
+    """Returns a 2-D point in [-1, 1]^2 as a JaxEnv: starts uniform in [-w, w]^2,
+    p' = clip(p + STEP clip(a, -1, 1), -1, 1), ``outcome(p, p') -> (reward, terminated)``,
+    truncated at ``limit`` steps (also ``point_reach.py``'s task)."""
+    spec = EnvSpec(name=name, backend="gymnax", observation_shape=(2,), discrete=False,
                    action_dim=2, action_low=(-1.0, -1.0), action_high=(1.0, 1.0),
-                   max_episode_steps=LIMIT, ref_min_score=0.0, ref_max_score=1.0)
+                   max_episode_steps=limit, ref_min_score=ref_min, ref_max_score=ref_max)
 
     def reset(key):
-        p = jax.random.uniform(key, (2,), minval=-0.05, maxval=0.05)
+        p = jax.random.uniform(key, (2,), minval=-start_half_width, maxval=start_half_width)
         return p, (p, jnp.int32(0))
 
     def step(state, action, key):
         del key
         p, t = state
-        p = jnp.clip(p + STEP * jnp.clip(action, -1.0, 1.0), -1.0, 1.0)
-        t = t + 1
-        success = jnp.linalg.norm(p - GOAL) < RADIUS
-        return p, (p, t), success.astype(jnp.float32), success, t >= LIMIT
+        nxt = jnp.clip(p + STEP * jnp.clip(action, -1.0, 1.0), -1.0, 1.0)
+        reward, terminated = outcome(p, nxt)
+        return nxt, (nxt, t + 1), reward, terminated, t + 1 >= limit
 
     return JaxEnv(spec, reset, step)
+
+
+def point_goal_env() -> JaxEnv:
+    """Returns the task as a JaxEnv (in-jit evaluation)."""
+
+    def outcome(p, nxt):
+        success = jnp.linalg.norm(nxt - GOAL) < RADIUS
+        return success.astype(jnp.float32), success
+
+    return point_mass_env(NAME, 0.05, outcome, LIMIT, 0.0, 1.0)
 
 
 def random_walk_dataset(num_episodes: int, seed: int = 0):

@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import functools
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxrl_suite.data.dataset import DatasetMeta, from_arrays
-from jaxrl_suite.envs.base import EnvSpec, JaxEnv
+from jaxrl_suite.envs.base import JaxEnv
+from tests.agents import sparse_goal
 
 GOAL = np.array([0.0, 0.0], np.float32)
-STEP, LIMIT = 0.1, 25
+STEP, LIMIT = sparse_goal.STEP, 25
 NAME = "PointReach-test"
 
 
@@ -64,24 +64,8 @@ def reference_returns() -> tuple[float, float]:
 
 def point_reach_env() -> JaxEnv:
     """Returns the task as a JaxEnv (in-jit evaluation)."""
-    lo, hi = reference_returns()
-    spec = EnvSpec(name=NAME, backend="gymnax", observation_shape=(2,), discrete=False,
-                   action_dim=2, action_low=(-1.0, -1.0), action_high=(1.0, 1.0),
-                   max_episode_steps=LIMIT, ref_min_score=lo, ref_max_score=hi)
-
-    def reset(key):
-        p = jax.random.uniform(key, (2,), minval=-1.0, maxval=1.0)
-        return p, (p, jnp.int32(0))
-
-    def step(state, action, key):
-        del key
-        p, t = state
-        reward = -jnp.linalg.norm(p - jnp.asarray(GOAL))
-        p = jnp.clip(p + STEP * jnp.clip(action, -1.0, 1.0), -1.0, 1.0)
-        t = t + 1
-        return p, (p, t), reward, jnp.bool_(False), t >= LIMIT
-
-    return JaxEnv(spec, reset, step)
+    outcome = lambda p, nxt: (-jnp.linalg.norm(p - jnp.asarray(GOAL)), jnp.bool_(False))
+    return sparse_goal.point_mass_env(NAME, 1.0, outcome, LIMIT, *reference_returns())
 
 
 def never(obs, action, next_obs):
