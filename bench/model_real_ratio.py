@@ -6,16 +6,16 @@ tests/model_based/test_model_helps.py and BUILD_NOTES "Model-based fidelity", "S
 
     .venv/bin/python bench/model_real_ratio.py --learners=mopo,mobile --seeds=6 --updates=5000
     .venv/bin/python bench/model_real_ratio.py --task=point_reach --speed=0.3 --angle=0 \
-        --noise=0.1 --learners=mopo,mobile --seeds=6 --updates=10000 --eval_every=2000 \
-        --episodes=20 --lrs=3e-4 --coefs=0.1,1
+        --noise=0.1 --learners=mopo --seeds=6 --updates=10000 --eval_every=2000 \
+        --episodes=20 --lrs=3e-4 --coefs=1       # and --learners=mobile --lrs=default
 
-The data and the dynamics ensemble are built as tests/model_based/test_mopo.py builds them
-(tests/conftest.py's Pendulum expert data, cached under --cache). One vmapped program per learner
-holds every cell: learning rate (--lrs) x arm (real-only; model at each --coefs penalty
-coefficient) x seed; seeds are paired across arms. Prints per cell the normalised score (0
-random, 100 expert) at every evaluation, and per arm the mean over seeds of the final score and
-of the mean over evaluations (the area under the curve), with the paired difference to the
-real-only control and its standard error over seeds.
+The dynamics ensemble is built as tests/model_based/test_mopo.py builds it (SMALL_MODEL), on
+the task's data (Pendulum: tests/conftest.py's expert data, cached under --cache). One vmapped
+program per learner holds every cell: learning rate (--lrs) x arm (real-only; model at each
+--coefs penalty coefficient) x seed; seeds are paired across arms. Prints per cell the
+normalised score (0 random, 100 expert) at every evaluation, and per arm the mean over seeds of
+the final score and of the mean over evaluations (the area under the curve), with the paired
+difference to the real-only control and its standard error over seeds.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench.cached_data import DEFAULT_CACHE, test_data_folder  # noqa: E402
 from jaxrl_suite.data import io  # noqa: E402
 from jaxrl_suite.envs.registry import make_env  # noqa: E402
-from jaxrl_suite.model_based import dynamics  # noqa: E402
+from jaxrl_suite.model_based import dynamics, rollouts  # noqa: E402
 from jaxrl_suite.model_based.mobile import MOBILEConfig, MOBILEHParams, make_mobile  # noqa: E402
 from jaxrl_suite.model_based.mopo import MOPOConfig, MOPOHParams, make_mopo  # noqa: E402
 from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train  # noqa: E402
@@ -64,7 +64,7 @@ def task_data(task: str, args):
     if task == "point_reach":
         data, score = point_reach.behaviour_dataset(args.data_episodes, args.speed, args.angle,
                                                     args.noise)
-        return (point_reach.point_reach_env(), data, point_reach.never,
+        return (point_reach.point_reach_env(), data, rollouts.never,
                 f"point-reach behaviour data (speed {args.speed}, angle {args.angle}, noise "
                 f"{args.noise}; behaviour scores {score:.1f})")
     data, success = sparse_goal.random_walk_dataset(300)

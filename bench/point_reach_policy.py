@@ -20,7 +20,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jaxrl_suite.model_based import dynamics  # noqa: E402
+from jaxrl_suite.model_based import dynamics, rollouts  # noqa: E402
 from jaxrl_suite.model_based.mopo import MOPOConfig, MOPOHParams, make_mopo  # noqa: E402
 from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train  # noqa: E402
 from tests.model_based import point_reach  # noqa: E402
@@ -36,7 +36,7 @@ def main() -> None:
     model, _ = dynamics.train_ensemble(jax.random.PRNGKey(0), data, SMALL_MODEL)
     learner = make_mopo(model, env.spec.name, MOPOConfig((64, 64), rollout_starts=32,
                                                          retain_updates=1_000),
-                        termination=point_reach.never)
+                        termination=rollouts.never)
     base = MOPOHParams(num_members=5, num_elites=3)
     arms = (("model (real ratio 0.05)", base), ("real only", base.replace(real_ratio=1.0)))
     config = TrainConfig(num_updates=args.updates, batch_size=256, eval_every=args.updates,
@@ -48,8 +48,7 @@ def main() -> None:
     scores = 100.0 * (np.asarray(result.eval_returns)[:, -1].mean(-1) - lo) / (hi - lo)
     grid = np.array([[x, y] for x in (-0.9, -0.3, 0.3, 0.9) for y in (-0.9, 0.3, 0.9)],
                     np.float32)
-    to_goal = point_reach.GOAL - grid
-    to_goal /= np.linalg.norm(to_goal, axis=-1, keepdims=True)
+    to_goal = point_reach.unit_to_goal(grid)
     print(f"behaviour {behaviour:.1f}; {args.updates} updates")
     for i, (name, _) in enumerate(arms):
         state = jax.tree.map(lambda x: x[i], result.state.learner)

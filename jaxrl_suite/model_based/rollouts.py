@@ -39,7 +39,8 @@ from jaxrl_suite.model_based import dynamics, penalties
 TerminationFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 
 
-def _never(obs, action, next_obs):
+def never(obs, action, next_obs):
+    """The rule of an env that never terminates (also for a custom task's rollouts)."""
     return jnp.zeros(next_obs.shape[:-1], bool)
 
 
@@ -67,9 +68,9 @@ def _ant(obs, action, next_obs):  # MOPO static_fns/ant.py (obs[0] = torso z)
 # never to terminate. Gymnasium's v5 observations start as MOPO's (v3) did: qpos without x
 # (and y for Ant), so z and the torso angle lead and the same rules apply.
 TERMINATION_FNS: dict[str, TerminationFn] = {
-    "Pendulum-v1": _never, "MountainCarContinuous-v0": _mountain_car,
-    "halfcheetah": _never, "hopper": _hopper, "walker2d": _walker2d,
-    "HalfCheetah-v5": _never, "Hopper-v5": _hopper, "Walker2d-v5": _walker2d, "Ant-v5": _ant,
+    "Pendulum-v1": never, "MountainCarContinuous-v0": _mountain_car,
+    "halfcheetah": never, "hopper": _hopper, "walker2d": _walker2d,
+    "HalfCheetah-v5": never, "Hopper-v5": _hopper, "Walker2d-v5": _walker2d, "Ant-v5": _ant,
 }
 
 

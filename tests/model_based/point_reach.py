@@ -37,7 +37,8 @@ STEP, LIMIT = sparse_goal.STEP, 25
 NAME = "PointReach-test"
 
 
-def _unit_to_goal(p: np.ndarray) -> np.ndarray:
+def unit_to_goal(p: np.ndarray) -> np.ndarray:
+    """Returns [..., 2] the unit vectors from positions ``p`` to the goal."""
     d = GOAL - p
     return d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-6)
 
@@ -68,12 +69,6 @@ def point_reach_env() -> JaxEnv:
     return sparse_goal.point_mass_env(NAME, 1.0, outcome, LIMIT, *reference_returns())
 
 
-def never(obs, action, next_obs):
-    """The task's termination rule for model rollouts: it never terminates."""
-    del obs, action
-    return jnp.zeros(next_obs.shape[:-1], bool)
-
-
 def behaviour_dataset(episodes: int, speed: float, angle_deg: float, noise: float,
                       seed: int = 0):
     """Returns (Dataset of ``episodes`` episodes of the behaviour policy, its normalised score)."""
@@ -82,7 +77,7 @@ def behaviour_dataset(episodes: int, speed: float, angle_deg: float, noise: floa
     rotation = np.array([[c, -s], [s, c]])
 
     def policy(p, rng):
-        return speed * _unit_to_goal(p) @ rotation.T + rng.normal(0.0, noise, p.shape)
+        return speed * unit_to_goal(p) @ rotation.T + rng.normal(0.0, noise, p.shape)
 
     p = rng.uniform(-1, 1, (episodes, 2))
     rows = {k: [] for k in ("observations", "actions", "rewards", "next_observations")}

@@ -29,7 +29,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxrl_suite.model_based import dynamics
+from jaxrl_suite.model_based import dynamics, rollouts
 from jaxrl_suite.model_based.mobile import MOBILEConfig, MOBILEHParams, make_mobile
 from jaxrl_suite.model_based.mopo import MOPOConfig, MOPOHParams, make_mopo
 from jaxrl_suite.train import TrainConfig, make_train, stack_hparams, train
@@ -74,7 +74,7 @@ def test_mopo_at_the_default_real_ratio_beats_the_real_only_control(task):
     assert 45 < behaviour < 58, behaviour
     learner = make_mopo(model, env.spec.name, MOPOConfig((64, 64), rollout_starts=32,
                                                          retain_updates=1_000),
-                        termination=point_reach.never)
+                        termination=rollouts.never)
     model_arm, control = _arms(learner, MOPOHParams(num_members=5, num_elites=3), env, data,
                                seeds=4, updates=6_000)
     assert model_arm.min() > behaviour + ABOVE_BEHAVIOUR, (model_arm, behaviour)
@@ -86,7 +86,7 @@ def test_mobile_at_the_default_real_ratio_beats_the_real_only_control(task):
     # 2 draws per elite (paper 10) and no target floor (the task's rewards are negative).
     learner = make_mobile(model, env.spec.name, MOBILEConfig(
         (64, 64), rollout_starts=32, retain_updates=1_000, num_samples=2, target_floor=None),
-        termination=point_reach.never)
+        termination=rollouts.never)
     model_arm, control = _arms(learner, MOBILEHParams(num_members=5, num_elites=3), env, data,
                                seeds=4, updates=10_000)
     assert model_arm.min() > behaviour + ABOVE_BEHAVIOUR, (model_arm, behaviour)

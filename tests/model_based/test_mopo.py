@@ -165,7 +165,7 @@ def test_mopo_refuses_an_env_without_a_known_termination_rule(mix_and_model):
         make_mopo(mix_and_model[2], "CartPole-v1")
     # A custom task names its own rule (tests/model_based/test_model_helps.py).
     for make in (make_mopo, make_mobile):
-        assert make(mix_and_model[2], "CartPole-v1", termination=rollouts._never).name in (
+        assert make(mix_and_model[2], "CartPole-v1", termination=rollouts.never).name in (
             "mopo", "mobile")
 
 
